@@ -1,0 +1,92 @@
+//! Build script: regenerates `include/runtime.h` with cbindgen and sets the
+//! shared library's link options.
+//!
+//! The header is rewritten only when its content changes, so that an
+//! unchanged build leaves its timestamp alone and `make check` can compare
+//! the committed copy with a fresh one.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+fn main() {
+    let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let version = env::var("CARGO_PKG_VERSION").unwrap();
+    let mut parts = version.split('.');
+    let (major, minor, patch) = (
+        parts.next().unwrap_or("0").to_owned(),
+        parts.next().unwrap_or("0").to_owned(),
+        parts
+            .next()
+            .unwrap_or("0")
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap_or("0")
+            .to_owned(),
+    );
+
+    // The shared library: a stable soname, and never unloaded (its threads
+    // run library code for the life of the process).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgort.so.0");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is readable");
+    config.after_includes = Some(format!(
+        r#"
+/* The crate version this header was generated from. */
+#define GORT_VERSION_MAJOR {major}
+#define GORT_VERSION_MINOR {minor}
+#define GORT_VERSION_PATCH {patch}
+#define GORT_VERSION_STRING "{version}"
+
+/* Marks functions that never return. */
+#if defined(__cplusplus)
+#define GORT_NORETURN [[noreturn]]
+#else
+#define GORT_NORETURN _Noreturn
+#endif
+
+/* Static initialisers; all-zero storage is equally valid. */
+#define GORT_MUTEX_INIT {{{{0}}}}
+#define GORT_WAITGROUP_INIT {{{{0}}}}
+#define GORT_ONCE_INIT {{{{0}}}}
+"#
+    ));
+
+    let bindings = match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
+        Ok(b) => b,
+        Err(e) => panic!("cbindgen failed: {e}"),
+    };
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    let text = fix_noreturn(String::from_utf8(out).expect("header is UTF-8"));
+
+    let path = crate_dir.join("include").join("runtime.h");
+    let old = fs::read_to_string(&path).unwrap_or_default();
+    if old != text {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).expect("write include/runtime.h");
+    }
+}
+
+/// cbindgen places the no-return marker after the declaration
+/// (`void f(void) GORT_NORETURN;`), where only GNU attributes are allowed.
+/// C11 `_Noreturn` and C++ `[[noreturn]]` must come first.
+fn fix_noreturn(text: String) -> String {
+    text.lines()
+        .map(|line| match line.strip_suffix(" GORT_NORETURN;") {
+            Some(decl) => format!("GORT_NORETURN {decl};"),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}

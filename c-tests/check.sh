@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# make check: every test gort has, ending with "N passed, N failed".
+#
+# Steps: rustfmt, clippy, cargo test, the release build, the committed
+# header is current and compiles as C11 and C++, the shared library's
+# exports and soname, then every C program in c-tests/ linked with
+# libgort.a, linked with libgort.so, through dlopen where it asks for it,
+# and once under valgrind.
+#
+# Per-test markers, in a comment anywhere in the .c file:
+#   gort-test: env K=V ...     extra environment for every run
+#   gort-test: no-valgrind     skip the valgrind run (say why in the test)
+#   gort-test: dlopen          also build with -DGORT_TEST_DLOPEN, without
+#                              linking libgort (the test dlopens it)
+# Environment: ONLY=<name> runs only that C test; NO_VALGRIND=1 skips
+# valgrind runs; VALGRIND_TIMEOUT, TEST_TIMEOUT in seconds.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/build/ctests
+mkdir -p "$OUT"
+REL=$ROOT/target/release
+CC=${CC:-gcc}
+CFLAGS="-O2 -g -std=c11 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
+TEST_TIMEOUT=${TEST_TIMEOUT:-180}
+VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-600}
+pass=0
+fail=0
+failed=()
+
+ok()   { pass=$((pass + 1)); printf 'PASS  %s\n' "$1"; }
+bad()  { fail=$((fail + 1)); failed+=("$1"); printf 'FAIL  %s\n' "$1"; [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 30 "$2" | sed 's/^/      | /'; }
+
+step() { # name, command...
+    local name=$1; shift
+    local log="$OUT/step-${name// /_}.log"
+    if "$@" >"$log" 2>&1; then ok "$name"; else bad "$name" "$log"; fi
+}
+
+if [ -z "${ONLY:-}" ]; then
+    step "cargo fmt --check" cargo fmt --check
+    step "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
+    step "cargo test" cargo test --quiet
+fi
+step "release build" make -s lib
+if [ ! -f "$REL/libgort.a" ]; then
+    echo "no library; stopping"
+    echo "$pass passed, $((fail + 1)) failed"
+    exit 1
+fi
+
+if [ -z "${ONLY:-}" ]; then
+    header_current() {
+        if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 && git -C "$ROOT" ls-files --error-unmatch include/runtime.h >/dev/null 2>&1; then
+            git -C "$ROOT" diff --exit-code -- include/runtime.h
+        else
+            echo "include/runtime.h is not tracked by git"; return 1
+        fi
+    }
+    step "header is current (matches git)" header_current
+    step "header names are prefixed" python3 tools/header_names.py include/runtime.h
+    step "header compiles as C11" bash -c "echo '#include \"runtime.h\"' | $CC -std=c11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c -c - -o /dev/null"
+    step "header compiles as C++" bash -c "echo '#include \"runtime.h\"' | g++ -std=c++11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c++ -c - -o /dev/null"
+    exports_only_gort() {
+        local extra
+        extra=$(nm -D --defined-only "$REL/libgort.so" | awk '{print $3}' | grep -v '^gort_' || true)
+        [ -z "$extra" ] || { echo "non-gort exports:"; echo "$extra"; return 1; }
+        nm -D --defined-only "$REL/libgort.so" | grep -q ' gort_go$'
+    }
+    step "libgort.so exports only gort_*" exports_only_gort
+    step "libgort.so soname and nodelete" bash -c "readelf -d $REL/libgort.so | grep -q 'SONAME.*libgort.so.0' && readelf -d $REL/libgort.so | grep -q 'NODELETE'"
+fi
+
+have_valgrind=0
+if [ -z "${NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then have_valgrind=1; fi
+
+markers() { grep -oE 'gort-test: .*' "$1" | sed 's/gort-test: //; s/ *\*\/.*$//'; }
+
+for src in c-tests/*.c; do
+    name=$(basename "$src" .c)
+    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && continue
+    env_extra=$(markers "$src" | sed -n 's/^env //p' | tr '\n' ' ')
+    novg=$(markers "$src" | grep -c '^no-valgrind' || true)
+    dl=$(markers "$src" | grep -c '^dlopen' || true)
+    variants=(static shared)
+    [ "$dl" -gt 0 ] && variants+=(dlopen)
+    for v in "${variants[@]}"; do
+        exe="$OUT/$name.$v"
+        log="$OUT/$name.$v.log"
+        case $v in
+            static) cmd=($CC $CFLAGS "$src" "$REL/libgort.a" -lpthread -ldl -lm -o "$exe") ;;
+            shared) cmd=($CC $CFLAGS "$src" -L"$REL" -Wl,-rpath,"$REL" -lgort -lpthread -o "$exe") ;;
+            dlopen) cmd=($CC $CFLAGS -DGORT_TEST_DLOPEN -DGORT_SO_PATH="\"$REL/libgort.so\"" "$src" -ldl -lpthread -o "$exe") ;;
+        esac
+        if ! "${cmd[@]}" >"$log" 2>&1; then bad "$name [$v] (build)" "$log"; continue; fi
+        if env $env_extra timeout -k 5 "$TEST_TIMEOUT" "$exe" >>"$log" 2>&1; then
+            ok "$name [$v]"
+        else
+            bad "$name [$v] (status $?)" "$log"
+        fi
+    done
+    if [ "$have_valgrind" = 1 ] && [ "$novg" = 0 ]; then
+        log="$OUT/$name.valgrind.log"
+        if env $env_extra GORT_TEST_QUICK=1 timeout -k 5 "$VALGRIND_TIMEOUT" \
+            valgrind -q --error-exitcode=99 --trace-children=no --fair-sched=yes \
+            "$OUT/$name.static" >"$log" 2>&1; then
+            ok "$name [valgrind]"
+        else
+            bad "$name [valgrind] (status $?)" "$log"
+        fi
+    fi
+done
+
+echo
+if [ "$fail" -gt 0 ]; then
+    echo "failed:"
+    printf '  %s\n' "${failed[@]}"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,109 @@
+/* Helpers shared by the C test programs.
+ *
+ * Each test is one program that checks itself and exits 0 on success.
+ * CHECK() failures print the file, line and expression and exit 1.
+ * A test that must observe a crash (exit status 2, a message on stderr)
+ * re-runs itself as a child with run_self() and inspects the result.
+ * GORT_TEST_QUICK=1 (set under valgrind) asks tests to scale down. */
+#ifndef GORT_TESTUTIL_H
+#define GORT_TESTUTIL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define CHECK(cond)                                                              \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            fflush(stderr);                                                      \
+            _exit(1);                                                            \
+        }                                                                        \
+    } while (0)
+
+#define CHECKF(cond, ...)                                                        \
+    do {                                                                         \
+        if (!(cond)) {                                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fputc('\n', stderr);                                                 \
+            fflush(stderr);                                                      \
+            _exit(1);                                                            \
+        }                                                                        \
+    } while (0)
+
+/* True when the test should use small sizes (valgrind, sanitizers). */
+static inline int test_quick(void) {
+    const char *q = getenv("GORT_TEST_QUICK");
+    return q && *q && strcmp(q, "0") != 0;
+}
+
+/* Scales n down by 100x (at least 1) in quick mode. */
+static inline long test_scale(long n) {
+    if (!test_quick()) return n;
+    return n / 100 > 0 ? n / 100 : 1;
+}
+
+typedef struct child_result {
+    int status;      /* exit status, or 128 + signal */
+    char err[65536]; /* stderr, NUL-terminated (truncated) */
+    char out[65536]; /* stdout, NUL-terminated (truncated) */
+} child_result;
+
+static void read_all(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+        if (n == cap - 1) { /* drain the rest */
+            char sink[4096];
+            while (read(fd, sink, sizeof sink) > 0) {}
+            break;
+        }
+    }
+    buf[n] = 0;
+}
+
+/* Runs this program again (via /proc/self/exe) with argv[1] = mode and the
+ * given extra environment entries ("K=V", NULL-terminated; may be NULL).
+ * Captures stdout and stderr. Call before starting goroutines where
+ * possible (fork in a threaded program is fine when followed by exec). */
+static inline void run_self(const char *mode, const char *const *env, child_result *res) {
+    int ep[2], op[2];
+    CHECK(pipe(ep) == 0 && pipe(op) == 0);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(ep[1], 2);
+        dup2(op[1], 1);
+        close(ep[0]); close(ep[1]); close(op[0]); close(op[1]);
+        for (const char *const *e = env; e && *e; e++) putenv((char *)*e);
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n < 0) _exit(127);
+        exe[n] = 0;
+        execl(exe, exe, mode, (char *)NULL);
+        _exit(127);
+    }
+    close(ep[1]); close(op[1]);
+    /* stdout is small in practice; read stderr fully, then stdout. */
+    read_all(ep[0], res->err, sizeof res->err);
+    read_all(op[0], res->out, sizeof res->out);
+    close(ep[0]); close(op[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#endif

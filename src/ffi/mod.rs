@@ -1,0 +1,33 @@
+//! The C API: every `extern "C"` item of gort, and nothing else.
+//!
+//! Each exported function checks its C arguments first (a NULL where an
+//! object is required is a panic with Go's words, never a dereference),
+//! then runs its body inside [`fence`], which turns a Rust panic (a gort
+//! bug) into a `fatal error:` report instead of unwinding into C. Release
+//! builds also abort on panic, so the fence costs nothing there.
+//!
+//! cbindgen reads this module to generate `include/runtime.h`; the doc
+//! comments here are the header's documentation and are written for C
+//! users.
+
+#![allow(non_camel_case_types)]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::panic::fatal;
+
+pub mod runtime;
+pub mod sync;
+
+/// Runs `f`, converting a Rust panic into a fatal error.
+#[inline(always)]
+pub(crate) fn fence<R>(f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => fatal("internal error: a Rust panic reached the C API boundary"),
+    }
+}
+
+/// Go's message for a nil pointer dereference.
+pub(crate) const NIL_DEREF: &str =
+    "runtime error: invalid memory address or nil pointer dereference";

@@ -1,0 +1,143 @@
+//! Goroutines, scheduling, time and statistics (API.md §3, §8).
+
+use std::ffi::{c_char, c_int, c_void};
+
+use super::fence;
+use crate::panic::{fatal, go_panic};
+use crate::{sched, time};
+
+/// A goroutine entry function (or any callback taking one argument).
+pub type gort_func = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+
+/// Runtime counters, filled by gort_read_stats().
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct gort_stats {
+    /// Live goroutines; equals gort_num_goroutine().
+    pub goroutines: i64,
+    /// OS threads the runtime holds: its own live threads plus foreign
+    /// threads with attach state.
+    pub threads: i64,
+    /// Runtime threads parked with nothing to run.
+    pub idle_threads: i64,
+    /// Foreign threads holding attach state.
+    pub foreign_threads: i64,
+    /// GOMAXPROCS.
+    pub procs: i64,
+    /// Live handles.
+    pub handles: i64,
+    /// Goroutines created since the runtime started.
+    pub goroutines_created: i64,
+    /// Successful work steals between processors since start.
+    pub steals: i64,
+}
+
+/// Starts a goroutine running `fn(arg)` and returns its id (> 0).
+///
+/// The goroutine runs on its own stack, on any runtime thread, and may move
+/// between threads whenever it blocks or yields: `__thread` variables are
+/// not stable across a blocking gort call unless the goroutine is locked to
+/// its thread. Callable from goroutines and from any other thread.
+/// `fn == NULL` panics with "go of nil func value".
+#[no_mangle]
+pub extern "C" fn gort_go(r#fn: gort_func, arg: *mut c_void) -> i64 {
+    let Some(f) = r#fn else {
+        go_panic("go of nil func value");
+    };
+    fence(|| sched::spawn(f, arg))
+}
+
+/// Yields the processor so other goroutines may run; the caller continues
+/// later, possibly on another thread. A no-op outside a goroutine.
+#[no_mangle]
+pub extern "C" fn gort_gosched() {
+    fence(sched::gosched)
+}
+
+/// Ends the calling goroutine. Calling it outside a goroutine is a fatal
+/// error.
+#[no_mangle]
+pub extern "C" fn gort_goexit() -> ! {
+    if sched::current_g().is_null() {
+        fatal("gort_goexit called on a foreign thread");
+    }
+    // SAFETY: on a goroutine. The frames between the goroutine's entry and
+    // here are the caller's C frames (no destructors) and this function's,
+    // which owns nothing.
+    unsafe { sched::goexit() }
+}
+
+/// The calling goroutine's id; 0 outside a goroutine.
+#[no_mangle]
+pub extern "C" fn gort_goid() -> i64 {
+    sched::goid()
+}
+
+/// The number of goroutines that exist: running, runnable or blocked.
+#[no_mangle]
+pub extern "C" fn gort_num_goroutine() -> c_int {
+    fence(|| sched::num_goroutine().min(c_int::MAX as i64) as c_int)
+}
+
+/// Sets GOMAXPROCS to `n` when `n > 0` (values above 256 are clamped) and
+/// returns the previous value; `n <= 0` only queries. Shrinking takes
+/// effect on each processor at its next scheduling point.
+#[no_mangle]
+pub extern "C" fn gort_gomaxprocs(n: c_int) -> c_int {
+    fence(|| {
+        if n <= 0 {
+            sched::sched()
+                .gomaxprocs
+                .load(std::sync::atomic::Ordering::Relaxed) as c_int
+        } else {
+            sched::set_gomaxprocs(n as usize) as c_int
+        }
+    })
+}
+
+/// Pauses the calling goroutine for at least `ns` nanoseconds (its thread
+/// runs other goroutines meanwhile). Returns at once if `ns <= 0`. Outside
+/// a goroutine the calling thread sleeps.
+#[no_mangle]
+pub extern "C" fn gort_sleep(ns: i64) {
+    fence(|| time::sleep(ns))
+}
+
+/// The monotonic clock, in nanoseconds.
+#[no_mangle]
+pub extern "C" fn gort_nanotime() -> i64 {
+    time::nanotime()
+}
+
+/// The library version, "MAJOR.MINOR.PATCH". Never blocks.
+#[no_mangle]
+pub extern "C" fn gort_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// Fills `*out` with the runtime's counters. Each counter is exact at some
+/// instant; together they are a snapshot taken without stopping anything.
+/// `out == NULL` panics.
+///
+/// # Safety
+/// `out` must point to writable storage for a gort_stats.
+#[no_mangle]
+pub unsafe extern "C" fn gort_read_stats(out: *mut gort_stats) {
+    if out.is_null() {
+        go_panic(super::NIL_DEREF);
+    }
+    let st = fence(sched::stats);
+    let v = gort_stats {
+        goroutines: st.goroutines,
+        threads: st.threads,
+        idle_threads: st.idle_threads,
+        foreign_threads: 0,
+        procs: st.procs,
+        handles: 0,
+        goroutines_created: st.goroutines_created,
+        steals: st.steals,
+    };
+    // SAFETY: the caller guarantees out is valid for writes; checked
+    // non-null above.
+    unsafe { out.write(v) };
+}

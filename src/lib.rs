@@ -1,0 +1,70 @@
+//! gort: Go's concurrency model for C programs.
+//!
+//! gort is a runtime shipped as `libgort.a` / `libgort.so` with a generated
+//! C header (`include/runtime.h`). It gives C code goroutines on an M:N
+//! work-stealing scheduler, Go's sync primitives, sleeps and timers; later
+//! parts add channels, handles, callbacks from foreign threads and
+//! panic/recover. The C contract is the header; this crate's Rust API is
+//! internal and exists for tests and benchmarks.
+//!
+//! # Design overview
+//!
+//! The scheduler follows Go's runtime (`proc.go`) closely:
+//!
+//! - A [`sched::Goroutine`] (Go's G) is an entry function, an argument and a
+//!   stackful coroutine. Its stack is taken from a pool the first time it
+//!   runs, not when it is spawned, so a queue of a million not-yet-started
+//!   goroutines costs a few hundred bytes each.
+//! - A [`sched::Machine`] (M) is an OS thread. Its own thread stack is the
+//!   scheduler context (Go's g0): goroutines are resumed from it and switch
+//!   back to it whenever they block, yield or end.
+//! - A [`sched::Processor`] (P) is the right to run goroutines; GOMAXPROCS
+//!   of them exist. Each owns a work-stealing run queue and a `runnext` slot.
+//!   An M must hold a P to run goroutines; idle Ms park on a futex.
+//! - Every blocking operation is built on one park/ready pair
+//!   ([`sched::park`], [`sched::ready`]); on a thread that is not a runtime
+//!   thread the same pair blocks and wakes the thread itself.
+//!
+//! # Glossary
+//!
+//! | Go          | here                  |
+//! |-------------|-----------------------|
+//! | G           | `Goroutine`           |
+//! | M           | `Machine`             |
+//! | P           | `Processor`           |
+//! | g0          | an M's own thread stack, running `sched::schedule` |
+//! | gopark      | `sched::park`         |
+//! | goready     | `sched::ready`        |
+//! | sudog       | the wait links inside `Goroutine` |
+//! | note        | `note::Note`          |
+//! | semacquire  | `sync::sema::acquire` |
+//!
+//! # Modules
+//!
+//! - [`ffi`]: every `extern "C"` item, argument checks, panic fences.
+//! - [`sched`]: goroutines, machines, processors, the scheduler loop.
+//! - [`stack`]: goroutine stacks, guard regions, the stack pool.
+//! - [`time`]: the monotonic clock, timers and sleep.
+//! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
+//! - [`panic`]: fatal errors and (for now unrecoverable) panics.
+//! - [`config`]: environment variables.
+//! - [`note`], [`os`]: futex notifications and thin OS helpers.
+//! - [`init`]: the library constructor.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc,
+    missing_debug_implementations
+)]
+
+pub mod config;
+pub mod ffi;
+pub mod init;
+pub mod note;
+pub mod os;
+pub mod panic;
+pub mod sched;
+pub mod stack;
+pub mod sync;
+pub mod time;

@@ -1,0 +1,153 @@
+//! Thin wrappers over the OS calls the runtime needs: futexes, the
+//! monotonic clock, errno, CPU count, and raw writes to stderr.
+//!
+//! Nothing here allocates or takes a lock, so every function is safe to call
+//! from the scheduler context, from a signal-free fatal path and while a
+//! runtime lock is held.
+
+use std::sync::atomic::AtomicU32;
+
+/// Waits while `*word == expected`, at most `timeout_ns` (None: forever).
+/// Returns on wake-up, timeout, signal or mismatch; callers re-check.
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
+    let ts;
+    let tsp = match timeout_ns {
+        Some(ns) => {
+            let ns = ns.max(0);
+            ts = libc::timespec {
+                tv_sec: (ns / 1_000_000_000) as libc::time_t,
+                tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+            };
+            &ts as *const libc::timespec
+        }
+        None => std::ptr::null(),
+    };
+    // SAFETY: `word` is a valid, aligned u32 for the duration of the call;
+    // FUTEX_WAIT only reads it. A relative timeout pointer is either null or
+    // points to `ts`, which outlives the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            tsp,
+        );
+    }
+}
+
+/// Wakes up to `n` threads waiting on `word`.
+pub fn futex_wake(word: &AtomicU32, n: i32) {
+    // SAFETY: FUTEX_WAKE does not access the memory; the address only keys
+    // the kernel's wait queue.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            n,
+        );
+    }
+}
+
+/// Monotonic time in nanoseconds (CLOCK_MONOTONIC, through the vDSO).
+#[inline]
+pub fn nanotime() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
+
+/// The calling thread's errno.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns the calling thread's errno slot.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's errno.
+#[inline]
+pub fn set_errno(v: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = v }
+}
+
+/// The system page size.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// The number of CPUs this process may run on (its affinity mask).
+pub fn ncpu() -> usize {
+    // SAFETY: cpu_set_t is plain data; zeroed is a valid empty set, and
+    // sched_getaffinity writes at most size_of::<cpu_set_t>() bytes.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            let n = libc::CPU_COUNT(&set);
+            if n > 0 {
+                return n as usize;
+            }
+        }
+        let n = libc::sysconf(libc::_SC_NPROCESSORS_ONLN);
+        if n > 0 {
+            n as usize
+        } else {
+            1
+        }
+    }
+}
+
+/// Writes all of `bytes` to stderr without buffering or allocation.
+/// errno is preserved.
+pub fn write_stderr(bytes: &[u8]) {
+    let saved = errno();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid readable slice.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[n as usize..];
+        } else if n < 0 && errno() == libc::EINTR {
+            continue;
+        } else {
+            break;
+        }
+    }
+    set_errno(saved);
+}
+
+/// Sleeps the calling OS thread for `ns` nanoseconds (restarting on EINTR).
+pub fn thread_sleep(ns: i64) {
+    if ns <= 0 {
+        return;
+    }
+    let saved = errno();
+    let mut req = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
+    loop {
+        let mut rem = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: both pointers are valid for the call.
+        let r = unsafe { libc::nanosleep(&req, &mut rem) };
+        if r == 0 || errno() != libc::EINTR {
+            break;
+        }
+        req = rem;
+    }
+    set_errno(saved);
+}

@@ -1,0 +1,62 @@
+//! Fatal errors and panics.
+//!
+//! A *fatal error* is an internal fault or a misuse Go also treats as
+//! unrecoverable (`sync: unlock of unlocked mutex`): it prints
+//! `fatal error: <what>` and the failing goroutine's header on stderr, then
+//! exits with status 2 without running atexit handlers (as Go's `throw`).
+//!
+//! A *panic* is a misuse Go answers with a panic (`go of nil func value`,
+//! `sync: negative WaitGroup counter`). Until defer/recover exists, a panic
+//! is reported exactly as an unrecovered Go panic is (`panic: <msg>`, a
+//! blank line, the goroutine header) and exits with status 2.
+//!
+//! A Rust panic inside gort is a bug in gort. Release builds abort on
+//! panic (nothing can unwind into C), and the hook installed by the library
+//! constructor first reports it as `fatal error: internal error: ...`.
+
+use crate::os;
+use crate::sched;
+
+/// Reports a fatal error and exits with status 2.
+#[cold]
+pub fn fatal(msg: &str) -> ! {
+    let mut out = String::with_capacity(msg.len() + 64);
+    out.push_str("fatal error: ");
+    out.push_str(msg);
+    out.push_str("\n\n");
+    push_goroutine_header(&mut out);
+    os::write_stderr(out.as_bytes());
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
+/// Reports a panic (not yet recoverable) and exits with status 2.
+#[cold]
+pub fn go_panic(msg: &str) -> ! {
+    let mut out = String::with_capacity(msg.len() + 64);
+    out.push_str("panic: ");
+    out.push_str(msg);
+    out.push_str("\n\n");
+    push_goroutine_header(&mut out);
+    os::write_stderr(out.as_bytes());
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
+fn push_goroutine_header(out: &mut String) {
+    let id = sched::goid();
+    if id != 0 {
+        out.push_str(&format!("goroutine {id} [running]:\n"));
+    } else {
+        out.push_str("(on a thread outside the runtime)\n");
+    }
+}
+
+/// Installs the hook that turns a Rust panic inside gort into a fatal
+/// error report.
+pub fn install_rust_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = format!("internal error: {info}");
+        fatal(&msg);
+    }));
+}

@@ -1,0 +1,187 @@
+//! `Goroutine` (Go's G): one stackful task.
+//!
+//! # States and who owns the G in each
+//!
+//! | status     | meaning                                  | owner (may touch non-atomic fields) |
+//! |------------|------------------------------------------|-------------------------------------|
+//! | `IDLE`     | on a free list, not in use               | the free list's owner               |
+//! | `RUNNABLE` | in a run queue, runnext or the injector  | whoever dequeues it                 |
+//! | `RUNNING`  | executing on an M                        | that M                              |
+//! | `WAITING`  | parked; linked in exactly one wait queue | the holder of that queue's lock     |
+//! | `DEAD`     | finished, being recycled                 | the M that ran it                   |
+//!
+//! The only cross-thread transition without a lock is `WAITING ->
+//! RUNNABLE` in [`super::ready`], done with a compare-and-swap so that a
+//! goroutine is never readied twice.
+//!
+//! A *foreign* G is the record of a thread the runtime did not start (the
+//! process main thread, the host's pthreads) while it blocks in a gort call:
+//! it sits in wait queues like any goroutine, but parking blocks the thread
+//! on the G's [`Note`] and readying notifies it.
+//!
+//! The stack is attached lazily: a goroutine that has not run yet has no
+//! coroutine, so queued goroutines cost only this struct.
+
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::c_void;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::note::Note;
+use crate::stack::GStack;
+
+/// A C entry function: `void fn(void *arg)`.
+pub type GoFunc = unsafe extern "C" fn(*mut c_void);
+
+/// What a goroutine asks its M to do when it switches back to the scheduler.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    /// Go: `Gosched`. Put the goroutine at the back of the run queue.
+    Yield,
+    /// Go: `gopark`. Mark the goroutine waiting, then call `unlock(gp,
+    /// data)` on the scheduler stack; if it returns false the park is
+    /// cancelled and the goroutine runs again at once.
+    Park { unlock: UnlockFn, data: *mut () },
+    /// Go: `goexit1`. The goroutine is finished; its stack is reclaimed
+    /// without unwinding (only C frames and drop-free runtime frames lie on
+    /// it).
+    Exit,
+}
+
+/// Callback run on the scheduler stack after a goroutine has parked.
+pub type UnlockFn = unsafe fn(gp: GRef, data: *mut ()) -> bool;
+
+/// The coroutine type behind every goroutine.
+pub type Coro = Coroutine<(), Action, (), GStack>;
+/// The handle a goroutine uses to switch back to its M.
+pub type GYielder = Yielder<(), Action>;
+
+/// Goroutine states (see the module table).
+pub mod status {
+    /// On a free list.
+    pub(crate) const IDLE: u32 = 0;
+    /// Queued to run.
+    pub(crate) const RUNNABLE: u32 = 1;
+    /// Running on an M.
+    pub(crate) const RUNNING: u32 = 2;
+    /// Parked.
+    pub(crate) const WAITING: u32 = 3;
+    /// Finished.
+    pub(crate) const DEAD: u32 = 4;
+}
+
+/// One goroutine (or a foreign thread's wait record).
+pub struct Goroutine {
+    /// Goroutine id (> 0); 0 for a foreign record.
+    pub id: Cell<i64>,
+    /// One of [`status`].
+    pub status: AtomicU32,
+    /// Whether this is a foreign thread's record.
+    pub foreign: bool,
+    /// Entry function and argument; taken when the goroutine first runs.
+    pub entry: Cell<Option<GoFunc>>,
+    /// Argument passed to `entry`.
+    pub arg: Cell<*mut c_void>,
+    /// The coroutine, created on first run.
+    pub coro: UnsafeCell<Option<Coro>>,
+    /// Valid while the coroutine runs: how to switch back to the M.
+    pub yielder: Cell<*const GYielder>,
+    /// errno while the goroutine is switched out.
+    pub errno: Cell<i32>,
+    /// Foreign records: the blocked thread sleeps on this.
+    pub note: Note,
+    /// Semaphore wait links (see `sync::sema`).
+    pub wait_addr: Cell<usize>,
+    /// Next waiter for the same address.
+    pub wait_next: Cell<*mut Goroutine>,
+    /// Queue head only: last waiter for this address.
+    pub wait_tail: Cell<*mut Goroutine>,
+    /// Queue head only: next address queue in the bucket.
+    pub wait_next_addr: Cell<*mut Goroutine>,
+    /// Set by the waker when it acquired the semaphore for this waiter.
+    pub wait_ticket: Cell<bool>,
+    /// What the goroutine waits for, for dumps.
+    pub wait_reason: Cell<&'static str>,
+}
+
+// SAFETY: a Goroutine is shared between threads, but its non-atomic fields
+// are only touched by the G's current owner as laid out in the module
+// table; ownership passes through the run queues and wait-queue locks,
+// which provide the needed happens-before edges.
+unsafe impl Sync for Goroutine {}
+// SAFETY: as above; the coroutine inside is never resumed by two threads at
+// once, because only the owning M resumes it.
+unsafe impl Send for Goroutine {}
+
+impl std::fmt::Debug for Goroutine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Goroutine")
+            .field("id", &self.id.get())
+            .field("status", &self.status.load(Ordering::Relaxed))
+            .field("foreign", &self.foreign)
+            .finish()
+    }
+}
+
+impl Goroutine {
+    /// A fresh record.
+    pub fn new(foreign: bool) -> Goroutine {
+        Goroutine {
+            id: Cell::new(0),
+            status: AtomicU32::new(if foreign {
+                status::RUNNING
+            } else {
+                status::IDLE
+            }),
+            foreign,
+            entry: Cell::new(None),
+            arg: Cell::new(std::ptr::null_mut()),
+            coro: UnsafeCell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            errno: Cell::new(0),
+            note: Note::new(),
+            wait_addr: Cell::new(0),
+            wait_next: Cell::new(std::ptr::null_mut()),
+            wait_tail: Cell::new(std::ptr::null_mut()),
+            wait_next_addr: Cell::new(std::ptr::null_mut()),
+            wait_ticket: Cell::new(false),
+            wait_reason: Cell::new(""),
+        }
+    }
+}
+
+/// A pointer to a live goroutine, passed between threads through queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GRef(pub NonNull<Goroutine>);
+
+// SAFETY: ownership of the pointed-to G moves with the GRef (see the
+// ownership table); Goroutine is Sync.
+unsafe impl Send for GRef {}
+
+impl GRef {
+    /// The goroutine.
+    #[inline]
+    pub fn get(&self) -> &Goroutine {
+        // SAFETY: Gs are never freed while referenced from a queue or a
+        // running M (they are recycled through free lists, not dropped).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The raw pointer.
+    #[inline]
+    pub fn as_ptr(&self) -> *mut Goroutine {
+        self.0.as_ptr()
+    }
+
+    /// Wraps a non-null pointer.
+    ///
+    /// # Safety
+    /// `p` must point to a live Goroutine.
+    #[inline]
+    pub unsafe fn from_ptr(p: *mut Goroutine) -> GRef {
+        // SAFETY: the caller guarantees p is non-null and live.
+        GRef(unsafe { NonNull::new_unchecked(p) })
+    }
+}

@@ -1,0 +1,1070 @@
+//! The M:N scheduler (Go: `runtime/proc.go`).
+//!
+//! # Model
+//!
+//! GOMAXPROCS processors (Ps) each own a FIFO run queue and a `runnext`
+//! slot. OS threads (Ms) run goroutines (Gs) while holding a P. A global
+//! injector queue takes goroutines made runnable by threads that hold no P
+//! (foreign threads, timer expiry on an idle M) and the queues of retired
+//! Ps. Idle Ms steal half of another P's queue.
+//!
+//! Each M loops in [`schedule`] on its own thread stack: find a runnable G
+//! ([`find_runnable`]), resume it ([`execute`]), and when the G switches
+//! back (it yields, parks, or ends) act on what it asked for. Switching
+//! always goes through the M's stack, as Go's `mcall` does; this is what
+//! makes "park, then release the lock" safe: the lock that protects a wait
+//! queue is released only after the G is off its stack, so no waker can
+//! resume a G that is still running.
+//!
+//! # Spinning Ms (Go's wake-up protocol)
+//!
+//! Making a G runnable calls [`wakep`]: if some P is idle and no M is
+//! spinning, it hands an idle P to an idle (or new) M in the *spinning*
+//! state. A spinning M looks for work (local, global, stealing); when it
+//! finds some it stops spinning and calls `wakep` again, so Ms are started
+//! one at a time as long as there is work, and never all at once. At most
+//! half the busy Ps' worth of Ms spin. An M that gives up its P re-checks
+//! the queues *after* publishing itself idle (sequentially consistent
+//! fences on both sides), so a G readied concurrently is never stranded:
+//! either the waker sees the idle P and starts an M, or the M sees the G.
+//!
+//! # Timers
+//!
+//! One timer heap ([`crate::time`]). Ms holding a P run due timers at every
+//! scheduling round; when an M goes idle while timers are pending, one of
+//! them (the *timer M*) sleeps on its note with a deadline, so no thread is
+//! spent per timer and an idle process with no timers sleeps indefinitely.
+//!
+//! # GOMAXPROCS changes
+//!
+//! Growing makes more Ps idle and wakes an M. Shrinking marks the idle Ps
+//! beyond the new count dead at once; a P beyond the count that is held by
+//! an M is retired by that M at its next scheduling round (its queue moves
+//! to the injector). Until then the old count may briefly be exceeded, as
+//! with Go's stop-the-world, which also waits for a preemption point.
+//!
+//! # Locks
+//!
+//! `Sched::idle` (idle Ps and Ms) is the only scheduler lock, taken when an
+//! M goes idle or is woken, never on the run/ready fast paths. Lock order:
+//! a wait-queue lock (semaphore bucket) may be held while taking `idle`
+//! (through `ready`); `idle` is never held while taking another lock except
+//! the timer heap (never: timers are run without `idle`).
+//!
+//! # Invariants
+//!
+//! - A P is in exactly one of: the idle list (IDLE, queues empty), held by
+//!   one M (RUNNING), or dead (DEAD, queues empty, id >= GOMAXPROCS).
+//! - An M is either on the idle list (sleeping on its note, no P), or holds
+//!   a P, or is between the two inside `stopm`/`find_runnable`.
+//! - `nmspinning` equals the number of Ms with `spinning` set, plus a
+//!   reservation taken by `wakep` for an M being started.
+
+pub mod g;
+pub mod m;
+pub mod p;
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{fence, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use corosensei::{Coroutine, CoroutineResult};
+use crossbeam_deque::{Injector, Steal};
+use parking_lot::Mutex;
+
+pub use g::{status, Action, GRef, GYielder, GoFunc, Goroutine, UnlockFn};
+pub use m::{current_m, Machine};
+pub use p::{pstatus, Processor};
+
+use crate::config::{Config, MAX_PROCS};
+use crate::os;
+use crate::panic::fatal;
+use crate::stack;
+use crate::time::Timers;
+
+/// Goroutine ids handed to a P at a time.
+const GOID_BATCH: i64 = 16;
+/// Every this many rounds an M looks at the global queue first (fairness).
+const GLOBAL_CHECK_INTERVAL: u32 = 61;
+/// Stack size of a runtime thread (its scheduler context; goroutines run on
+/// their own stacks).
+const M_STACK_SIZE: usize = 256 * 1024;
+
+/// Idle Ps and Ms, under `Sched::idle`.
+#[derive(Debug, Default)]
+struct IdleLists {
+    ps: Vec<*const Processor>,
+    ms: Vec<*const Machine>,
+}
+
+// SAFETY: the pointers are to leaked, never-freed Ps and Ms; the list is
+// only touched under its mutex.
+unsafe impl Send for IdleLists {}
+
+/// Per-P counters, summed on read.
+#[derive(Debug, Default)]
+struct Counters {
+    created: AtomicI64,
+    exited: AtomicI64,
+    steals: AtomicI64,
+}
+
+/// The scheduler's global state.
+pub struct Sched {
+    procs: Box<[OnceLock<Box<Processor>>]>,
+    counters: Box<[Counters]>,
+    /// Ps allocated so far (a high-water mark; ids below it exist).
+    nprocs_alloc: AtomicUsize,
+    /// GOMAXPROCS.
+    pub gomaxprocs: AtomicUsize,
+    injector: Injector<GRef>,
+    idle: Mutex<IdleLists>,
+    npidle: AtomicUsize,
+    nmspinning: AtomicUsize,
+    nmidle: AtomicUsize,
+    nthreads: AtomicI64,
+    /// Goroutines created and exited by threads without a P.
+    global: Counters,
+    goid_gen: AtomicI64,
+    mid_gen: AtomicI64,
+    /// The timer heap.
+    pub timers: Timers,
+    /// The M sleeping until the next timer, if any.
+    timer_m: AtomicPtr<Machine>,
+    /// Default usable stack bytes.
+    pub stack_size: usize,
+    ncpu: usize,
+    gfree_global: Mutex<Vec<GRef>>,
+}
+
+impl std::fmt::Debug for Sched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sched")
+            .field("gomaxprocs", &self.gomaxprocs)
+            .finish_non_exhaustive()
+    }
+}
+
+static SCHED: OnceLock<Sched> = OnceLock::new();
+
+/// The scheduler, started on first use (normally by the library
+/// constructor; any entry point may come first, since constructors run in
+/// an unspecified order).
+#[inline]
+pub fn sched() -> &'static Sched {
+    SCHED.get_or_init(|| Sched::new(Config::from_env()))
+}
+
+impl Sched {
+    fn new(cfg: Config) -> Sched {
+        let procs: Box<[OnceLock<Box<Processor>>]> =
+            (0..MAX_PROCS).map(|_| OnceLock::new()).collect();
+        let counters = (0..MAX_PROCS).map(|_| Counters::default()).collect();
+        let s = Sched {
+            procs,
+            counters,
+            nprocs_alloc: AtomicUsize::new(0),
+            gomaxprocs: AtomicUsize::new(cfg.maxprocs),
+            injector: Injector::new(),
+            idle: Mutex::new(IdleLists::default()),
+            npidle: AtomicUsize::new(0),
+            nmspinning: AtomicUsize::new(0),
+            nmidle: AtomicUsize::new(0),
+            nthreads: AtomicI64::new(0),
+            global: Counters::default(),
+            goid_gen: AtomicI64::new(0),
+            mid_gen: AtomicI64::new(0),
+            timers: Timers::new(),
+            timer_m: AtomicPtr::new(ptr::null_mut()),
+            stack_size: cfg.stack_size,
+            ncpu: os::ncpu(),
+            gfree_global: Mutex::new(Vec::new()),
+        };
+        {
+            let mut idle = s.idle.lock();
+            for id in (0..cfg.maxprocs).rev() {
+                let p = s.ensure_proc(id);
+                p.status.store(pstatus::IDLE, Ordering::Relaxed);
+                idle.ps.push(p);
+            }
+            s.npidle.store(cfg.maxprocs, Ordering::SeqCst);
+        }
+        s
+    }
+
+    fn ensure_proc(&self, id: usize) -> &Processor {
+        let p = self.procs[id].get_or_init(|| Box::new(Processor::new(id)));
+        self.nprocs_alloc.fetch_max(id + 1, Ordering::AcqRel);
+        p
+    }
+
+    /// Processor `id`, which must have been allocated.
+    fn proc(&self, id: usize) -> Option<&Processor> {
+        self.procs[id].get().map(|b| &**b)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The current goroutine.
+
+/// The goroutine running on this thread: null on a foreign thread and on a
+/// runtime thread's scheduler stack.
+#[inline]
+pub fn current_g() -> *mut Goroutine {
+    let m = current_m();
+    if m.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: Ms are never freed; curg is only written by this thread.
+    unsafe { (*m).curg.get() }
+}
+
+/// The running goroutine's id, or 0 on a foreign thread.
+pub fn goid() -> i64 {
+    let g = current_g();
+    if g.is_null() {
+        0
+    } else {
+        // SAFETY: the running G is live and owned by this thread.
+        unsafe { (*g).id.get() }
+    }
+}
+
+/// The P held by this thread's M, or null.
+#[inline]
+fn current_p() -> *const Processor {
+    let m = current_m();
+    if m.is_null() {
+        ptr::null()
+    } else {
+        // SAFETY: as in current_g.
+        unsafe { (*m).p.get() }
+    }
+}
+
+/// Switches from the running goroutine to its M's scheduler context.
+///
+/// # Safety
+/// Must run on a goroutine (`current_g()` non-null). No lock guard or
+/// thread-local reference may be live in the caller's frames except a lock
+/// that `action`'s unlock callback releases.
+unsafe fn switch_to_m(action: Action) {
+    let g = current_g();
+    debug_assert!(!g.is_null());
+    // SAFETY: the caller guarantees we run on goroutine `g`, whose yielder
+    // points into its own coroutine stack and stays valid while it runs.
+    unsafe { (*(*g).yielder.get()).suspend(action) };
+}
+
+// ---------------------------------------------------------------------------
+// Spawning, readying, parking.
+
+/// Creates a goroutine running `entry(arg)`; returns its id.
+/// Go: `runtime.newproc`.
+pub fn spawn(entry: GoFunc, arg: *mut c_void) -> i64 {
+    let s = sched();
+    let pp = current_p();
+    let gp = gfget(pp);
+    let g = gp.get();
+    let id = new_goid(pp);
+    g.id.set(id);
+    g.entry.set(Some(entry));
+    g.arg.set(arg);
+    g.errno.set(0);
+    g.wait_reason.set("");
+    g.status.store(status::RUNNABLE, Ordering::Relaxed);
+    if pp.is_null() {
+        s.global.created.fetch_add(1, Ordering::Relaxed);
+        s.injector.push(gp);
+    } else {
+        // SAFETY: this M holds pp.
+        let p = unsafe { &*pp };
+        bump(&s.counters[p.id].created);
+        runqput(p, gp, true);
+    }
+    wakep();
+    id
+}
+
+/// Owner-only increment of a per-P counter (no read-modify-write).
+#[inline]
+fn bump(c: &AtomicI64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+fn new_goid(pp: *const Processor) -> i64 {
+    let s = sched();
+    if pp.is_null() {
+        return s.goid_gen.fetch_add(1, Ordering::Relaxed) + 1;
+    }
+    // SAFETY: this M holds pp.
+    let p = unsafe { &*pp };
+    if p.goid_next.get() == p.goid_end.get() {
+        let start = s.goid_gen.fetch_add(GOID_BATCH, Ordering::Relaxed) + 1;
+        p.goid_next.set(start);
+        p.goid_end.set(start + GOID_BATCH);
+    }
+    let id = p.goid_next.get();
+    p.goid_next.set(id + 1);
+    id
+}
+
+/// Makes a waiting goroutine runnable. With `next`, it runs next on this P
+/// (Go: `goready`, which uses runnext). Any thread may call this, with or
+/// without a P; a foreign record's thread is woken instead.
+pub fn ready(gp: GRef, next: bool) {
+    let g = gp.get();
+    if g.status
+        .compare_exchange(
+            status::WAITING,
+            status::RUNNABLE,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_err()
+    {
+        fatal("ready of a goroutine that is not waiting");
+    }
+    if g.foreign {
+        g.note.notify();
+        return;
+    }
+    let pp = current_p();
+    if pp.is_null() {
+        sched().injector.push(gp);
+    } else {
+        // SAFETY: this M holds pp.
+        runqput(unsafe { &*pp }, gp, next);
+    }
+    wakep();
+}
+
+/// Parks the calling goroutine (Go: `gopark`): it is marked waiting, then
+/// `unlock(g, data)` runs once the goroutine is off its stack; if that
+/// returns false the park is cancelled. Returns after [`ready`].
+///
+/// On a foreign thread the thread itself blocks until readied.
+///
+/// # Safety
+/// `unlock` must publish the goroutine to exactly one waker (or return
+/// false), and `data` must be valid for it. The caller's frames hold no
+/// lock guard other than the one `unlock` releases.
+pub unsafe fn park(unlock: UnlockFn, data: *mut (), reason: &'static str) {
+    let g = current_g();
+    if g.is_null() {
+        // SAFETY: forwarded contract.
+        unsafe { park_foreign(unlock, data, reason) };
+        return;
+    }
+    // SAFETY: we run on goroutine g, which is owned by this thread.
+    unsafe { (*g).wait_reason.set(reason) };
+    // SAFETY: on a goroutine; forwarded contract.
+    unsafe { switch_to_m(Action::Park { unlock, data }) };
+}
+
+unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'static str) {
+    let gp = foreign_g();
+    let g = gp.get();
+    g.wait_reason.set(reason);
+    g.status.store(status::WAITING, Ordering::Release);
+    // SAFETY: forwarded contract; the record stays alive while its thread
+    // is blocked here.
+    if !unsafe { unlock(gp, data) } {
+        g.status.store(status::RUNNING, Ordering::Relaxed);
+        return;
+    }
+    while g.status.load(Ordering::Acquire) != status::RUNNABLE {
+        g.note.wait(None);
+    }
+    g.status.store(status::RUNNING, Ordering::Relaxed);
+}
+
+/// Yields the processor (Go: `runtime.Gosched`); a no-op on a foreign
+/// thread.
+pub fn gosched() {
+    if current_g().is_null() {
+        return;
+    }
+    // SAFETY: on a goroutine; no locks held by this frame.
+    unsafe { switch_to_m(Action::Yield) };
+}
+
+/// Ends the calling goroutine (Go: `runtime.Goexit`, without deferred calls
+/// for now). Must run on a goroutine.
+///
+/// # Safety
+/// No frame on the goroutine's stack may own anything that needs dropping:
+/// the stack is reclaimed without unwinding.
+pub unsafe fn goexit() -> ! {
+    debug_assert!(!current_g().is_null());
+    // SAFETY: on a goroutine; the caller guarantees nothing needs dropping.
+    unsafe { switch_to_m(Action::Exit) };
+    fatal("goexit: a dead goroutine was resumed")
+}
+
+// ---------------------------------------------------------------------------
+// Foreign threads.
+
+struct ForeignSlot(std::cell::Cell<*mut Goroutine>);
+
+impl Drop for ForeignSlot {
+    fn drop(&mut self) {
+        let p = self.0.get();
+        if !p.is_null() {
+            // SAFETY: allocated by foreign_g with Box::into_raw; the thread
+            // is exiting, so it is not blocked in any wait queue.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+thread_local! {
+    static FOREIGN_G: ForeignSlot = const { ForeignSlot(std::cell::Cell::new(ptr::null_mut())) };
+}
+
+/// This foreign thread's wait record, created on first use and freed when
+/// the thread exits.
+pub fn foreign_record() -> *mut Goroutine {
+    foreign_g().as_ptr()
+}
+
+fn foreign_g() -> GRef {
+    FOREIGN_G.with(|slot| {
+        let mut p = slot.0.get();
+        if p.is_null() {
+            p = Box::into_raw(Box::new(Goroutine::new(true)));
+            slot.0.set(p);
+        }
+        // SAFETY: non-null and owned by this thread's slot.
+        unsafe { GRef::from_ptr(p) }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Run queues.
+
+fn runqput(p: &Processor, gp: GRef, next: bool) {
+    // SAFETY (both arms): the caller's M holds p.
+    if next {
+        let old = p.runnext.swap(gp.as_ptr(), Ordering::AcqRel);
+        if !old.is_null() {
+            // SAFETY: runnext only ever holds live Gs.
+            unsafe { p.runq().push(GRef::from_ptr(old)) };
+        }
+    } else {
+        // SAFETY: see above.
+        unsafe { p.runq().push(gp) };
+    }
+}
+
+fn runqget(p: &Processor) -> Option<GRef> {
+    let next = p.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !next.is_null() {
+        // SAFETY: runnext only ever holds live Gs.
+        return Some(unsafe { GRef::from_ptr(next) });
+    }
+    // SAFETY: the caller's M holds p.
+    unsafe { p.runq().pop() }
+}
+
+fn globrunqget(p: &Processor) -> Option<GRef> {
+    let s = sched();
+    loop {
+        // SAFETY: the caller's M holds p.
+        match s.injector.steal_batch_and_pop(unsafe { p.runq() }) {
+            Steal::Success(g) => return Some(g),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Free goroutines.
+
+fn gfget(pp: *const Processor) -> GRef {
+    if !pp.is_null() {
+        // SAFETY: this M holds pp.
+        let local = unsafe { (*pp).gfree() };
+        if let Some(g) = local.pop() {
+            return g;
+        }
+        let mut global = sched().gfree_global.lock();
+        let n = global.len().min(p::GFREE_LOCAL / 2);
+        let at = global.len() - n;
+        local.extend(global.drain(at..));
+        drop(global);
+        if let Some(g) = local.pop() {
+            return g;
+        }
+    } else if let Some(g) = sched().gfree_global.lock().pop() {
+        return g;
+    }
+    let g = Box::leak(Box::new(Goroutine::new(false)));
+    GRef(ptr::NonNull::from(g))
+}
+
+fn gfput(p: &Processor, gp: GRef) {
+    gp.get().status.store(status::IDLE, Ordering::Relaxed);
+    // SAFETY: this M holds p.
+    let local = unsafe { p.gfree() };
+    local.push(gp);
+    if local.len() > p::GFREE_LOCAL {
+        let mut global = sched().gfree_global.lock();
+        global.extend(local.drain(..p::GFREE_LOCAL / 2));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Machines.
+
+/// Wakes an idle P if there is one and no M is spinning (Go: `wakep`).
+pub fn wakep() {
+    let s = sched();
+    // Pairs with the fence in find_runnable after a P goes idle.
+    fence(Ordering::SeqCst);
+    if s.npidle.load(Ordering::SeqCst) == 0 || s.nmspinning.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    if s.nmspinning
+        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+        .is_err()
+    {
+        return;
+    }
+    startm(true);
+}
+
+/// Hands an idle P to an idle or new M (Go: `startm`).
+fn startm(spinning: bool) {
+    let s = sched();
+    let mut idle = s.idle.lock();
+    let Some(p) = pidleget_locked(s, &mut idle) else {
+        drop(idle);
+        if spinning {
+            s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        return;
+    };
+    let m = idle.ms.pop();
+    if m.is_some() {
+        s.nmidle.fetch_sub(1, Ordering::Relaxed);
+    }
+    drop(idle);
+    match m {
+        Some(m) => {
+            // SAFETY: Ms are never freed.
+            let m = unsafe { &*m };
+            m.next_spinning.store(spinning, Ordering::Relaxed);
+            m.next_p.store(p as *const _ as *mut _, Ordering::Release);
+            m.note.notify();
+        }
+        None => newm(p, spinning),
+    }
+}
+
+/// Starts a runtime thread that holds `p` (Go: `newm`).
+fn newm(p: &Processor, spinning: bool) {
+    let s = sched();
+    let id = s.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
+    let m: &'static Machine = Box::leak(Box::new(Machine::new(id, p, spinning)));
+    s.nthreads.fetch_add(1, Ordering::Relaxed);
+    let r = std::thread::Builder::new()
+        .name(format!("gort-m{id}"))
+        .stack_size(M_STACK_SIZE)
+        .spawn(move || mstart(m));
+    if r.is_err() {
+        fatal("newm: cannot create a runtime thread");
+    }
+}
+
+fn mstart(m: &'static Machine) {
+    m::set_current_m(m);
+    schedule(m)
+}
+
+fn pidleget_locked<'a>(s: &'a Sched, idle: &mut IdleLists) -> Option<&'a Processor> {
+    let p = idle.ps.pop()?;
+    s.npidle.fetch_sub(1, Ordering::SeqCst);
+    // SAFETY: Ps are never freed.
+    let p = unsafe { &*p };
+    p.status.store(pstatus::RUNNING, Ordering::Relaxed);
+    Some(p)
+}
+
+fn pidleput_locked(s: &Sched, idle: &mut IdleLists, p: &Processor) {
+    debug_assert!(p.runq_empty());
+    if p.id >= s.gomaxprocs.load(Ordering::Relaxed) {
+        p.status.store(pstatus::DEAD, Ordering::Relaxed);
+        return;
+    }
+    p.status.store(pstatus::IDLE, Ordering::Relaxed);
+    idle.ps.push(p);
+    s.npidle.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Parks `m` until it is handed a P; returns holding one (Go: `stopm`).
+/// While timers are pending one idle M sleeps only until the next one.
+fn stopm(m: &Machine) {
+    let s = sched();
+    debug_assert!(m.p.get().is_null());
+    loop {
+        s.idle.lock().ms.push(m);
+        s.nmidle.fetch_add(1, Ordering::Relaxed);
+
+        let me = m as *const Machine as *mut Machine;
+        let mut deadline = None;
+        if s.timers.pending()
+            && s.timer_m
+                .compare_exchange(ptr::null_mut(), me, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            deadline = Some(s.timers.next_when());
+        }
+        m.note.wait(deadline);
+        if deadline.is_some() {
+            s.timer_m.store(ptr::null_mut(), Ordering::SeqCst);
+        }
+        if take_handed_p(m) {
+            return;
+        }
+
+        // Woken without a P: the timer deadline, or a timer kick.
+        let mut idle = s.idle.lock();
+        match idle.ms.iter().position(|&x| ptr::eq(x, m)) {
+            Some(i) => {
+                idle.ms.swap_remove(i);
+                s.nmidle.fetch_sub(1, Ordering::Relaxed);
+                if let Some(p) = pidleget_locked(s, &mut idle) {
+                    drop(idle);
+                    // find_runnable runs the due timers with this P.
+                    m.p.set(p);
+                    m.spinning.set(false);
+                    return;
+                }
+                drop(idle);
+                // Every P is busy: fire what is due; the readied goroutines
+                // go to the injector for the busy Ps to pick up.
+                s.timers.run(os::nanotime());
+            }
+            None => {
+                // A waker took us off the list and is handing us a P.
+                drop(idle);
+                loop {
+                    m.note.wait(None);
+                    if take_handed_p(m) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn take_handed_p(m: &Machine) -> bool {
+    let p = m.take_next_p();
+    if p.is_null() {
+        return false;
+    }
+    m.p.set(p);
+    m.spinning.set(m.next_spinning.load(Ordering::Relaxed));
+    true
+}
+
+/// Wakes the timer M after an earlier timer was added, or starts an M that
+/// will become it.
+pub fn timer_kick() {
+    let s = sched();
+    let tm = s.timer_m.load(Ordering::SeqCst);
+    if tm.is_null() {
+        wakep();
+    } else {
+        // SAFETY: Ms are never freed.
+        unsafe { (*tm).note.notify() };
+    }
+}
+
+fn reset_spinning(m: &Machine) {
+    m.spinning.set(false);
+    sched().nmspinning.fetch_sub(1, Ordering::SeqCst);
+    wakep();
+}
+
+// ---------------------------------------------------------------------------
+// The scheduler loop.
+
+/// Runs goroutines forever on the calling runtime thread (Go: `schedule`).
+fn schedule(m: &'static Machine) -> ! {
+    loop {
+        let gp = find_runnable(m);
+        execute(m, gp);
+    }
+}
+
+/// Finds a goroutine to run; returns with `m` holding a P (Go:
+/// `findRunnable`).
+fn find_runnable(m: &Machine) -> GRef {
+    let s = sched();
+    loop {
+        // SAFETY: on entry to each round m holds a P (stopm returns with
+        // one), and Ps are never freed.
+        let p = unsafe { &*m.p.get() };
+        if p.id >= s.gomaxprocs.load(Ordering::Relaxed) && retire_p(m, p) {
+            stopm(m);
+            continue;
+        }
+        s.timers.run_if_due();
+
+        let tick = p.schedtick.get().wrapping_add(1);
+        p.schedtick.set(tick);
+        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            if let Some(g) = globrunqget(p) {
+                return found(m, g);
+            }
+        }
+        if let Some(g) = runqget(p) {
+            return found(m, g);
+        }
+        if let Some(g) = globrunqget(p) {
+            return found(m, g);
+        }
+
+        if !m.spinning.get() {
+            let busy = s
+                .gomaxprocs
+                .load(Ordering::Relaxed)
+                .saturating_sub(s.npidle.load(Ordering::SeqCst));
+            if 2 * s.nmspinning.load(Ordering::SeqCst) < busy {
+                m.spinning.set(true);
+                s.nmspinning.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        if m.spinning.get() {
+            if let Some(g) = steal_work(m, p) {
+                return found(m, g);
+            }
+        }
+
+        // Nothing to do: give up the P.
+        let was_spinning = m.spinning.get();
+        {
+            let mut idle = s.idle.lock();
+            pidleput_locked(s, &mut idle, p);
+        }
+        m.p.set(ptr::null());
+        if was_spinning {
+            m.spinning.set(false);
+            s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        // Pairs with the fence in wakep: a G readied while we were going
+        // idle is seen here, or its waker saw our idle P.
+        fence(Ordering::SeqCst);
+        if !s.injector.is_empty() || (was_spinning && any_runq_nonempty(s)) {
+            let p = {
+                let mut idle = s.idle.lock();
+                pidleget_locked(s, &mut idle)
+            };
+            if let Some(p) = p {
+                m.p.set(p);
+                if was_spinning {
+                    m.spinning.set(true);
+                    s.nmspinning.fetch_add(1, Ordering::SeqCst);
+                }
+                continue;
+            }
+        }
+        stopm(m);
+    }
+}
+
+#[inline]
+fn found(m: &Machine, g: GRef) -> GRef {
+    if m.spinning.get() {
+        reset_spinning(m);
+    }
+    g
+}
+
+fn any_runq_nonempty(s: &Sched) -> bool {
+    let n = s.nprocs_alloc.load(Ordering::Acquire);
+    (0..n).any(|i| s.proc(i).is_some_and(|p| !p.runq_empty()))
+}
+
+/// Retires `p` (beyond GOMAXPROCS): its goroutines go to the injector.
+/// Returns false if GOMAXPROCS grew back meanwhile.
+fn retire_p(m: &Machine, p: &Processor) -> bool {
+    let s = sched();
+    {
+        let _idle = s.idle.lock();
+        if p.id < s.gomaxprocs.load(Ordering::Relaxed) {
+            return false;
+        }
+        while let Some(g) = runqget(p) {
+            s.injector.push(g);
+        }
+        p.status.store(pstatus::DEAD, Ordering::Relaxed);
+        m.p.set(ptr::null());
+    }
+    if m.spinning.get() {
+        m.spinning.set(false);
+        s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+    wakep();
+    true
+}
+
+/// Tries to steal from other Ps (Go: `stealWork`). The last round also
+/// takes a victim's runnext, after giving its owner a moment to run it.
+fn steal_work(m: &Machine, p: &Processor) -> Option<GRef> {
+    const ROUNDS: usize = 4;
+    let s = sched();
+    let n = s.nprocs_alloc.load(Ordering::Acquire);
+    for round in 0..ROUNDS {
+        let last = round == ROUNDS - 1;
+        let start = (m.rand() % n as u64) as usize;
+        for i in 0..n {
+            let Some(v) = s.proc((start + i) % n) else {
+                continue;
+            };
+            if ptr::eq(v, p) {
+                continue;
+            }
+            loop {
+                // SAFETY: m holds p, so it owns p's queue.
+                match v.stealer.steal_batch_and_pop(unsafe { p.runq() }) {
+                    Steal::Success(g) => {
+                        bump(&s.counters[p.id].steals);
+                        return Some(g);
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+            if last {
+                if let Some(g) = steal_runnext(v) {
+                    bump(&s.counters[p.id].steals);
+                    return Some(g);
+                }
+            }
+        }
+        if let Some(g) = globrunqget(p) {
+            return Some(g);
+        }
+    }
+    None
+}
+
+fn steal_runnext(v: &Processor) -> Option<GRef> {
+    let g = v.runnext.load(Ordering::Acquire);
+    if g.is_null() {
+        return None;
+    }
+    if v.status.load(Ordering::Relaxed) == pstatus::RUNNING {
+        // The owner is probably about to run it (a hand-off in progress):
+        // give it ~3 µs first, as Go does.
+        let t0 = os::nanotime();
+        while os::nanotime() - t0 < 3_000 {
+            std::hint::spin_loop();
+            if v.runnext.load(Ordering::Relaxed) != g {
+                return None;
+            }
+        }
+    }
+    v.runnext
+        .compare_exchange(g, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+        .ok()
+        // SAFETY: runnext only ever holds live Gs.
+        .map(|g| unsafe { GRef::from_ptr(g) })
+}
+
+/// Runs `gp` on `m` until it switches back, then does what it asked (Go:
+/// `execute` plus the `mcall` continuations `gosched_m`, `park_m`,
+/// `goexit0`).
+fn execute(m: &Machine, gp: GRef) {
+    let s = sched();
+    let g = gp.get();
+    g.status.store(status::RUNNING, Ordering::Relaxed);
+    m.curg.set(gp.as_ptr());
+    // SAFETY: gp is RUNNING on this M, which alone touches its coroutine.
+    let coro = unsafe { &mut *g.coro.get() };
+    if coro.is_none() {
+        *coro = Some(new_coro(m, gp, s.stack_size));
+    }
+    os::set_errno(g.errno.get());
+    let result = match coro {
+        Some(c) => c.resume(()),
+        None => unreachable!(),
+    };
+    g.errno.set(os::errno());
+    m.curg.set(ptr::null_mut());
+    // SAFETY: m still holds a P: a running goroutine never gives it away.
+    let p = unsafe { &*m.p.get() };
+    match result {
+        CoroutineResult::Yield(Action::Yield) => {
+            g.status.store(status::RUNNABLE, Ordering::Relaxed);
+            runqput(p, gp, false);
+        }
+        CoroutineResult::Yield(Action::Park { unlock, data }) => {
+            g.status.store(status::WAITING, Ordering::Release);
+            // SAFETY: the goroutine is off its stack; the parker promised
+            // that unlock/data form a valid pair. After unlock returns true
+            // another thread may own gp: it is not touched again.
+            if !unsafe { unlock(gp, data) } {
+                g.status.store(status::RUNNABLE, Ordering::Relaxed);
+                runqput(p, gp, true);
+            }
+        }
+        CoroutineResult::Yield(Action::Exit) => {
+            if let Some(c) = coro {
+                // SAFETY: goexit's contract: nothing on the stack needs
+                // dropping, so abandoning its frames is sound.
+                unsafe { c.force_reset() };
+            }
+            gdestroy(p, gp);
+        }
+        CoroutineResult::Return(()) => gdestroy(p, gp),
+    }
+}
+
+fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
+    // SAFETY: m holds its P while executing.
+    let cache = unsafe { (*m.p.get()).stacks() };
+    let Some(stack) = stack::alloc(cache, size) else {
+        fatal("out of memory allocating a goroutine stack");
+    };
+    let g = gp.get();
+    let entry = g.entry.take();
+    let arg = g.arg.get();
+    Coroutine::with_stack(stack, move |y: &GYielder, ()| {
+        // SAFETY: gp is live and owned by the M running it.
+        unsafe { (*gp.as_ptr()).yielder.set(y) };
+        if let Some(f) = entry {
+            // SAFETY: gort_go checked the function pointer; calling it with
+            // its argument is the contract of gort_go.
+            unsafe { f(arg) };
+        }
+    })
+}
+
+/// Recycles a finished goroutine (Go: `goexit0` + `gfput`).
+fn gdestroy(p: &Processor, gp: GRef) {
+    let s = sched();
+    let g = gp.get();
+    g.status.store(status::DEAD, Ordering::Relaxed);
+    // SAFETY: the goroutine is finished and owned by this M.
+    let coro = unsafe { &mut *g.coro.get() }.take();
+    if let Some(c) = coro {
+        // SAFETY: this M holds p.
+        stack::free(unsafe { p.stacks() }, c.into_stack());
+    }
+    g.yielder.set(ptr::null());
+    g.arg.set(ptr::null_mut());
+    bump(&s.counters[p.id].exited);
+    gfput(p, gp);
+}
+
+/// Whether a short active spin is worthwhile (Go: `sync_runtime_canSpin`,
+/// minus the iteration limit): more than one CPU, some other processor
+/// busy, and nothing waiting in our own run queue.
+pub fn can_spin() -> bool {
+    let s = sched();
+    if s.ncpu <= 1 {
+        return false;
+    }
+    let busy_elsewhere = s.gomaxprocs.load(Ordering::Relaxed)
+        > s.npidle.load(Ordering::Relaxed) + s.nmspinning.load(Ordering::Relaxed) + 1;
+    if !busy_elsewhere {
+        return false;
+    }
+    let p = current_p();
+    // SAFETY: Ps are never freed; runq_empty is a racy read any thread may do.
+    p.is_null() || unsafe { (*p).runq_empty() }
+}
+
+// ---------------------------------------------------------------------------
+// GOMAXPROCS and statistics.
+
+/// Sets GOMAXPROCS to `n` (clamped to 1..=MAX_PROCS); returns the previous
+/// value.
+pub fn set_gomaxprocs(n: usize) -> usize {
+    let s = sched();
+    let n = n.clamp(1, MAX_PROCS);
+    let old;
+    {
+        let mut idle = s.idle.lock();
+        old = s.gomaxprocs.swap(n, Ordering::SeqCst);
+        if n > old {
+            for id in old..n {
+                let p = s.ensure_proc(id);
+                // A P still RUNNING was pending retirement: its M keeps it.
+                if p.status.load(Ordering::Relaxed) == pstatus::DEAD {
+                    p.status.store(pstatus::IDLE, Ordering::Relaxed);
+                    idle.ps.push(p);
+                    s.npidle.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        } else if n < old {
+            let before = idle.ps.len();
+            idle.ps.retain(|&p| {
+                // SAFETY: Ps are never freed.
+                let p = unsafe { &*p };
+                if p.id >= n {
+                    p.status.store(pstatus::DEAD, Ordering::Relaxed);
+                    false
+                } else {
+                    true
+                }
+            });
+            s.npidle.fetch_sub(before - idle.ps.len(), Ordering::SeqCst);
+        }
+    }
+    if n > old {
+        wakep();
+    }
+    old
+}
+
+/// Runtime counters (see `gort_stats`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    /// Live goroutines.
+    pub goroutines: i64,
+    /// Runtime threads.
+    pub threads: i64,
+    /// Runtime threads parked with nothing to run.
+    pub idle_threads: i64,
+    /// GOMAXPROCS.
+    pub procs: i64,
+    /// Goroutines created since start.
+    pub goroutines_created: i64,
+    /// Successful steals since start.
+    pub steals: i64,
+}
+
+/// Reads the counters (each exact; together a racy snapshot).
+pub fn stats() -> Stats {
+    let s = sched();
+    let n = s.nprocs_alloc.load(Ordering::Acquire);
+    let mut created = s.global.created.load(Ordering::Relaxed);
+    let mut exited = s.global.exited.load(Ordering::Relaxed);
+    let mut steals = 0;
+    for c in &s.counters[..n] {
+        created += c.created.load(Ordering::Relaxed);
+        exited += c.exited.load(Ordering::Relaxed);
+        steals += c.steals.load(Ordering::Relaxed);
+    }
+    Stats {
+        goroutines: (created - exited).max(0),
+        threads: s.nthreads.load(Ordering::Relaxed),
+        idle_threads: s.nmidle.load(Ordering::Relaxed) as i64,
+        procs: s.gomaxprocs.load(Ordering::Relaxed) as i64,
+        goroutines_created: created,
+        steals,
+    }
+}
+
+/// Live goroutines (Go: `runtime.NumGoroutine`).
+pub fn num_goroutine() -> i64 {
+    stats().goroutines
+}

@@ -1,0 +1,130 @@
+//! `Processor` (Go's P): the right to run goroutines, and the local state
+//! that goes with it.
+//!
+//! An M must hold a P to run goroutines. The P owns a FIFO work-stealing run
+//! queue (`crossbeam_deque::Worker`), a `runnext` slot for the goroutine
+//! that should run next (the one this P just readied: what makes a
+//! channel or WaitGroup hand-off cheap), and caches of free Gs and stacks.
+//!
+//! # Ownership
+//!
+//! Fields behind `UnsafeCell` (run queue push/pop, caches, counters) belong
+//! to the M currently holding the P, and only it touches them. Other Ms
+//! reach a P only through `stealer` (lock-free), `runnext` (atomic), and
+//! `status` (changed under the scheduler's idle lock).
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+
+use crossbeam_deque::{Stealer, Worker};
+
+use super::g::{GRef, Goroutine};
+use crate::stack::GStack;
+
+/// P states.
+pub mod pstatus {
+    /// On the idle list.
+    pub(crate) const IDLE: u32 = 0;
+    /// Held by an M.
+    pub(crate) const RUNNING: u32 = 1;
+    /// Beyond GOMAXPROCS and not held: queues empty, not on any list.
+    pub(crate) const DEAD: u32 = 2;
+}
+
+/// Free Gs kept per P.
+pub(crate) const GFREE_LOCAL: usize = 64;
+
+/// A processor.
+pub struct Processor {
+    /// Index in the processor table.
+    pub id: usize,
+    /// One of [`pstatus`].
+    pub status: AtomicU32,
+    runq: UnsafeCell<Worker<GRef>>,
+    /// Other Ms steal through this.
+    pub stealer: Stealer<GRef>,
+    /// The goroutine to run next, ahead of the queue.
+    pub runnext: AtomicPtr<Goroutine>,
+    stacks: UnsafeCell<Vec<GStack>>,
+    gfree: UnsafeCell<Vec<GRef>>,
+    /// Goroutine ids reserved for this P: next, end (exclusive).
+    pub goid_next: Cell<i64>,
+    /// End of the reserved id range.
+    pub goid_end: Cell<i64>,
+    /// Scheduling rounds, for the global-queue fairness check.
+    pub schedtick: Cell<u32>,
+}
+
+// SAFETY: the non-Sync fields are owner-only (see the module docs); the
+// scheduler hands a P to exactly one M at a time under the idle lock.
+unsafe impl Sync for Processor {}
+// SAFETY: as above.
+unsafe impl Send for Processor {}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("id", &self.id)
+            .field("status", &self.status.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Processor {
+    /// A new, dead processor.
+    pub fn new(id: usize) -> Processor {
+        let w = Worker::new_fifo();
+        let stealer = w.stealer();
+        Processor {
+            id,
+            status: AtomicU32::new(pstatus::DEAD),
+            runq: UnsafeCell::new(w),
+            stealer,
+            runnext: AtomicPtr::new(std::ptr::null_mut()),
+            stacks: UnsafeCell::new(Vec::new()),
+            gfree: UnsafeCell::new(Vec::new()),
+            goid_next: Cell::new(0),
+            goid_end: Cell::new(0),
+            schedtick: Cell::new(0),
+        }
+    }
+
+    /// The local run queue.
+    ///
+    /// # Safety
+    /// The caller's M must hold this P.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn runq(&self) -> &Worker<GRef> {
+        // SAFETY: owner-only access, guaranteed by the caller.
+        unsafe { &*self.runq.get() }
+    }
+
+    /// The stack cache.
+    ///
+    /// # Safety
+    /// The caller's M must hold this P, and must not keep the reference
+    /// across a call that could reach the cache again.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn stacks(&self) -> &mut Vec<GStack> {
+        // SAFETY: owner-only access, guaranteed by the caller.
+        unsafe { &mut *self.stacks.get() }
+    }
+
+    /// The free-G cache.
+    ///
+    /// # Safety
+    /// As for [`Processor::stacks`].
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn gfree(&self) -> &mut Vec<GRef> {
+        // SAFETY: owner-only access, guaranteed by the caller.
+        unsafe { &mut *self.gfree.get() }
+    }
+
+    /// Whether the local queue (with runnext) looks empty. Racy; any thread.
+    pub fn runq_empty(&self) -> bool {
+        self.runnext.load(Ordering::Acquire).is_null() && self.stealer.is_empty()
+    }
+}

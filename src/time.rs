@@ -1,0 +1,182 @@
+//! Time: the monotonic clock, the timer heap, and sleep.
+//!
+//! # Timers
+//!
+//! One min-heap of (deadline, goroutine) under a short lock, plus an atomic
+//! copy of the earliest deadline so that the scheduler's per-round check
+//! ("is anything due?") is one relaxed load when nothing is pending, and
+//! one clock read otherwise. Due timers are fired by whichever M looks
+//! first: Ms holding a P at every scheduling round, and the *timer M* (an
+//! idle M sleeping on its note exactly until the earliest deadline; see
+//! `sched`). No thread is dedicated to timers, and an idle process with no
+//! timers has no thread waking up.
+//!
+//! A sleeping goroutine's timer is added by the park callback, i.e. after
+//! the goroutine is off its stack, so it can never fire early onto a
+//! goroutine that is still running.
+//!
+//! Rejected: per-P heaps (Go 1.14+). They scale better under heavy timer
+//! use but need timer stealing when a P is busy; one heap is simpler and
+//! its lock is held for O(log n) per operation.
+
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::os;
+use crate::sched::{self, GRef};
+
+/// Monotonic nanoseconds.
+#[inline]
+pub fn nanotime() -> i64 {
+    os::nanotime()
+}
+
+#[derive(Debug)]
+struct Entry {
+    when: i64,
+    seq: u64,
+    gp: GRef,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.when == o.when && self.seq == o.seq
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    /// Reversed: the heap's top is the earliest deadline (FIFO among equal
+    /// deadlines).
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        (o.when, o.seq).cmp(&(self.when, self.seq))
+    }
+}
+
+/// The timer heap.
+#[derive(Debug)]
+pub struct Timers {
+    heap: Mutex<BinaryHeap<Entry>>,
+    next_when: AtomicI64,
+    seq: AtomicU64,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Timers {
+    /// An empty heap.
+    pub fn new() -> Timers {
+        Timers {
+            heap: Mutex::new(BinaryHeap::new()),
+            next_when: AtomicI64::new(i64::MAX),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether any timer is pending.
+    pub fn pending(&self) -> bool {
+        self.next_when.load(Ordering::SeqCst) != i64::MAX
+    }
+
+    /// The earliest deadline (i64::MAX if none).
+    pub fn next_when(&self) -> i64 {
+        self.next_when.load(Ordering::SeqCst)
+    }
+
+    /// Adds a timer that readies `gp` at `when`. Returns whether it is now
+    /// the earliest.
+    pub fn add(&self, when: i64, gp: GRef) -> bool {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.heap.lock();
+        h.push(Entry { when, seq, gp });
+        let earliest = when < self.next_when.load(Ordering::Relaxed);
+        if earliest {
+            self.next_when.store(when, Ordering::SeqCst);
+        }
+        earliest
+    }
+
+    /// Fires due timers if any (the scheduler's per-round check).
+    #[inline]
+    pub fn run_if_due(&self) {
+        let next = self.next_when.load(Ordering::Relaxed);
+        if next != i64::MAX {
+            let now = os::nanotime();
+            if now >= next {
+                self.run(now);
+            }
+        }
+    }
+
+    /// Fires every timer due at `now`. Goroutines are readied outside the
+    /// heap lock.
+    pub fn run(&self, now: i64) {
+        loop {
+            let gp = {
+                let mut h = self.heap.lock();
+                let due = matches!(h.peek(), Some(e) if e.when <= now);
+                let gp = if due { h.pop().map(|e| e.gp) } else { None };
+                let next = h.peek().map_or(i64::MAX, |e| e.when);
+                self.next_when.store(next, Ordering::SeqCst);
+                gp
+            };
+            match gp {
+                Some(gp) => sched::ready(gp, false),
+                None => return,
+            }
+        }
+    }
+}
+
+/// Parks for at least `ns` nanoseconds; returns at once if `ns <= 0`.
+/// On a foreign thread the thread sleeps.
+pub fn sleep(ns: i64) {
+    if ns <= 0 {
+        return;
+    }
+    if sched::current_g().is_null() {
+        os::thread_sleep(ns);
+        return;
+    }
+    let when = nanotime().saturating_add(ns);
+    // SAFETY: add_timer publishes gp to exactly one waker (the timer heap);
+    // data is the deadline encoded in the pointer, valid by value.
+    unsafe { sched::park(add_timer, when as usize as *mut (), "sleep") };
+}
+
+/// Park callback: queue the sleeping goroutine's timer.
+unsafe fn add_timer(gp: GRef, data: *mut ()) -> bool {
+    let when = data as usize as i64;
+    if sched::sched().timers.add(when, gp) {
+        sched::timer_kick();
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_order_is_earliest_first_then_fifo() {
+        let mut h = BinaryHeap::new();
+        let g = Box::leak(Box::new(crate::sched::Goroutine::new(false)));
+        let gp = GRef(std::ptr::NonNull::from(g));
+        for (when, seq) in [(30, 0), (10, 1), (20, 2), (10, 3)] {
+            h.push(Entry { when, seq, gp });
+        }
+        let order: Vec<_> = std::iter::from_fn(|| h.pop().map(|e| (e.when, e.seq))).collect();
+        assert_eq!(order, vec![(10, 1), (10, 3), (20, 2), (30, 0)]);
+    }
+}
