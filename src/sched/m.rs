@@ -43,6 +43,10 @@ pub struct Machine {
     pub next_spinning: AtomicBool,
     /// xorshift state for steal order.
     pub rng: Cell<u64>,
+    /// This thread's errno slot (set when the thread starts; constant for
+    /// the thread's life), so switches save and restore errno without a
+    /// libc call.
+    pub errno_ptr: Cell<*mut i32>,
 }
 
 // SAFETY: the Cell fields are only touched by the M's own thread (module
@@ -69,6 +73,7 @@ impl Machine {
             next_p: AtomicPtr::new(std::ptr::null_mut()),
             next_spinning: AtomicBool::new(false),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+            errno_ptr: Cell::new(std::ptr::null_mut()),
         }
     }
 

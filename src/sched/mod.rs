@@ -63,6 +63,8 @@
 pub mod g;
 pub mod m;
 pub mod p;
+#[cfg(test)]
+mod tests;
 
 use std::ffi::c_void;
 use std::ptr;
@@ -277,13 +279,14 @@ pub fn spawn(entry: GoFunc, arg: *mut c_void) -> i64 {
     if pp.is_null() {
         s.global.created.fetch_add(1, Ordering::Relaxed);
         s.injector.push(gp);
+        wakep_after_inject();
     } else {
         // SAFETY: this M holds pp.
         let p = unsafe { &*pp };
         bump(&s.counters[p.id].created);
         runqput(p, gp, true);
+        wakep();
     }
-    wakep();
     id
 }
 
@@ -333,11 +336,12 @@ pub fn ready(gp: GRef, next: bool) {
     let pp = current_p();
     if pp.is_null() {
         sched().injector.push(gp);
+        wakep_after_inject();
     } else {
         // SAFETY: this M holds pp.
         runqput(unsafe { &*pp }, gp, next);
+        wakep();
     }
-    wakep();
 }
 
 /// Parks the calling goroutine (Go: `gopark`): it is marked waiting, then
@@ -383,11 +387,13 @@ unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'static str) {
 /// Yields the processor (Go: `runtime.Gosched`); a no-op on a foreign
 /// thread.
 pub fn gosched() {
-    if current_g().is_null() {
+    let g = current_g();
+    if g.is_null() {
         return;
     }
-    // SAFETY: on a goroutine; no locks held by this frame.
-    unsafe { switch_to_m(Action::Yield) };
+    // SAFETY: we run on goroutine g; its yielder points into its own stack.
+    // No locks are held by this frame.
+    unsafe { (*(*g).yielder.get()).suspend(Action::Yield) };
 }
 
 /// Ends the calling goroutine (Go: `runtime.Goexit`, without deferred calls
@@ -459,10 +465,14 @@ fn runqput(p: &Processor, gp: GRef, next: bool) {
 }
 
 fn runqget(p: &Processor) -> Option<GRef> {
-    let next = p.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !next.is_null() {
-        // SAFETY: runnext only ever holds live Gs.
-        return Some(unsafe { GRef::from_ptr(next) });
+    // A plain load first: runnext is usually empty, and a locked swap costs
+    // as much as the rest of a goroutine switch.
+    if !p.runnext.load(Ordering::Relaxed).is_null() {
+        let next = p.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
+        if !next.is_null() {
+            // SAFETY: runnext only ever holds live Gs.
+            return Some(unsafe { GRef::from_ptr(next) });
+        }
     }
     // SAFETY: the caller's M holds p.
     unsafe { p.runq().pop() }
@@ -520,10 +530,14 @@ fn gfput(p: &Processor, gp: GRef) {
 // Machines.
 
 /// Wakes an idle P if there is one and no M is spinning (Go: `wakep`).
+///
+/// After pushing to a local run queue no fence is needed: if the check
+/// reads a stale "someone is spinning", the worst case is that the owner P
+/// runs the goroutine itself later (as in Go). Work pushed to the injector
+/// by a thread without a P has no owner to fall back on, so those paths
+/// call [`wakep_after_inject`].
 pub fn wakep() {
     let s = sched();
-    // Pairs with the fence in find_runnable after a P goes idle.
-    fence(Ordering::SeqCst);
     if s.npidle.load(Ordering::SeqCst) == 0 || s.nmspinning.load(Ordering::SeqCst) != 0 {
         return;
     }
@@ -534,6 +548,14 @@ pub fn wakep() {
         return;
     }
     startm(true);
+}
+
+/// `wakep` after a push to the injector: the fence pairs with the one in
+/// `find_runnable` after a P goes idle, so either this sees the idle P or
+/// that M sees the goroutine.
+fn wakep_after_inject() {
+    fence(Ordering::SeqCst);
+    wakep();
 }
 
 /// Hands an idle P to an idle or new M (Go: `startm`).
@@ -581,6 +603,8 @@ fn newm(p: &Processor, spinning: bool) {
 
 fn mstart(m: &'static Machine) {
     m::set_current_m(m);
+    // SAFETY: __errno_location has no preconditions.
+    m.errno_ptr.set(unsafe { libc::__errno_location() });
     schedule(m)
 }
 
@@ -696,10 +720,21 @@ fn reset_spinning(m: &Machine) {
 
 /// Runs goroutines forever on the calling runtime thread (Go: `schedule`).
 fn schedule(m: &'static Machine) -> ! {
+    let mut next = None;
     loop {
-        let gp = find_runnable(m);
-        execute(m, gp);
+        let gp = match next.take() {
+            Some(g) => g,
+            None => find_runnable(m),
+        };
+        next = execute(m, gp);
     }
+}
+
+/// Takes the P's yield slot.
+fn take_yield_slot(p: &Processor) -> Option<GRef> {
+    let g = p.yield_slot.replace(ptr::null_mut());
+    // SAFETY: the slot only ever holds live, runnable Gs.
+    (!g.is_null()).then(|| unsafe { GRef::from_ptr(g) })
 }
 
 /// Finds a goroutine to run; returns with `m` holding a P (Go:
@@ -727,6 +762,9 @@ fn find_runnable(m: &Machine) -> GRef {
             return found(m, g);
         }
         if let Some(g) = globrunqget(p) {
+            return found(m, g);
+        }
+        if let Some(g) = take_yield_slot(p) {
             return found(m, g);
         }
 
@@ -800,7 +838,7 @@ fn retire_p(m: &Machine, p: &Processor) -> bool {
         if p.id < s.gomaxprocs.load(Ordering::Relaxed) {
             return false;
         }
-        while let Some(g) = runqget(p) {
+        while let Some(g) = runqget(p).or_else(|| take_yield_slot(p)) {
             s.injector.push(g);
         }
         p.status.store(pstatus::DEAD, Ordering::Relaxed);
@@ -810,7 +848,7 @@ fn retire_p(m: &Machine, p: &Processor) -> bool {
         m.spinning.set(false);
         s.nmspinning.fetch_sub(1, Ordering::SeqCst);
     }
-    wakep();
+    wakep_after_inject();
     true
 }
 
@@ -880,8 +918,21 @@ fn steal_runnext(v: &Processor) -> Option<GRef> {
 
 /// Runs `gp` on `m` until it switches back, then does what it asked (Go:
 /// `execute` plus the `mcall` continuations `gosched_m`, `park_m`,
-/// `goexit0`).
-fn execute(m: &Machine, gp: GRef) {
+/// `goexit0`). May return the goroutine to run next.
+///
+/// # The yield slot
+///
+/// A goroutine that yields normally goes to the back of the local queue,
+/// and the next one is popped from the front; with a stealable queue that
+/// pop is a locked instruction, as costly here as the rest of the switch.
+/// When no P is idle (so nobody could steal), the yielder may instead wait
+/// in the P's private yield slot, behind the local queue: goroutines that
+/// yield to each other then switch with no locked instruction at all (see
+/// [`yield_next`]). The slot is drained into the queue as soon as a P is
+/// idle or global work appears, is consulted before the P looks elsewhere
+/// for work, and is emptied when the P retires, so it never hides work
+/// from an idle P for longer than the running goroutine's next yield.
+fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
     let s = sched();
     let g = gp.get();
     g.status.store(status::RUNNING, Ordering::Relaxed);
@@ -891,19 +942,22 @@ fn execute(m: &Machine, gp: GRef) {
     if coro.is_none() {
         *coro = Some(new_coro(m, gp, s.stack_size));
     }
-    os::set_errno(g.errno.get());
+    let errno = m.errno_ptr.get();
+    // SAFETY: errno_ptr is this thread's errno slot (set in mstart).
+    unsafe { *errno = g.errno.get() };
     let result = match coro {
         Some(c) => c.resume(()),
         None => unreachable!(),
     };
-    g.errno.set(os::errno());
+    // SAFETY: as above; we are back on this M's own thread.
+    g.errno.set(unsafe { *errno });
     m.curg.set(ptr::null_mut());
     // SAFETY: m still holds a P: a running goroutine never gives it away.
     let p = unsafe { &*m.p.get() };
     match result {
         CoroutineResult::Yield(Action::Yield) => {
             g.status.store(status::RUNNABLE, Ordering::Relaxed);
-            runqput(p, gp, false);
+            return yield_next(s, p, gp);
         }
         CoroutineResult::Yield(Action::Park { unlock, data }) => {
             g.status.store(status::WAITING, Ordering::Release);
@@ -925,6 +979,7 @@ fn execute(m: &Machine, gp: GRef) {
         }
         CoroutineResult::Return(()) => gdestroy(p, gp),
     }
+    None
 }
 
 fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
@@ -945,6 +1000,59 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
             unsafe { f(arg) };
         }
     })
+}
+
+/// Chooses what runs after `gp` yields (Go: `gosched_m`), keeping
+/// round-robin order among the runnable goroutines of this P:
+///
+/// - global work first: the yielder goes behind a batch from the injector
+///   (Go puts it on the global queue);
+/// - runnext, an idle P, or a retiring P: the yielder joins the stealable
+///   queue and the scheduler picks normally;
+/// - otherwise the yield slot (see [`execute`]) holds the goroutine that
+///   yielded last: with an empty queue the two swap with no locked
+///   instruction; with a non-empty queue the slot's goroutine and the
+///   yielder join its tail in yield order.
+fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
+    p.schedtick.set(p.schedtick.get().wrapping_add(1));
+    s.timers.run_if_due();
+    if !s.injector.is_empty() {
+        if let Some(next) = globrunqget(p) {
+            if let Some(older) = take_yield_slot(p) {
+                runqput(p, older, false);
+            }
+            runqput(p, gp, false);
+            return Some(next);
+        }
+    }
+    if !p.runnext.load(Ordering::Relaxed).is_null()
+        || s.npidle.load(Ordering::Relaxed) != 0
+        || p.id >= s.gomaxprocs.load(Ordering::Relaxed)
+    {
+        if let Some(older) = take_yield_slot(p) {
+            runqput(p, older, false);
+        }
+        runqput(p, gp, false);
+        return None;
+    }
+    // SAFETY: this M holds p.
+    let q = unsafe { p.runq() };
+    match take_yield_slot(p) {
+        None if q.is_empty() => Some(gp), // nothing else to run here
+        None => {
+            p.yield_slot.set(gp.as_ptr());
+            q.pop().or_else(|| take_yield_slot(p))
+        }
+        Some(older) if q.is_empty() => {
+            p.yield_slot.set(gp.as_ptr());
+            Some(older)
+        }
+        Some(older) => {
+            q.push(older);
+            q.push(gp);
+            q.pop()
+        }
+    }
 }
 
 /// Recycles a finished goroutine (Go: `goexit0` + `gfput`).

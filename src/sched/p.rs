@@ -45,6 +45,9 @@ pub struct Processor {
     pub stealer: Stealer<GRef>,
     /// The goroutine to run next, ahead of the queue.
     pub runnext: AtomicPtr<Goroutine>,
+    /// Owner-only: a goroutine that yielded while nothing else was queued
+    /// here and no P was idle (see `sched::execute`). Not stealable.
+    pub yield_slot: Cell<*mut Goroutine>,
     stacks: UnsafeCell<Vec<GStack>>,
     gfree: UnsafeCell<Vec<GRef>>,
     /// Goroutine ids reserved for this P: next, end (exclusive).
@@ -81,6 +84,7 @@ impl Processor {
             runq: UnsafeCell::new(w),
             stealer,
             runnext: AtomicPtr::new(std::ptr::null_mut()),
+            yield_slot: Cell::new(std::ptr::null_mut()),
             stacks: UnsafeCell::new(Vec::new()),
             gfree: UnsafeCell::new(Vec::new()),
             goid_next: Cell::new(0),

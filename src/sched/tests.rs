@@ -1,0 +1,179 @@
+//! Stress tests of the park/ready handshake and the scheduler.
+//!
+//! loom cannot model a stack switch, so the handshake is stressed on real
+//! threads instead: wakers ready a goroutine the instant its park callback
+//! publishes it (the tightest possible race with the switch), across
+//! goroutines on different Ms and foreign threads.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use super::*;
+use crate::sync::waitgroup::RawWaitGroup;
+
+/// A one-slot mailbox: `park_in` parks the caller and publishes it in the
+/// slot from the unlock callback; `wake` spins until a parked G appears and
+/// readies it.
+struct Slot(AtomicPtr<Goroutine>);
+
+unsafe fn publish(gp: GRef, data: *mut ()) -> bool {
+    // SAFETY: data is a live Slot (the test keeps it alive).
+    let slot = unsafe { &*(data as *const Slot) };
+    slot.0.store(gp.as_ptr(), Ordering::Release);
+    true
+}
+
+fn park_in(slot: &Slot) {
+    // SAFETY: publish hands the G to exactly one waker (whoever swaps the
+    // slot); the slot outlives the park.
+    unsafe { park(publish, slot as *const Slot as *mut (), "test") };
+}
+
+fn wake(slot: &Slot) {
+    loop {
+        let g = slot.0.swap(ptr::null_mut(), Ordering::Acquire);
+        if !g.is_null() {
+            // SAFETY: the slot held a parked, live G.
+            ready(unsafe { GRef::from_ptr(g) }, true);
+            return;
+        }
+        gosched();
+        std::hint::spin_loop();
+    }
+}
+
+struct PingPong {
+    a: Slot,
+    b: Slot,
+    rounds: usize,
+    done: RawWaitGroup,
+    count: AtomicUsize,
+}
+
+unsafe extern "C" fn pinger(arg: *mut c_void) {
+    // SAFETY: arg is an Arc<PingPong> leaked for the test's duration.
+    let pp = unsafe { &*(arg as *const PingPong) };
+    for _ in 0..pp.rounds {
+        park_in(&pp.a);
+        pp.count.fetch_add(1, Ordering::Relaxed);
+        wake(&pp.b);
+    }
+    pp.done.done();
+}
+
+unsafe extern "C" fn ponger(arg: *mut c_void) {
+    // SAFETY: as in pinger.
+    let pp = unsafe { &*(arg as *const PingPong) };
+    for _ in 0..pp.rounds {
+        wake(&pp.a);
+        park_in(&pp.b);
+    }
+    pp.done.done();
+}
+
+fn new_pingpong(rounds: usize) -> Arc<PingPong> {
+    Arc::new(PingPong {
+        a: Slot(AtomicPtr::new(ptr::null_mut())),
+        b: Slot(AtomicPtr::new(ptr::null_mut())),
+        rounds,
+        done: RawWaitGroup::new(),
+        count: AtomicUsize::new(0),
+    })
+}
+
+#[test]
+fn park_ready_handshake_between_goroutines() {
+    let pairs: Vec<_> = (0..8).map(|_| new_pingpong(5_000)).collect();
+    for p in &pairs {
+        p.done.add(2);
+        let arg = Arc::as_ptr(p) as *mut c_void;
+        spawn(pinger, arg);
+        spawn(ponger, arg);
+    }
+    for p in &pairs {
+        p.done.wait();
+        assert_eq!(p.count.load(Ordering::Relaxed), 5_000);
+    }
+}
+
+#[test]
+fn park_ready_handshake_with_foreign_threads() {
+    // A foreign thread plays the ponger: its wakes come from outside the
+    // scheduler, and its own parks block the thread.
+    let pairs: Vec<_> = (0..4).map(|_| new_pingpong(2_000)).collect();
+    let mut threads = Vec::new();
+    for p in &pairs {
+        p.done.add(2);
+        spawn(pinger, Arc::as_ptr(p) as *mut c_void);
+        let p2 = p.clone();
+        threads.push(std::thread::spawn(move || {
+            // SAFETY: p2 keeps the PingPong alive.
+            unsafe { ponger(Arc::as_ptr(&p2) as *mut c_void) };
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    for p in &pairs {
+        p.done.wait();
+        assert_eq!(p.count.load(Ordering::Relaxed), 2_000);
+    }
+}
+
+static SPAWNED_RAN: AtomicI64 = AtomicI64::new(0);
+
+unsafe extern "C" fn bump_and_done(arg: *mut c_void) {
+    SPAWNED_RAN.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: arg is a live waitgroup.
+    unsafe { (*(arg as *const RawWaitGroup)).done() };
+}
+
+#[test]
+fn spawn_from_many_foreign_threads_while_resizing() {
+    let wg = Arc::new(RawWaitGroup::new());
+    let before = SPAWNED_RAN.load(Ordering::Relaxed);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let wg = wg.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    wg.add(1);
+                    spawn(bump_and_done, Arc::as_ptr(&wg) as *mut c_void);
+                }
+            })
+        })
+        .collect();
+    let procs = set_gomaxprocs(3);
+    for n in [1, 4, 2, 3, 1] {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        set_gomaxprocs(n);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    wg.wait();
+    set_gomaxprocs(procs);
+    assert!(SPAWNED_RAN.load(Ordering::Relaxed) - before >= 80_000);
+}
+
+#[test]
+fn sleeping_goroutines_wake() {
+    static WOKE: AtomicI64 = AtomicI64::new(0);
+    unsafe extern "C" fn sleeper(arg: *mut c_void) {
+        let t0 = crate::os::nanotime();
+        crate::time::sleep(2_000_000);
+        assert!(crate::os::nanotime() - t0 >= 2_000_000);
+        WOKE.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: arg is a live waitgroup.
+        unsafe { (*(arg as *const RawWaitGroup)).done() };
+    }
+    let wg = RawWaitGroup::new();
+    wg.add(200);
+    for _ in 0..200 {
+        spawn(sleeper, &wg as *const RawWaitGroup as *mut c_void);
+    }
+    wg.wait();
+    assert_eq!(WOKE.load(Ordering::Relaxed), 200);
+}
