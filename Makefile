@@ -22,6 +22,7 @@ all: lib
 
 lib:
 	$(CARGO) build --release
+	@bash tools/finish_staticlib.sh $(REL)/libgort.a
 	@ln -sf libgort.so $(REL)/libgort.so.0
 
 check:
