@@ -50,6 +50,16 @@ fn main() {
 #define GORT_NORETURN _Noreturn
 #endif
 
+/* errno belongs to the goroutine, but a goroutine may resume on another
+ * thread after any blocking gort call, and compilers may cache errno's
+ * address across calls (glibc's __errno_location is const). This errno
+ * re-reads the current thread's slot after every call; see
+ * gort_errno_location(). Define GORT_NO_ERRNO_MACRO to keep libc's. */
+#if !defined(GORT_NO_ERRNO_MACRO)
+#undef errno
+#define errno (*gort_errno_location())
+#endif
+
 /* Static initialisers; all-zero storage is equally valid. */
 #define GORT_MUTEX_INIT {{{{0}}}}
 #define GORT_WAITGROUP_INIT {{{{0}}}}

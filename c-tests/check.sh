@@ -68,6 +68,19 @@ if [ -z "${ONLY:-}" ]; then
         nm -D --defined-only "$REL/libgort.so" | grep -q ' gort_go$'
     }
     step "libgort.so exports only gort_*" exports_only_gort
+    archive_only_gort() {
+        local extra
+        extra=$(readelf -sW "$REL/libgort.a" | awk '$5 == "GLOBAL" && $7 != "UND" && $8 != "" { print $8 }' | grep -v '^gort_' || true)
+        [ -z "$extra" ] || { echo "non-gort globals in libgort.a:"; echo "$extra"; return 1; }
+    }
+    step "libgort.a defines only gort_* globals" archive_only_gort
+    static_needs_no_libgcc_s() {
+        printf '#include "runtime.h"\nint main(void){return gort_num_goroutine();}\n' > "$OUT/one_call.c"
+        $CC -O2 -I"$ROOT/include" "$OUT/one_call.c" "$REL/libgort.a" -lpthread -ldl -lm -o "$OUT/one_call" || return 1
+        "$OUT/one_call" || return 1
+        ! readelf -d "$OUT/one_call" | grep -q 'libgcc_s'
+    }
+    step "static link needs only -lpthread -ldl -lm (no libgcc_s)" static_needs_no_libgcc_s
     step "libgort.so soname and nodelete" bash -c "readelf -d $REL/libgort.so | grep -q 'SONAME.*libgort.so.0' && readelf -d $REL/libgort.so | grep -q 'NODELETE'"
 fi
 

@@ -38,9 +38,16 @@ impl Note {
     }
 
     /// Leaves a token and wakes the waiter if it sleeps.
+    ///
+    /// The swap is the last access to the note's memory: a waiter that
+    /// consumes the token may free the note at once, so the wake-up after
+    /// it uses only the address (a futex wake on memory that was freed or
+    /// reused at worst causes a spurious wake-up, which every wait loop
+    /// tolerates).
     pub fn notify(&self) {
+        let addr = self.state.as_ptr() as usize;
         if self.state.swap(NOTIFIED, Ordering::Release) == SLEEPING {
-            os::futex_wake(&self.state, 1);
+            os::futex_wake_addr(addr, 1);
         }
     }
 

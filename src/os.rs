@@ -36,14 +36,15 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
     }
 }
 
-/// Wakes up to `n` threads waiting on `word`.
-pub fn futex_wake(word: &AtomicU32, n: i32) {
-    // SAFETY: FUTEX_WAKE does not access the memory; the address only keys
-    // the kernel's wait queue.
+/// Wakes up to `n` threads waiting on the futex at `addr`. The memory is
+/// not accessed (the address only keys the kernel's wait queue), so it may
+/// already be freed.
+pub fn futex_wake_addr(addr: usize, n: i32) {
+    // SAFETY: FUTEX_WAKE does not read or write the memory.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
-            word.as_ptr(),
+            addr,
             libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
             n,
         );

@@ -103,6 +103,30 @@ pub extern "C" fn gort_sleep(ns: i64) {
     fence(|| time::sleep(ns))
 }
 
+/// The calling thread's errno slot; what the header's `errno` macro reads.
+///
+/// A goroutine's errno is carried with it: saved when it switches out,
+/// restored on whatever thread it resumes, so the value survives every gort
+/// call. Its *address* does not: after a call that blocks or yields, the
+/// goroutine may be on another thread with another errno slot. glibc
+/// declares `__errno_location()` as a const function, so a C compiler may
+/// compute errno's address once per function and reuse it after such a
+/// call, reading (or clobbering) the errno of whatever goroutine now runs
+/// on the old thread. This function is not const, so the compiler calls it
+/// again after every call.
+///
+/// runtime.h therefore redefines `errno` as `(*gort_errno_location())` in
+/// every file that includes it (define `GORT_NO_ERRNO_MACRO` before the
+/// include to keep libc's definition). Code in files that do not include
+/// runtime.h but call, directly or indirectly, a function that blocks in
+/// gort must not use errno on both sides of that call in one function:
+/// this is the same rule as for any `__thread` variable.
+#[no_mangle]
+pub extern "C" fn gort_errno_location() -> *mut c_int {
+    // SAFETY: __errno_location has no preconditions.
+    unsafe { libc::__errno_location() }
+}
+
 /// The monotonic clock, in nanoseconds.
 #[no_mangle]
 pub extern "C" fn gort_nanotime() -> i64 {

@@ -378,8 +378,16 @@ unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'static str) {
         g.status.store(status::RUNNING, Ordering::Relaxed);
         return;
     }
-    while g.status.load(Ordering::Acquire) != status::RUNNABLE {
+    // Leave only after consuming the waker's notification, never on seeing
+    // RUNNABLE alone: the waker touches the record once more after setting
+    // the status (the note's swap), and the record is freed when this
+    // thread exits. Exactly one notify answers each park, so no token is
+    // ever left over for the next park.
+    loop {
         g.note.wait(None);
+        if g.status.load(Ordering::Acquire) == status::RUNNABLE {
+            break;
+        }
     }
     g.status.store(status::RUNNING, Ordering::Relaxed);
 }

@@ -177,3 +177,33 @@ fn sleeping_goroutines_wake() {
     wg.wait();
     assert_eq!(WOKE.load(Ordering::Relaxed), 200);
 }
+
+#[test]
+fn foreign_threads_exit_right_after_being_woken() {
+    // Each thread blocks once on its own semaphore, is released by a
+    // goroutine, and exits at once (freeing its wait record); the waker
+    // must be done with the record by then.
+    use crate::sync::sema;
+    use std::sync::atomic::AtomicU32;
+    unsafe extern "C" fn releaser(arg: *mut c_void) {
+        // SAFETY: arg is an AtomicU32 kept alive by the Arc in the test.
+        sema::release(unsafe { &*(arg as *const AtomicU32) }, false);
+    }
+    for _ in 0..10 {
+        let threads: Vec<_> = (0..40)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let s = Arc::new(AtomicU32::new(0));
+                    spawn(releaser, Arc::as_ptr(&s) as *mut c_void);
+                    sema::acquire(&s, false, "test");
+                    // The goroutine may still be returning from release;
+                    // keep the semaphore alive until it is surely done.
+                    std::mem::forget(s);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+}

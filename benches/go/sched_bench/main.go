@@ -1,0 +1,233 @@
+// Go side of benches/run.sh: the same work as benches/sched_bench.c, in Go.
+//
+//	sched_bench MODE
+//
+// MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg.
+// Prints "name value unit" lines (lines starting with '#' are
+// informational) and exits 0 only when its self-checks passed. The main
+// goroutine is the driver; timing uses the monotonic clock (time.Since)
+// around the measured loop only, after a warm-up round of the same work.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	spawnTotal    = 1000000 // goroutines per timed spawn round
+	spawnBatch    = 1000    // batch size of spawn_batch
+	spawnWarmup   = 100000  // goroutines in the warm-up round
+	goschedN      = 1000000 // gosched calls per goroutine (2 goroutines)
+	goschedWarmup = 10000
+	parkN         = 100000 // goroutines parked at once
+	syncN         = 20000000
+	syncWarmup    = 1000000
+)
+
+var failed bool
+
+func check(ok bool, format string, args ...interface{}) {
+	if !ok {
+		fmt.Fprintf(os.Stderr, "sched_bench: check failed: "+format+"\n", args...)
+		failed = true
+	}
+}
+
+// rssBytes reads resident pages from /proc/self/statm, times the page size.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	var size, resident int64
+	if _, err := fmt.Sscan(string(b), &size, &resident); err != nil {
+		return -1
+	}
+	return resident * int64(os.Getpagesize())
+}
+
+// ---- spawn: trivial goroutines ----
+
+var spawnWG sync.WaitGroup
+var spawnCount int64
+
+func spawnRounds(total, batch int) {
+	for done := 0; done < total; done += batch {
+		spawnWG.Add(batch)
+		for i := 0; i < batch; i++ {
+			go func() {
+				atomic.AddInt64(&spawnCount, 1)
+				spawnWG.Done()
+			}()
+		}
+		spawnWG.Wait()
+	}
+}
+
+func benchSpawn(name string, batchTimed, batchWarm int) {
+	atomic.StoreInt64(&spawnCount, 0)
+	spawnRounds(spawnWarmup, batchWarm)
+	check(atomic.LoadInt64(&spawnCount) == spawnWarmup, "warm-up ran %d", atomic.LoadInt64(&spawnCount))
+	atomic.StoreInt64(&spawnCount, 0)
+	t0 := time.Now()
+	spawnRounds(spawnTotal, batchTimed)
+	dt := time.Since(t0)
+	got := atomic.LoadInt64(&spawnCount)
+	check(got == spawnTotal, "ran %d of %d goroutines", got, spawnTotal)
+	fmt.Printf("%s %.2f ns/goroutine\n", name, float64(dt.Nanoseconds())/spawnTotal)
+}
+
+// ---- gosched ping-pong ----
+
+var yieldWG sync.WaitGroup
+var yieldCount int64
+
+func yielder(n int) {
+	i := 0
+	for ; i < n; i++ {
+		runtime.Gosched()
+	}
+	atomic.AddInt64(&yieldCount, int64(i))
+	yieldWG.Done()
+}
+
+func goschedRound(n int) time.Duration {
+	atomic.StoreInt64(&yieldCount, 0)
+	t0 := time.Now()
+	yieldWG.Add(2)
+	go yielder(n)
+	go yielder(n)
+	yieldWG.Wait()
+	dt := time.Since(t0)
+	check(atomic.LoadInt64(&yieldCount) == int64(2*n), "yielded %d of %d", atomic.LoadInt64(&yieldCount), 2*n)
+	return dt
+}
+
+func benchGosched() {
+	goschedRound(goschedWarmup)
+	dt := goschedRound(goschedN)
+	fmt.Printf("gosched %.2f ns/switch\n", float64(dt.Nanoseconds())/(2.0*goschedN))
+}
+
+// ---- parked goroutines: resident memory ----
+
+var parkStarted, parkRelease, parkDone sync.WaitGroup
+var parkCount int64
+
+func parker() {
+	parkStarted.Done()
+	parkRelease.Wait()
+	atomic.AddInt64(&parkCount, 1)
+	parkDone.Done()
+}
+
+func benchParkRSS() {
+	// No warm-up round (it would leave stacks cached and hide the cost);
+	// every repetition is a fresh process.
+	runtime.GC()
+	before := rssBytes()
+	parkRelease.Add(1)
+	parkStarted.Add(parkN)
+	parkDone.Add(parkN)
+	for i := 0; i < parkN; i++ {
+		go parker()
+	}
+	parkStarted.Wait()
+	time.Sleep(100 * time.Millisecond)
+	live := runtime.NumGoroutine()
+	runtime.GC()
+	after := rssBytes()
+	check(live >= parkN+1, "only %d goroutines alive", live)
+	check(before > 0 && after > 0, "statm unreadable")
+	parkRelease.Done()
+	parkDone.Wait()
+	check(atomic.LoadInt64(&parkCount) == parkN, "released %d of %d", atomic.LoadInt64(&parkCount), parkN)
+	fmt.Printf("# park_rss before=%d after=%d goroutines=%d\n", before, after, live)
+	fmt.Printf("park_rss %.1f bytes/goroutine\n", float64(after-before)/parkN)
+}
+
+// ---- uncontended sync primitives ----
+
+var mu sync.Mutex
+var mutexShared int64
+var pairWG sync.WaitGroup
+var wgPairs int64
+
+func mutexLoop(n int) {
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		mutexShared++
+		mu.Unlock()
+	}
+}
+
+func wgLoop(n int) {
+	for i := 0; i < n; i++ {
+		pairWG.Add(1)
+		wgPairs++
+		pairWG.Done()
+	}
+}
+
+func benchMutex() {
+	mutexLoop(syncWarmup)
+	mutexShared = 0
+	t0 := time.Now()
+	mutexLoop(syncN)
+	dt := time.Since(t0)
+	check(mutexShared == syncN, "counter %d", mutexShared)
+	check(mu.TryLock(), "mutex left locked")
+	mu.Unlock()
+	fmt.Printf("mutex %.2f ns/pair\n", float64(dt.Nanoseconds())/syncN)
+}
+
+func benchWG() {
+	wgLoop(syncWarmup)
+	wgPairs = 0
+	t0 := time.Now()
+	wgLoop(syncN)
+	dt := time.Since(t0)
+	pairWG.Wait() // counter is back at zero: returns at once
+	check(wgPairs == syncN, "pairs %d", wgPairs)
+	fmt.Printf("wg %.2f ns/pair\n", float64(dt.Nanoseconds())/syncN)
+}
+
+func main() {
+	mode := ""
+	if len(os.Args) > 1 {
+		mode = os.Args[1]
+	}
+	switch mode {
+	case "spawn_batch", "gosched":
+		runtime.GOMAXPROCS(1)
+	case "spawn_all":
+		runtime.GOMAXPROCS(2)
+	case "park_rss", "mutex", "wg":
+	default:
+		fmt.Fprintf(os.Stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg\n", os.Args[0])
+		os.Exit(2)
+	}
+	fmt.Printf("# go %s mode=%s gomaxprocs=%d\n", runtime.Version(), mode, runtime.GOMAXPROCS(0))
+	switch mode {
+	case "spawn_batch":
+		benchSpawn("spawn_batch", spawnBatch, spawnBatch)
+	case "spawn_all":
+		benchSpawn("spawn_all", spawnTotal, spawnWarmup)
+	case "gosched":
+		benchGosched()
+	case "park_rss":
+		benchParkRSS()
+	case "mutex":
+		benchMutex()
+	case "wg":
+		benchWG()
+	}
+	if failed {
+		os.Exit(1)
+	}
+}

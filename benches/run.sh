@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# make bench: gort beside Go 1.19, measured in the same run.
+#
+# Builds (under build/bench/):
+#   sched_bench_gort   benches/sched_bench.c linked with libgort.a
+#   sched_bench_go     benches/go/sched_bench (go build)
+#   startup_{plain,gort,go}  benches/startup.c: no runtime / libgort.a /
+#                      a minimal Go c-archive (benches/go/cexport)
+#   startup_timer      benches/startup_timer.c: interleaved fork/exec timer
+#   libgort.stripped.so, libcexport.stripped.so  for the size row
+# then runs every benchmark REPS times (gort and Go alternately, one
+# process at a time) and prints the medians in one table at the end.
+#
+# Environment:
+#   REPS=N           repetitions (default 5)
+#   STARTUP_RUNS=N   runs of each start-up program per repetition (default 300)
+#   STARTUP_WARMUP=N warm-up runs of each before those (default 20)
+#   CC               C compiler (default gcc)
+# GOMAXPROCS, GORT_MAXPROCS, GOGC and GODEBUG are cleared so both runtimes
+# use their defaults except where a benchmark sets GOMAXPROCS itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REL=$ROOT/target/release
+OUT=$ROOT/build/bench
+LOGS=$OUT/logs
+REPS=${REPS:-5}
+STARTUP_RUNS=${STARTUP_RUNS:-300}
+STARTUP_WARMUP=${STARTUP_WARMUP:-20}
+CC=${CC:-gcc}
+CFLAGS="-O2 -std=c11 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE"
+RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+
+case $REPS in ''|*[!0-9]*|0) echo "run.sh: REPS must be a positive integer" >&2; exit 2 ;; esac
+
+for tool in go python3 strip timeout "$CC"; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "run.sh: $tool not found" >&2; exit 2; }
+done
+[ -f "$REL/libgort.a" ] && [ -f "$REL/libgort.so" ] || { echo "run.sh: no release library; run 'make lib'" >&2; exit 2; }
+
+unset GOMAXPROCS GORT_MAXPROCS GOGC GODEBUG
+rm -rf "$LOGS" "$OUT/lib"
+mkdir -p "$OUT/go" "$OUT/lib" "$LOGS"
+# Snapshot the library so every program of this run uses the same build.
+cp "$REL/libgort.a" "$REL/libgort.so" "$OUT/lib/"
+LIB=$OUT/lib
+
+# ---- build -------------------------------------------------------------
+echo "== building (outputs in build/bench)"
+# Go: self-contained, offline.
+export GOCACHE=$OUT/gocache GOPATH=$OUT/gopath GOMODCACHE=$OUT/gopath/pkg/mod
+export GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GO111MODULE=on GOTOOLCHAIN=local
+export GOENV=off GOTELEMETRY=off CGO_ENABLED=1
+GOVERSION=$(go env GOVERSION)
+
+$CC $CFLAGS -I"$ROOT/include" benches/sched_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/sched_bench_gort"
+(cd benches/go && go build -o "$OUT/sched_bench_go" ./sched_bench)
+(cd benches/go && go build -buildmode=c-archive -o "$OUT/go/libcexport.a" ./cexport)
+(cd benches/go && go build -buildmode=c-shared -o "$OUT/go/libcexport.so" ./cexport)
+
+$CC $CFLAGS benches/startup_timer.c -o "$OUT/startup_timer"
+$CC -O2 benches/startup.c -o "$OUT/startup_plain"
+$CC -O2 -DWITH_GORT -I"$ROOT/include" benches/startup.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/startup_gort"
+$CC -O2 -DWITH_GO benches/startup.c "$OUT/go/libcexport.a" -lpthread -o "$OUT/startup_go"
+for p in plain gort go; do
+    "$OUT/startup_$p" || { echo "run.sh: startup_$p failed" >&2; exit 1; }
+done
+
+cp "$LIB/libgort.so" "$OUT/libgort.stripped.so"
+strip "$OUT/libgort.stripped.so"
+cp "$OUT/go/libcexport.so" "$OUT/libcexport.stripped.so"
+strip "$OUT/libcexport.stripped.so"
+SIZE_GORT=$(stat -c %s "$OUT/libgort.stripped.so")
+SIZE_GO=$(stat -c %s "$OUT/libcexport.stripped.so")
+
+# ---- run ---------------------------------------------------------------
+RES=$OUT/results.txt
+: >"$RES"
+echo "size gort $SIZE_GORT" >>"$RES"
+echo "size go $SIZE_GO" >>"$RES"
+
+MODES="spawn_batch spawn_all gosched park_rss mutex wg"
+
+# run_one IMPL MODE REP: one process, its "name value unit" lines appended
+# to results.txt as "run IMPL REP name value unit"; failures are recorded.
+run_one() {
+    local impl=$1 mode=$2 rep=$3 bin=$OUT/sched_bench_$1 log=$LOGS/$1-$2-$3 rc=0
+    timeout "$RUN_TIMEOUT" "$bin" "$mode" >"$log.out" 2>"$log.err" || rc=$?
+    if [ "$rc" -eq 0 ] && grep -q "^$mode " "$log.out"; then
+        awk -v i="$impl" -v r="$rep" '!/^#/ && NF == 3 { print "run", i, r, $1, $2, $3 }' "$log.out" >>"$RES"
+        printf '  %-4s %-12s %s\n' "$impl" "$mode" "$(grep "^$mode " "$log.out" | cut -d' ' -f2-)"
+        if [ -s "$log.err" ]; then
+            echo "       note: stderr was not empty ($log.err):"
+            head -n 3 "$log.err" | sed 's/^/      | /'
+        fi
+    else
+        [ "$rc" -eq 124 ] && rc="timeout"
+        echo "fail $impl $rep $mode $rc" >>"$RES"
+        printf '  %-4s %-12s FAILED (exit %s); stderr tail:\n' "$impl" "$mode" "$rc"
+        tail -n 5 "$log.err" | sed 's/^/      | /'
+    fi
+}
+
+for rep in $(seq 1 "$REPS"); do
+    echo "== repetition $rep/$REPS"
+    for mode in $MODES; do
+        # Alternate which runtime goes first, to spread drift evenly.
+        if [ $((rep % 2)) -eq 1 ]; then
+            run_one gort "$mode" "$rep"; run_one go "$mode" "$rep"
+        else
+            run_one go "$mode" "$rep"; run_one gort "$mode" "$rep"
+        fi
+    done
+    # Start-up: whole process runs (posix_spawn to waitpid), the three
+    # programs interleaved run by run; medians per program.
+    if "$OUT/startup_timer" "$STARTUP_RUNS" "$STARTUP_WARMUP" \
+        "$OUT/startup_plain" "$OUT/startup_gort" "$OUT/startup_go" >"$LOGS/startup-$rep.out" 2>"$LOGS/startup-$rep.err"; then
+        awk -v r="$rep" '$1 == "startup" { n = $2; sub(/.*startup_/, "", n); print "startup", n, r, $3 }' \
+            "$LOGS/startup-$rep.out" >>"$RES"
+        printf '  %-4s %-12s %s\n' "-" "startup" "$(awk -v r="$rep" '$1 == "startup" && $3 == r { printf "%s %s us  ", $2, $4 }' "$RES")"
+    else
+        echo "fail startup $rep startup timer" >>"$RES"
+        echo "  startup FAILED; stderr tail:"
+        tail -n 5 "$LOGS/startup-$rep.err" | sed 's/^/      | /'
+    fi
+done
+
+# ---- table -------------------------------------------------------------
+python3 - "$RES" "$REPS" "$GOVERSION" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+
+res_path, reps, gover = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = defaultdict(list)      # (impl, name) -> [value]
+startup = defaultdict(dict)   # rep -> {plain|gort|go: us}
+fails = defaultdict(list)     # (impl, mode) -> [why]
+size = {}
+for line in open(res_path):
+    f = line.split()
+    if not f:
+        continue
+    if f[0] == "run":
+        runs[(f[1], f[3])].append(float(f[4]))
+    elif f[0] == "startup":
+        startup[f[2]][f[1]] = float(f[3])
+    elif f[0] == "size":
+        size[f[1]] = int(f[2])
+    elif f[0] == "fail":
+        if f[1] == "startup":
+            fails[("gort", "startup")].append("timer")
+            fails[("go", "startup")].append("timer")
+        else:
+            fails[(f[1], f[3])].append(" ".join(f[4:]))
+
+for rep, d in startup.items():
+    if all(k in d for k in ("plain", "gort", "go")):
+        runs[("gort", "startup")].append(d["gort"] - d["plain"])
+        runs[("go", "startup")].append(d["go"] - d["plain"])
+        runs[("plain", "startup_abs")].append(d["plain"])
+if size:
+    runs[("gort", "size")] = [size["gort"]]
+    runs[("go", "size")] = [size["go"]]
+
+rows = [
+    # key, label, unit, goal text, goal test(gort, go)
+    ("spawn_batch", "spawn+finish 1M goroutines, batches of 1000, GOMAXPROCS 1", "ns/goroutine", "<= Go", lambda g, o: g <= o),
+    ("spawn_all", "spawn 1M goroutines then wait, GOMAXPROCS 2", "ns/goroutine", "<= Go", lambda g, o: g <= o),
+    ("gosched", "gosched switch, 2 goroutines, GOMAXPROCS 1", "ns/switch", "<= Go/2", lambda g, o: g <= o / 2),
+    ("park_rss", "RSS per parked goroutine (100,000 on a WaitGroup)", "B/goroutine", "<= 5120 B", lambda g, o: g <= 5120),
+    ("mutex", "mutex lock+unlock, uncontended", "ns/pair", "<= Go", lambda g, o: g <= o),
+    ("wg", "WaitGroup add(1)+done", "ns/pair", "<= Go", lambda g, o: g <= o),
+    ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
+    ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
+]
+
+def fmt(v, unit):
+    if v is None:
+        return "n/a"
+    if unit == "bytes":
+        return "{:,}".format(int(round(v)))
+    if abs(v) >= 1000:
+        return "{:,.0f}".format(v)
+    if abs(v) >= 100:
+        return "{:.1f}".format(v)
+    return "{:.2f}".format(v)
+
+def med(impl, key):
+    v = runs.get((impl, key))
+    return (statistics.median(v), len(v)) if v else (None, 0)
+
+print()
+print("== raw values per repetition")
+for key, label, unit, _, _ in rows:
+    for impl in ("gort", "go"):
+        v = runs.get((impl, key), [])
+        print("  {:<12} {:<4} {:<13} {}".format(key, impl, unit, " ".join(fmt(x, unit) for x in v) or "-"))
+if runs.get(("plain", "startup_abs")):
+    print("  {:<12} {:<4} {:<13} {}".format("startup", "C", "us (absolute)", " ".join(fmt(x, "us") for x in runs[("plain", "startup_abs")])))
+
+table = []
+header = ("operation", "gort", "Go " + gover.lstrip("go"), "ratio gort/Go", "goal")
+short = []
+verdicts = []
+for key, label, unit, goal, test in rows:
+    g, gn = med("gort", key)
+    o, on = med("go", key)
+    gs = fmt(g, unit)
+    os_ = fmt(o, unit)
+    if fails.get(("gort", key)):
+        gs += " (%d FAILED)" % len(fails[("gort", key)])
+    if fails.get(("go", key)):
+        os_ += " (%d FAILED)" % len(fails[("go", key)])
+    ratio = "n/a" if g is None or o is None or o <= 0 else "{:.2f}".format(g / o)
+    if key != "size" and min(gn, on) < reps:
+        short.append("%s: gort %d, Go %d of %d" % (key, gn, on, reps))
+    table.append(("%s (%s)" % (label, unit), gs, os_, ratio, goal))
+    if g is None or o is None:
+        verdicts.append((label, "NO DATA"))
+    else:
+        verdicts.append((label, "met" if test(g, o) else "NOT met"))
+
+widths = [max(len(str(r[i])) for r in table + [header]) for i in range(len(header))]
+def line(r):
+    cells = []
+    for i, c in enumerate(r):
+        cells.append(str(c).ljust(widths[i]) if i in (0, 4) else str(c).rjust(widths[i]))
+    return "| " + " | ".join(cells) + " |"
+print()
+print("== gort vs Go: medians of %d repetitions (lower is better)" % reps)
+print(line(header))
+print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+for r in table:
+    print(line(r))
+print()
+print("goals: " + "; ".join("%s: %s" % (k, v) for k, v in zip((r[0] for r in rows), (v for _, v in verdicts))))
+if short:
+    print("fewer repetitions with data than asked: " + "; ".join(short))
+bad = sum(len(v) for v in fails.values())
+if bad:
+    print("FAILED runs: " + ", ".join("%s/%s x%d" % (k[0], k[1], len(v)) for k, v in fails.items()))
+    sys.exit(1)
+EOF

@@ -1,0 +1,246 @@
+/* gort scheduler / sync micro-benchmarks, the C side of benches/run.sh.
+ *
+ *   sched_bench MODE
+ *
+ * MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg.
+ * Each mode prints machine-readable lines "name value unit" on stdout
+ * (lines starting with '#' are informational) and exits 0 only when its
+ * self-checks passed. benches/go/sched_bench/main.go does the same work in
+ * Go with the same names; keep the two in step.
+ *
+ * Structure: C main sets GOMAXPROCS, starts one "driver" goroutine that
+ * runs the benchmark (mirroring Go's main goroutine), and waits for it.
+ * Timing uses CLOCK_MONOTONIC around the measured loop only, after a
+ * warm-up round of the same work.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define SPAWN_TOTAL 1000000L   /* goroutines per timed spawn round */
+#define SPAWN_BATCH 1000L      /* batch size of spawn_batch */
+#define SPAWN_WARMUP 100000L   /* goroutines in the warm-up round */
+#define GOSCHED_N 1000000L     /* gosched calls per goroutine (2 goroutines) */
+#define GOSCHED_WARMUP 10000L
+#define PARK_N 100000L         /* goroutines parked at once */
+#define SYNC_N 20000000L       /* lock+unlock / add+done pairs */
+#define SYNC_WARMUP 1000000L
+
+static int failed;
+
+#define CHECKF(cond, ...)                                                      \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "sched_bench: check failed: %s: ", #cond);         \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+            failed = 1;                                                        \
+        }                                                                      \
+    } while (0)
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Resident bytes from /proc/self/statm (resident pages x page size). */
+static long rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = -1;
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &size, &resident) != 2) resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+/* ---- spawn: trivial goroutines ---------------------------------------- */
+
+static gort_waitgroup spawn_wg;
+static atomic_long spawn_count;
+
+static void trivial(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&spawn_count, 1);
+    gort_wg_done(&spawn_wg);
+}
+
+/* Spawns `total` goroutines in batches of `batch`, waiting after each. */
+static void spawn_rounds(long total, long batch) {
+    for (long done = 0; done < total; done += batch) {
+        gort_wg_add(&spawn_wg, batch);
+        for (long i = 0; i < batch; i++) gort_go(trivial, NULL);
+        gort_wg_wait(&spawn_wg);
+    }
+}
+
+static void bench_spawn(const char *name, long batch_timed, long batch_warm) {
+    atomic_store(&spawn_count, 0);
+    spawn_rounds(SPAWN_WARMUP, batch_warm);
+    CHECKF(atomic_load(&spawn_count) == SPAWN_WARMUP, "warm-up ran %ld", atomic_load(&spawn_count));
+    atomic_store(&spawn_count, 0);
+    int64_t t0 = now_ns();
+    spawn_rounds(SPAWN_TOTAL, batch_timed);
+    int64_t t1 = now_ns();
+    long got = atomic_load(&spawn_count);
+    CHECKF(got == SPAWN_TOTAL, "ran %ld of %ld goroutines", got, SPAWN_TOTAL);
+    printf("%s %.2f ns/goroutine\n", name, (double)(t1 - t0) / SPAWN_TOTAL);
+}
+
+/* ---- gosched ping-pong ------------------------------------------------- */
+
+static gort_waitgroup yield_wg;
+static atomic_long yield_count;
+
+static void yielder(void *arg) {
+    long n = (long)(intptr_t)arg, i;
+    for (i = 0; i < n; i++) gort_gosched();
+    atomic_fetch_add(&yield_count, i);
+    gort_wg_done(&yield_wg);
+}
+
+static int64_t gosched_round(long n) {
+    atomic_store(&yield_count, 0);
+    int64_t t0 = now_ns();
+    gort_wg_add(&yield_wg, 2);
+    gort_go(yielder, (void *)(intptr_t)n);
+    gort_go(yielder, (void *)(intptr_t)n);
+    gort_wg_wait(&yield_wg);
+    int64_t t1 = now_ns();
+    CHECKF(atomic_load(&yield_count) == 2 * n, "yielded %ld of %ld", atomic_load(&yield_count), 2 * n);
+    return t1 - t0;
+}
+
+static void bench_gosched(void) {
+    gosched_round(GOSCHED_WARMUP);
+    int64_t dt = gosched_round(GOSCHED_N);
+    printf("gosched %.2f ns/switch\n", (double)dt / (2.0 * GOSCHED_N));
+}
+
+/* ---- parked goroutines: resident memory -------------------------------- */
+
+static gort_waitgroup park_started, park_release, park_done;
+static atomic_long park_count;
+
+static void parker(void *arg) {
+    (void)arg;
+    gort_wg_done(&park_started);
+    gort_wg_wait(&park_release);
+    atomic_fetch_add(&park_count, 1);
+    gort_wg_done(&park_done);
+}
+
+static void bench_park_rss(void) {
+    /* No warm-up round: it would leave stacks resident in the pools and
+     * hide the cost being measured. Every repetition is a fresh process. */
+    long before = rss_bytes();
+    gort_wg_add(&park_release, 1);
+    gort_wg_add(&park_started, PARK_N);
+    gort_wg_add(&park_done, PARK_N);
+    for (long i = 0; i < PARK_N; i++) gort_go(parker, NULL);
+    gort_wg_wait(&park_started);
+    /* Every goroutine has passed Done(started); give the last ones time to
+     * reach Wait(release) and park. */
+    gort_sleep(100 * 1000000LL);
+    int live = gort_num_goroutine();
+    long after = rss_bytes();
+    CHECKF(live >= PARK_N + 1, "only %d goroutines alive", live);
+    CHECKF(before > 0 && after > 0, "statm unreadable");
+    gort_wg_done(&park_release);
+    gort_wg_wait(&park_done);
+    CHECKF(atomic_load(&park_count) == PARK_N, "released %ld of %ld", atomic_load(&park_count), PARK_N);
+    printf("# park_rss before=%ld after=%ld goroutines=%d\n", before, after, live);
+    printf("park_rss %.1f bytes/goroutine\n", (double)(after - before) / PARK_N);
+}
+
+/* ---- uncontended sync primitives --------------------------------------- */
+
+static gort_mutex mu = GORT_MUTEX_INIT;
+long mutex_shared; /* global and external: the loop cannot drop it */
+static gort_waitgroup pair_wg;
+long wg_pairs;
+
+static void mutex_loop(long n) {
+    for (long i = 0; i < n; i++) {
+        gort_mutex_lock(&mu);
+        mutex_shared++;
+        gort_mutex_unlock(&mu);
+    }
+}
+
+static void wg_loop(long n) {
+    for (long i = 0; i < n; i++) {
+        gort_wg_add(&pair_wg, 1);
+        wg_pairs++;
+        gort_wg_done(&pair_wg);
+    }
+}
+
+static void bench_mutex(void) {
+    mutex_loop(SYNC_WARMUP);
+    mutex_shared = 0;
+    int64_t t0 = now_ns();
+    mutex_loop(SYNC_N);
+    int64_t t1 = now_ns();
+    CHECKF(mutex_shared == SYNC_N, "counter %ld", mutex_shared);
+    CHECKF(gort_mutex_trylock(&mu), "mutex left locked");
+    gort_mutex_unlock(&mu);
+    printf("mutex %.2f ns/pair\n", (double)(t1 - t0) / SYNC_N);
+}
+
+static void bench_wg(void) {
+    wg_loop(SYNC_WARMUP);
+    wg_pairs = 0;
+    int64_t t0 = now_ns();
+    wg_loop(SYNC_N);
+    int64_t t1 = now_ns();
+    gort_wg_wait(&pair_wg); /* counter is back at zero: returns at once */
+    CHECKF(wg_pairs == SYNC_N, "pairs %ld", wg_pairs);
+    printf("wg %.2f ns/pair\n", (double)(t1 - t0) / SYNC_N);
+}
+
+/* ---- driver ------------------------------------------------------------ */
+
+static const char *mode;
+static gort_waitgroup driver_wg;
+
+static void driver(void *arg) {
+    (void)arg;
+    if (!strcmp(mode, "spawn_batch")) bench_spawn("spawn_batch", SPAWN_BATCH, SPAWN_BATCH);
+    else if (!strcmp(mode, "spawn_all")) bench_spawn("spawn_all", SPAWN_TOTAL, SPAWN_WARMUP);
+    else if (!strcmp(mode, "gosched")) bench_gosched();
+    else if (!strcmp(mode, "park_rss")) bench_park_rss();
+    else if (!strcmp(mode, "mutex")) bench_mutex();
+    else if (!strcmp(mode, "wg")) bench_wg();
+    gort_wg_done(&driver_wg);
+}
+
+int main(int argc, char **argv) {
+    static const char *modes[] = {"spawn_batch", "spawn_all", "gosched", "park_rss", "mutex", "wg"};
+    int procs = -1; /* -1: leave the runtime's default */
+    mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "spawn_batch") || !strcmp(mode, "gosched")) procs = 1;
+    else if (!strcmp(mode, "spawn_all")) procs = 2;
+    int known = 0;
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) known |= !strcmp(mode, modes[i]);
+    if (!known) {
+        fprintf(stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg\n", argv[0]);
+        return 2;
+    }
+    if (procs > 0) gort_gomaxprocs(procs);
+    printf("# gort %s mode=%s gomaxprocs=%d\n", gort_version(), mode, gort_gomaxprocs(0));
+    gort_wg_add(&driver_wg, 1);
+    gort_go(driver, NULL);
+    gort_wg_wait(&driver_wg);
+    fflush(stdout);
+    return failed ? 1 : 0;
+}

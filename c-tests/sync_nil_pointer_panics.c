@@ -1,0 +1,119 @@
+/* NULL passed where an object is required panics with Go's nil pointer
+ * dereference message, never a SIGSEGV.
+ *
+ * Each case runs in a child process, on the C main thread and in a
+ * goroutine: gort_mutex_lock(NULL) (the case the brief singles out),
+ * gort_mutex_trylock/unlock(NULL), gort_wg_add/done/wait(NULL),
+ * gort_once_do(NULL, fn), gort_once_do(&once, NULL) (panics when called),
+ * and gort_read_stats(NULL). The child must exit with status 2, with
+ * exactly one stderr line starting "panic: " that contains "nil pointer
+ * dereference" (Go: "panic: runtime error: invalid memory address or nil
+ * pointer dereference"), and the code after the call must not run. The
+ * NULLs go through volatile variables so no compiler sees a literal NULL
+ * argument (keeps -Werror clean whatever attributes the header grows). */
+#include "testutil.h"
+
+static void before(void) {
+    printf("before\n");
+    fflush(stdout);
+}
+
+static void after(void) {
+    printf("after\n");
+    fflush(stdout);
+}
+
+/* Runs this program as a child in `mode`; it must exit with status 2, its
+ * stderr must hold exactly one line starting with `line_prefix` that also
+ * contains `contains`, and the code after the misuse must not have run
+ * (the child prints "after" to stdout if it does). */
+static void expect_crash(const char *mode, const char *line_prefix, const char *contains) {
+    static child_result res;
+    run_self(mode, NULL, &res);
+    CHECKF(res.status == 2, "%s: status %d, stderr:\n%s", mode, res.status, res.err);
+    int found = 0;
+    size_t pl = strlen(line_prefix);
+    for (const char *p = res.err; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len >= pl && strncmp(p, line_prefix, pl) == 0) {
+            char line[1024];
+            snprintf(line, sizeof line, "%.*s", (int)len, p);
+            CHECKF(strstr(line, contains), "%s: line \"%s\" lacks \"%s\"", mode, line, contains);
+            found++;
+        }
+        if (!nl) break;
+        p = nl + 1;
+    }
+    CHECKF(found == 1, "%s: %d lines start with \"%s\"; stderr:\n%s", mode, found, line_prefix, res.err);
+    CHECKF(strstr(res.out, "after") == NULL, "%s: code after the misuse ran", mode);
+    CHECKF(strstr(res.out, "before") != NULL, "%s: the child did not get to the misuse", mode);
+    printf("%-24s status 2: %.*s\n", mode, (int)strcspn(strstr(res.err, line_prefix), "\n"),
+           strstr(res.err, line_prefix));
+}
+
+static gort_mutex *volatile nil_mu;
+static gort_waitgroup *volatile nil_wg;
+static gort_once *volatile nil_once;
+static gort_stats *volatile nil_stats;
+static gort_func volatile nil_fn;
+static gort_once once;
+
+static void noop(void *arg) {
+    (void)arg;
+}
+
+static void misuse(const char *what) {
+    before();
+    if (strcmp(what, "mutex_lock") == 0) gort_mutex_lock(nil_mu);
+    else if (strcmp(what, "mutex_trylock") == 0) (void)gort_mutex_trylock(nil_mu);
+    else if (strcmp(what, "mutex_unlock") == 0) gort_mutex_unlock(nil_mu);
+    else if (strcmp(what, "wg_add") == 0) gort_wg_add(nil_wg, 1);
+    else if (strcmp(what, "wg_done") == 0) gort_wg_done(nil_wg);
+    else if (strcmp(what, "wg_wait") == 0) gort_wg_wait(nil_wg);
+    else if (strcmp(what, "once_do") == 0) gort_once_do(nil_once, noop, NULL);
+    else if (strcmp(what, "once_do_nil_fn") == 0) gort_once_do(&once, nil_fn, NULL);
+    else if (strcmp(what, "read_stats") == 0) gort_read_stats(nil_stats);
+    else return; /* unknown: no "before" mismatch, the parent fails on status */
+    after();
+}
+
+static const char *case_name;
+static gort_waitgroup wg;
+
+static void in_goroutine(void *arg) {
+    (void)arg;
+    misuse(case_name);
+    gort_wg_done(&wg);
+}
+
+int main(int argc, char **argv) {
+    static const char *cases[] = {"mutex_lock", "mutex_trylock", "mutex_unlock",
+                                  "wg_add",     "wg_done",       "wg_wait",
+                                  "once_do",    "once_do_nil_fn", "read_stats"};
+    const size_t ncases = sizeof cases / sizeof cases[0];
+    if (argc > 1) {
+        char mode[64];
+        snprintf(mode, sizeof mode, "%s", argv[1]);
+        char *slash = strchr(mode, '/');
+        if (!slash) return 3;
+        *slash = 0;
+        case_name = mode;
+        if (strcmp(slash + 1, "main") == 0) {
+            misuse(case_name);
+        } else {
+            gort_wg_add(&wg, 1);
+            gort_go(in_goroutine, NULL);
+            gort_wg_wait(&wg);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < ncases; i++) {
+        char mode[64];
+        snprintf(mode, sizeof mode, "%s/main", cases[i]);
+        expect_crash(mode, "panic: ", "nil pointer dereference");
+        snprintf(mode, sizeof mode, "%s/goroutine", cases[i]);
+        expect_crash(mode, "panic: ", "nil pointer dereference");
+    }
+    return 0;
+}
