@@ -51,7 +51,7 @@ impl RawMutex {
     }
 
     /// Locks, parking the goroutine (or blocking the thread) if needed.
-    #[inline]
+    #[inline(always)]
     pub fn lock(&self) {
         if self
             .state
@@ -75,6 +75,7 @@ impl RawMutex {
     }
 
     #[cold]
+    #[inline(never)]
     fn lock_slow(&self) {
         let mut wait_start = 0i64;
         let mut starving = false;
@@ -154,7 +155,7 @@ impl RawMutex {
     }
 
     /// Unlocks; fatal if not locked.
-    #[inline]
+    #[inline(always)]
     pub fn unlock(&self) {
         let new = self.state.fetch_sub(LOCKED, Ordering::Release) - LOCKED;
         if new != 0 {
@@ -163,6 +164,7 @@ impl RawMutex {
     }
 
     #[cold]
+    #[inline(never)]
     fn unlock_slow(&self, new: i32) {
         if (new + LOCKED) & LOCKED == 0 {
             fatal("sync: unlock of unlocked mutex");

@@ -14,6 +14,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use super::sema;
 use crate::panic::go_panic;
 
+#[cold]
+fn counter_overflow() -> ! {
+    go_panic("sync: WaitGroup counter overflow")
+}
+
 /// A waitgroup's storage.
 #[derive(Debug)]
 #[repr(C)]
@@ -38,14 +43,25 @@ impl RawWaitGroup {
     }
 
     /// Adds `delta` (may be negative) to the counter.
+    #[inline(always)]
     pub fn add(&self, delta: i64) {
         let Ok(d32) = i32::try_from(delta) else {
-            go_panic("sync: WaitGroup counter overflow");
+            counter_overflow();
         };
         let state = self
             .state
             .fetch_add(((d32 as i64) << 32) as u64, Ordering::AcqRel)
             .wrapping_add(((d32 as i64) << 32) as u64);
+        // Fast path: no waiters and a non-negative counter.
+        if state as u32 == 0 && (state >> 32) as i32 >= 0 {
+            return;
+        }
+        self.add_slow(d32, state);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_slow(&self, d32: i32, state: u64) {
         let v = (state >> 32) as i32;
         let w = state as u32;
         if v < 0 {
@@ -68,6 +84,7 @@ impl RawWaitGroup {
     }
 
     /// Decrements the counter.
+    #[inline(always)]
     pub fn done(&self) {
         self.add(-1);
     }
