@@ -4,6 +4,11 @@
 # Builds (under build/bench/):
 #   sched_bench_gort   benches/sched_bench.c linked with libgort.a
 #   sched_bench_go     benches/go/sched_bench (go build)
+#   cgocall_go         benches/go/cgocall (cgo): Go's side of the blocking row
+#   handle_bench_gort  benches/handle_bench.c linked with libgort.a
+#   handle_bench_go    benches/go/handle_bench: runtime/cgo.Handle inside Go
+#   handle_bench_goc   benches/handle_bench.c -DWITH_GO: cgo.Handle driven from
+#                      C through a c-archive (benches/go/handlecexport)
 #   startup_{plain,gort,go}  benches/startup.c: no runtime / libgort.a /
 #                      a minimal Go c-archive (benches/go/cexport)
 #   startup_timer      benches/startup_timer.c: interleaved fork/exec timer
@@ -55,6 +60,11 @@ GOVERSION=$(go env GOVERSION)
 
 $CC $CFLAGS -I"$ROOT/include" benches/sched_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/sched_bench_gort"
 (cd benches/go && go build -o "$OUT/sched_bench_go" ./sched_bench)
+(cd benches/go && go build -o "$OUT/cgocall_go" ./cgocall)
+$CC $CFLAGS -I"$ROOT/include" benches/handle_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/handle_bench_gort"
+(cd benches/go && go build -o "$OUT/handle_bench_go" ./handle_bench)
+(cd benches/go && go build -buildmode=c-archive -o "$OUT/go/libhandlecexport.a" ./handlecexport)
+$CC $CFLAGS -DWITH_GO benches/handle_bench.c "$OUT/go/libhandlecexport.a" -lpthread -o "$OUT/handle_bench_goc"
 (cd benches/go && go build -buildmode=c-archive -o "$OUT/go/libcexport.a" ./cexport)
 (cd benches/go && go build -buildmode=c-shared -o "$OUT/go/libcexport.so" ./cexport)
 
@@ -79,12 +89,17 @@ RES=$OUT/results.txt
 echo "size gort $SIZE_GORT" >>"$RES"
 echo "size go $SIZE_GO" >>"$RES"
 
-MODES="spawn_batch spawn_all gosched park_rss mutex wg"
+MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle"
+HANDLE_MODES="handle_1t handle_2t handle_value"
 
 # run_one IMPL MODE REP: one process, its "name value unit" lines appended
 # to results.txt as "run IMPL REP name value unit"; failures are recorded.
 run_one() {
     local impl=$1 mode=$2 rep=$3 bin=$OUT/sched_bench_$1 log=$LOGS/$1-$2-$3 rc=0
+    # Go's counterpart of gort_blocking_enter/exit is a cgo call.
+    [ "$impl $mode" = "go blocking" ] && bin=$OUT/cgocall_go
+    # Handle rows have their own programs (goc: Go's handles driven from C).
+    case $mode in handle_*) bin=$OUT/handle_bench_$impl ;; esac
     timeout "$RUN_TIMEOUT" "$bin" "$mode" >"$log.out" 2>"$log.err" || rc=$?
     if [ "$rc" -eq 0 ] && grep -q "^$mode " "$log.out"; then
         awk -v i="$impl" -v r="$rep" '!/^#/ && NF == 3 { print "run", i, r, $1, $2, $3 }' "$log.out" >>"$RES"
@@ -110,6 +125,15 @@ for rep in $(seq 1 "$REPS"); do
         else
             run_one go "$mode" "$rep"; run_one gort "$mode" "$rep"
         fi
+    done
+    # Handles: gort, Go inside Go, and (one-thread row only) Go driven from C.
+    for mode in $HANDLE_MODES; do
+        impls="gort go goc"
+        [ $((rep % 2)) -eq 0 ] && impls="goc go gort"
+        for impl in $impls; do
+            [ "$impl" = goc ] && [ "$mode" != handle_1t ] && continue
+            run_one "$impl" "$mode" "$rep"
+        done
     done
     # Start-up: whole process runs (posix_spawn to waitpid), the three
     # programs interleaved run by run; medians per program.
@@ -157,9 +181,22 @@ for rep, d in startup.items():
         runs[("gort", "startup")].append(d["gort"] - d["plain"])
         runs[("go", "startup")].append(d["go"] - d["plain"])
         runs[("plain", "startup_abs")].append(d["plain"])
+# The handle row driven from C: gort's program is the same either way; Go's
+# is cgo.Handle called through a c-archive (impl "goc").
+if runs.get(("gort", "handle_1t")):
+    runs[("gort", "handle_1t_c")] = runs[("gort", "handle_1t")]
+if runs.get(("goc", "handle_1t")):
+    runs[("go", "handle_1t_c")] = runs[("goc", "handle_1t")]
+for k in [k for k in fails if k[0] == "goc"]:
+    fails[("go", k[1] + "_c")] = fails.pop(k)
 if size:
     runs[("gort", "size")] = [size["gort"]]
     runs[("go", "size")] = [size["go"]]
+
+def handle_scaling(g):
+    # 2 threads at once: total throughput >= 1.5x gort's one-thread figure.
+    one = runs.get(("gort", "handle_1t"))
+    return bool(one) and g <= statistics.median(one) / 1.5
 
 rows = [
     # key, label, unit, goal text, goal test(gort, go)
@@ -169,6 +206,12 @@ rows = [
     ("park_rss", "RSS per parked goroutine (100,000 on a WaitGroup)", "B/goroutine", "<= 5120 B", lambda g, o: g <= 5120),
     ("mutex", "mutex lock+unlock, uncontended", "ns/pair", "<= Go", lambda g, o: g <= o),
     ("wg", "WaitGroup add(1)+done", "ns/pair", "<= Go", lambda g, o: g <= o),
+    ("blocking", "gort_blocking_enter+exit around a no-op C call (Go: cgo call of a no-op)", "ns/pair", "<= Go", lambda g, o: g <= o),
+    ("idle", "CPU time of an idle process over 2 s, after goroutines ran", "us", "~0", lambda g, o: g <= 1000),
+    ("handle_1t", "handle new+value+delete, one thread (Go: cgo.Handle inside Go)", "ns/op", "<= Go/10", lambda g, o: g <= o / 10),
+    ("handle_1t_c", "the same driven from C (Go: cgo.Handle called through a c-archive)", "ns/op", "-", None),
+    ("handle_2t", "handle new+value+delete, 2 threads at once (wall time / ops of both)", "ns/op", ">= 1.5x 1-thread throughput", lambda g, o: handle_scaling(g)),
+    ("handle_value", "handle value() of a live handle", "ns/op", "<= 5 ns", lambda g, o: g <= 5),
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
 ]
@@ -217,7 +260,7 @@ for key, label, unit, goal, test in rows:
     if g is None or o is None:
         verdicts.append((label, "NO DATA"))
     else:
-        verdicts.append((label, "met" if test(g, o) else "NOT met"))
+        verdicts.append((label, "-" if test is None else "met" if test(g, o) else "NOT met"))
 
 widths = [max(len(str(r[i])) for r in table + [header]) for i in range(len(header))]
 def line(r):

@@ -2,11 +2,12 @@
  *
  *   sched_bench MODE
  *
- * MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg.
- * Each mode prints machine-readable lines "name value unit" on stdout
+ * MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg,
+ * blocking, idle. Each mode prints machine-readable lines "name value unit" on stdout
  * (lines starting with '#' are informational) and exits 0 only when its
  * self-checks passed. benches/go/sched_bench/main.go does the same work in
- * Go with the same names; keep the two in step.
+ * Go with the same names; keep the two in step (blocking's Go side is
+ * benches/go/cgocall: a cgo call of a no-op C function).
  *
  * Structure: C main sets GOMAXPROCS, starts one "driver" goroutine that
  * runs the benchmark (mirroring Go's main goroutine), and waits for it.
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +36,10 @@
 #define PARK_N 100000L         /* goroutines parked at once */
 #define SYNC_N 20000000L       /* lock+unlock / add+done pairs */
 #define SYNC_WARMUP 1000000L
+#define BLOCKING_N 20000000L   /* gort_blocking_enter+exit pairs */
+#define BLOCKING_WARMUP 1000000L
+#define IDLE_GOROUTINES 1000L  /* goroutines run before the idle sleep */
+#define IDLE_SLEEP_NS 2000000000LL
 
 static int failed;
 
@@ -208,6 +214,73 @@ static void bench_wg(void) {
     printf("wg %.2f ns/pair\n", (double)(t1 - t0) / SYNC_N);
 }
 
+/* ---- gort_blocking_enter/exit around a no-op ---------------------------- */
+
+/* Go's counterpart is a cgo call of an empty C function (entersyscall +
+ * exitsyscall around it); here the pair around an empty function. */
+static __attribute__((noinline)) void noop(void) { __asm__ volatile(""); }
+static void (*volatile noop_fn)(void) = noop;
+long blocking_pairs;
+
+static void blocking_loop(long n) {
+    void (*f)(void) = noop_fn;
+    for (long i = 0; i < n; i++) {
+        gort_blocking_enter();
+        f();
+        gort_blocking_exit();
+        blocking_pairs++;
+    }
+}
+
+static void bench_blocking(void) {
+    int64_t id = gort_goid();
+    blocking_loop(BLOCKING_WARMUP);
+    blocking_pairs = 0;
+    int64_t t0 = now_ns();
+    blocking_loop(BLOCKING_N);
+    int64_t t1 = now_ns();
+    CHECKF(blocking_pairs == BLOCKING_N, "pairs %ld", blocking_pairs);
+    CHECKF(gort_goid() == id, "not the same goroutine");
+    printf("blocking %.2f ns/pair\n", (double)(t1 - t0) / BLOCKING_N);
+}
+
+/* ---- idle: CPU used while nothing runs --------------------------------- */
+
+static gort_waitgroup idle_wg;
+static atomic_long idle_count;
+
+static void idle_worker(void *arg) {
+    (void)arg;
+    gort_gosched();
+    gort_sleep(1000000);
+    atomic_fetch_add(&idle_count, 1);
+    gort_wg_done(&idle_wg);
+}
+
+static int64_t cpu_us(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* Goroutines run and finish (the runtime's threads and sysmon exist), then
+ * the driver sleeps 2 s: the process CPU time used meanwhile is what the
+ * runtime costs when idle (sysmon polling, spinning threads, timers). */
+static void bench_idle(void) {
+    gort_wg_add(&idle_wg, IDLE_GOROUTINES);
+    for (long i = 0; i < IDLE_GOROUTINES; i++) gort_go(idle_worker, NULL);
+    gort_wg_wait(&idle_wg);
+    CHECKF(atomic_load(&idle_count) == IDLE_GOROUTINES, "ran %ld", atomic_load(&idle_count));
+    int64_t c0 = cpu_us(), t0 = now_ns();
+    gort_sleep(IDLE_SLEEP_NS);
+    int64_t c1 = cpu_us(), t1 = now_ns();
+    gort_stats st;
+    gort_read_stats(&st);
+    printf("# idle slept %.3f s; threads=%lld idle_threads=%lld\n", (t1 - t0) / 1e9, (long long)st.threads,
+           (long long)st.idle_threads);
+    printf("idle %lld us\n", (long long)(c1 - c0));
+}
+
 /* ---- driver ------------------------------------------------------------ */
 
 static const char *mode;
@@ -221,11 +294,14 @@ static void driver(void *arg) {
     else if (!strcmp(mode, "park_rss")) bench_park_rss();
     else if (!strcmp(mode, "mutex")) bench_mutex();
     else if (!strcmp(mode, "wg")) bench_wg();
+    else if (!strcmp(mode, "blocking")) bench_blocking();
+    else if (!strcmp(mode, "idle")) bench_idle();
     gort_wg_done(&driver_wg);
 }
 
 int main(int argc, char **argv) {
-    static const char *modes[] = {"spawn_batch", "spawn_all", "gosched", "park_rss", "mutex", "wg"};
+    static const char *modes[] = {"spawn_batch", "spawn_all", "gosched", "park_rss",
+                                  "mutex",       "wg",        "blocking", "idle"};
     int procs = -1; /* -1: leave the runtime's default */
     mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "spawn_batch") || !strcmp(mode, "gosched")) procs = 1;
@@ -233,7 +309,7 @@ int main(int argc, char **argv) {
     int known = 0;
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) known |= !strcmp(mode, modes[i]);
     if (!known) {
-        fprintf(stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg\n", argv[0]);
+        fprintf(stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg|blocking|idle\n", argv[0]);
         return 2;
     }
     if (procs > 0) gort_gomaxprocs(procs);

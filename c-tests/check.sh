@@ -12,7 +12,7 @@
 #   gort-test: no-valgrind     skip the valgrind run (say why in the test)
 #   gort-test: dlopen          also build with -DGORT_TEST_DLOPEN, without
 #                              linking libgort (the test dlopens it)
-# Environment: ONLY=<name> runs only that C test; NO_VALGRIND=1 skips
+# Environment: ONLY="<name> ..." runs only those C tests; NO_VALGRIND=1 skips
 # valgrind runs; VALGRIND_TIMEOUT, TEST_TIMEOUT in seconds.
 set -u
 cd "$(dirname "$0")/.."
@@ -91,7 +91,7 @@ markers() { grep -oE 'gort-test: .*' "$1" | sed 's/gort-test: //; s/ *\*\/.*$//'
 
 for src in c-tests/*.c; do
     name=$(basename "$src" .c)
-    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ] && continue
+    [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
     env_extra=$(markers "$src" | sed -n 's/^env //p' | tr '\n' ' ')
     novg=$(markers "$src" | grep -c '^no-valgrind' || true)
     dl=$(markers "$src" | grep -c '^dlopen' || true)

@@ -38,6 +38,16 @@
 
 
 /*
+ An opaque handle for a pointer, as Go's `runtime/cgo.Handle`: made by
+ gort_handle_new(), valid until gort_handle_delete(), usable from any
+ thread. 0 is never a valid handle. Handles are 64-bit values that check
+ themselves: a deleted handle is not reissued until its slot has been
+ reused 2^32 times, and a made-up or corrupted value is rejected (a
+ panic, or false from gort_handle_lookup()), never dereferenced.
+ */
+typedef uintptr_t gort_handle;
+
+/*
  A goroutine entry function (or any callback taking one argument).
  */
 typedef void (*gort_func)(void *arg);
@@ -109,6 +119,46 @@ extern "C" {
 #endif // __cplusplus
 
 /*
+ Returns a new handle for `value`. The value may be any pointer, NULL
+ included; two handles of one value differ, and the handle differs from
+ every other live handle. Never returns 0. Callable from goroutines and
+ from any other thread.
+
+ Each handle holds a slot of the handle table until gort_handle_delete()
+ frees it; a program that never deletes its handles leaks them, as in
+ Go. More than 268,435,455 live handles at once is a fatal error.
+ */
+gort_handle gort_handle_new(void *value);
+
+/*
+ Returns the value `h` was made with. If `h` is not a live handle (never
+ made, 0, already deleted, or corrupted) this panics with
+ "misuse of an invalid handle". Lock-free; callable from any thread.
+ */
+void *gort_handle_value(gort_handle h);
+
+/*
+ Deletes `h`: it becomes invalid, and the pointer it stood for is not
+ touched (freeing what it points to is the caller's business). Deleting
+ a handle that is not live (twice, 0, made up) panics with
+ "misuse of an invalid handle". Any thread may delete a handle another
+ made; deleting a handle while another thread uses it is a race in the
+ program, as in Go (the other thread's call may see it valid or invalid).
+ */
+void gort_handle_delete(gort_handle h);
+
+/*
+ The non-panicking check: returns whether `h` is a live handle. If it is
+ and `value` is not NULL, stores its value in `*value`; if it is not and
+ `value` is not NULL, stores NULL there. `value` may be NULL to check
+ validity only.
+
+ # Safety
+ `value` is NULL or points to writable storage for a `void *`.
+ */
+bool gort_handle_lookup(gort_handle h, void **value);
+
+/*
  Starts a goroutine running `fn(arg)` and returns its id (> 0).
 
  The goroutine runs on its own stack, on any runtime thread, and may move
@@ -130,6 +180,27 @@ void gort_gosched(void);
  error.
  */
 GORT_NORETURN void gort_goexit(void);
+
+/*
+ Declares that the calling goroutine is about to block in C code (a
+ read, a lock, a long computation): its processor's other goroutines are
+ handed to another thread now if any are waiting, and as soon as any
+ arrive otherwise, so they keep running while this one blocks. Call
+ gort_blocking_exit() when the blocking call returns. Without this,
+ the runtime notices a goroutine stuck in C after about 10 ms and does
+ the same. The pair costs a few nanoseconds when nothing needed the
+ processor. A no-op outside a goroutine; not nestable (a second enter
+ before the exit does nothing).
+ */
+void gort_blocking_enter(void);
+
+/*
+ Ends a gort_blocking_enter() section: the goroutine continues on a
+ processor (its own if nobody needed it, else the next free one; it may
+ wait for one and may resume on another thread). A no-op outside a
+ goroutine.
+ */
+void gort_blocking_exit(void);
 
 /*
  The calling goroutine's id; 0 outside a goroutine.
@@ -176,6 +247,23 @@ void gort_sleep(int64_t ns);
  this is the same rule as for any `__thread` variable.
  */
 int *gort_errno_location(void);
+
+/*
+ Writes a dump of goroutines into `buf`, like Go's runtime.Stack: the
+ calling goroutine's block first, then with `all` one block per
+ goroutine counted by gort_num_goroutine(). A block starts with
+ `goroutine <id> [<state>]:`, then symbolized frames (for the caller,
+ its frames down to its entry function; for the others, their entry
+ function), then `created by <function that called gort_go>`. Names of
+ static functions are found too, without -rdynamic, unless the program
+ was stripped. Writes at most `len` bytes and returns how many it wrote;
+ when they fit, a terminating NUL follows (not counted). Outside a
+ goroutine the caller has no block. `buf` may be NULL only if `len` is 0.
+
+ # Safety
+ `buf` must be writable for `len` bytes.
+ */
+size_t gort_stack(char *buf, size_t len, bool all);
 
 /*
  The monotonic clock, in nanoseconds.

@@ -2,10 +2,10 @@
 //!
 //! gort is a runtime shipped as `libgort.a` / `libgort.so` with a generated
 //! C header (`include/runtime.h`). It gives C code goroutines on an M:N
-//! work-stealing scheduler, Go's sync primitives, sleeps and timers; later
-//! parts add channels, handles, callbacks from foreign threads and
-//! panic/recover. The C contract is the header; this crate's Rust API is
-//! internal and exists for tests and benchmarks.
+//! work-stealing scheduler, Go's sync primitives, sleeps and timers, and
+//! handles (Go's cgo.Handle); later parts add channels, callbacks from
+//! foreign threads and panic/recover. The C contract is the header; this
+//! crate's Rust API is internal and exists for tests and benchmarks.
 //!
 //! # Design overview
 //!
@@ -47,6 +47,9 @@
 //! - [`time`]: the monotonic clock, timers and sleep.
 //! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
 //! - [`panic`]: fatal errors and (for now unrecoverable) panics.
+//! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
+//! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow.
+//! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
 //! - [`config`]: environment variables.
 //! - [`note`], [`os`]: futex notifications and thin OS helpers.
 //! - [`init`]: the library constructor.
@@ -60,11 +63,14 @@
 
 pub mod config;
 pub mod ffi;
+pub mod handle;
 pub mod init;
 pub mod note;
 pub mod os;
 pub mod panic;
 pub mod sched;
+pub mod signals;
 pub mod stack;
 pub mod sync;
 pub mod time;
+pub mod trace;

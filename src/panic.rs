@@ -2,42 +2,59 @@
 //!
 //! A *fatal error* is an internal fault or a misuse Go also treats as
 //! unrecoverable (`sync: unlock of unlocked mutex`): it prints
-//! `fatal error: <what>` and the failing goroutine's header on stderr, then
+//! `fatal error: <what>` and a dump of every goroutine on stderr, then
 //! exits with status 2 without running atexit handlers (as Go's `throw`).
 //!
 //! A *panic* is a misuse Go answers with a panic (`go of nil func value`,
 //! `sync: negative WaitGroup counter`). Until defer/recover exists, a panic
 //! is reported exactly as an unrecovered Go panic is (`panic: <msg>`, a
-//! blank line, the goroutine header) and exits with status 2.
+//! blank line, the panicking goroutine's block) and exits with status 2.
 //!
 //! A Rust panic inside gort is a bug in gort. Release builds abort on
 //! panic (nothing can unwind into C), and the hook installed by the library
 //! constructor first reports it as `fatal error: internal error: ...`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::os;
 use crate::sched;
 
-/// Reports a fatal error and exits with status 2.
+/// Set once a report is being written, so that a fault while writing it
+/// (or a second failing thread) does not report again.
+static REPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Reports a fatal error and exits with status 2 (Go: `throw`): the
+/// message, then every goroutine's block.
 #[cold]
 pub fn fatal(msg: &str) -> ! {
-    let mut out = String::with_capacity(msg.len() + 64);
-    out.push_str("fatal error: ");
-    out.push_str(msg);
-    out.push_str("\n\n");
-    push_goroutine_header(&mut out);
-    os::write_stderr(out.as_bytes());
-    // SAFETY: _exit has no preconditions.
-    unsafe { libc::_exit(2) }
+    report("fatal error: ", msg, true)
 }
 
-/// Reports a panic (not yet recoverable) and exits with status 2.
+/// Reports a panic (not yet recoverable) and exits with status 2, as an
+/// unrecovered Go panic does: the message, then the panicking goroutine's
+/// block.
 #[cold]
 pub fn go_panic(msg: &str) -> ! {
+    report("panic: ", msg, false)
+}
+
+fn report(kind: &str, msg: &str, all: bool) -> ! {
     let mut out = String::with_capacity(msg.len() + 64);
-    out.push_str("panic: ");
+    out.push_str(kind);
     out.push_str(msg);
     out.push_str("\n\n");
-    push_goroutine_header(&mut out);
+    if REPORTING.swap(true, Ordering::SeqCst) {
+        // Failing while reporting: print the bare message only.
+        os::write_stderr(out.as_bytes());
+        // SAFETY: _exit has no preconditions.
+        unsafe { libc::_exit(2) }
+    }
+    let dump = crate::trace::dump(all);
+    if dump.is_empty() {
+        push_goroutine_header(&mut out);
+    } else {
+        out.push_str(&dump);
+    }
     os::write_stderr(out.as_bytes());
     // SAFETY: _exit has no preconditions.
     unsafe { libc::_exit(2) }

@@ -130,6 +130,16 @@ impl GStack {
         self.guarded && addr >= self.low && addr < self.low + GUARD_SIZE
     }
 
+    /// Lowest address of the mapping (start of the guard region).
+    pub fn low(&self) -> usize {
+        self.low
+    }
+
+    /// Highest address (the stack's base).
+    pub fn high(&self) -> usize {
+        self.low + self.len
+    }
+
     /// Usable bytes.
     pub fn size(&self) -> usize {
         self.len - GUARD_SIZE
@@ -252,6 +262,16 @@ pub fn free(cache: &mut Vec<GStack>, s: GStack) {
                 drop(s);
             }
         }
+    }
+}
+
+/// Returns a stack straight to the global pool (trimmed), for an M that
+/// holds no processor.
+pub fn free_global(s: GStack) {
+    s.trim();
+    let mut pool = POOL.lock();
+    if pool.len() < GLOBAL_POOL {
+        pool.push(s);
     }
 }
 

@@ -139,6 +139,8 @@ impl Timers {
     }
 }
 
+static WAIT_SLEEP: &str = "sleep";
+
 /// Parks for at least `ns` nanoseconds; returns at once if `ns <= 0`.
 /// On a foreign thread the thread sleeps.
 pub fn sleep(ns: i64) {
@@ -152,7 +154,7 @@ pub fn sleep(ns: i64) {
     let when = nanotime().saturating_add(ns);
     // SAFETY: add_timer publishes gp to exactly one waker (the timer heap);
     // data is the deadline encoded in the pointer, valid by value.
-    unsafe { sched::park(add_timer, when as usize as *mut (), "sleep") };
+    unsafe { sched::park(add_timer, when as usize as *mut (), &WAIT_SLEEP) };
 }
 
 /// Park callback: queue the sleeping goroutine's timer.

@@ -16,6 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::panic::fatal;
 
+pub mod handle;
 pub mod runtime;
 pub mod sync;
 

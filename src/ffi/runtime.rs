@@ -39,12 +39,31 @@ pub struct gort_stats {
 /// not stable across a blocking gort call unless the goroutine is locked to
 /// its thread. Callable from goroutines and from any other thread.
 /// `fn == NULL` panics with "go of nil func value".
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[unsafe(naked)]
 #[no_mangle]
 pub extern "C" fn gort_go(r#fn: gort_func, arg: *mut c_void) -> i64 {
+    // A tail call that passes our return address (a pc in the function
+    // that called gort_go) as a third argument, for "created by" in dumps.
+    #[cfg(target_arch = "x86_64")]
+    core::arch::naked_asm!("mov rdx, [rsp]", "jmp {0}", sym gort_go_from);
+    #[cfg(target_arch = "aarch64")]
+    core::arch::naked_asm!("mov x2, x30", "b {0}", sym gort_go_from);
+}
+
+/// cbindgen:ignore
+/// Portable fallback: no creator address.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[no_mangle]
+pub extern "C" fn gort_go(r#fn: gort_func, arg: *mut c_void) -> i64 {
+    gort_go_from(r#fn, arg, 0)
+}
+
+extern "C" fn gort_go_from(r#fn: gort_func, arg: *mut c_void, creator_pc: usize) -> i64 {
     let Some(f) = r#fn else {
         go_panic("go of nil func value");
     };
-    fence(|| sched::spawn(f, arg))
+    fence(|| sched::spawn_from(f, arg, creator_pc))
 }
 
 /// Yields the processor so other goroutines may run; the caller continues
@@ -65,6 +84,29 @@ pub extern "C" fn gort_goexit() -> ! {
     // here are the caller's C frames (no destructors) and this function's,
     // which owns nothing.
     unsafe { sched::goexit() }
+}
+
+/// Declares that the calling goroutine is about to block in C code (a
+/// read, a lock, a long computation): its processor's other goroutines are
+/// handed to another thread now if any are waiting, and as soon as any
+/// arrive otherwise, so they keep running while this one blocks. Call
+/// gort_blocking_exit() when the blocking call returns. Without this,
+/// the runtime notices a goroutine stuck in C after about 10 ms and does
+/// the same. The pair costs a few nanoseconds when nothing needed the
+/// processor. A no-op outside a goroutine; not nestable (a second enter
+/// before the exit does nothing).
+#[no_mangle]
+pub extern "C" fn gort_blocking_enter() {
+    fence(sched::blocking_enter)
+}
+
+/// Ends a gort_blocking_enter() section: the goroutine continues on a
+/// processor (its own if nobody needed it, else the next free one; it may
+/// wait for one and may resume on another thread). A no-op outside a
+/// goroutine.
+#[no_mangle]
+pub extern "C" fn gort_blocking_exit() {
+    fence(sched::blocking_exit)
 }
 
 /// The calling goroutine's id; 0 outside a goroutine.
@@ -127,6 +169,36 @@ pub extern "C" fn gort_errno_location() -> *mut c_int {
     unsafe { libc::__errno_location() }
 }
 
+/// Writes a dump of goroutines into `buf`, like Go's runtime.Stack: the
+/// calling goroutine's block first, then with `all` one block per
+/// goroutine counted by gort_num_goroutine(). A block starts with
+/// `goroutine <id> [<state>]:`, then symbolized frames (for the caller,
+/// its frames down to its entry function; for the others, their entry
+/// function), then `created by <function that called gort_go>`. Names of
+/// static functions are found too, without -rdynamic, unless the program
+/// was stripped. Writes at most `len` bytes and returns how many it wrote;
+/// when they fit, a terminating NUL follows (not counted). Outside a
+/// goroutine the caller has no block. `buf` may be NULL only if `len` is 0.
+///
+/// # Safety
+/// `buf` must be writable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn gort_stack(buf: *mut c_char, len: usize, all: bool) -> usize {
+    if buf.is_null() && len > 0 {
+        go_panic(super::NIL_DEREF);
+    }
+    let text = fence(|| crate::trace::dump(all));
+    let n = text.len().min(len);
+    // SAFETY: buf is writable for len bytes (caller's contract), n <= len.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+        if n < len {
+            *buf.add(n) = 0;
+        }
+    }
+    n
+}
+
 /// The monotonic clock, in nanoseconds.
 #[no_mangle]
 pub extern "C" fn gort_nanotime() -> i64 {
@@ -157,7 +229,7 @@ pub unsafe extern "C" fn gort_read_stats(out: *mut gort_stats) {
         idle_threads: st.idle_threads,
         foreign_threads: 0,
         procs: st.procs,
-        handles: 0,
+        handles: crate::handle::live_count(),
         goroutines_created: st.goroutines_created,
         steals: st.steals,
     };

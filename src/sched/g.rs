@@ -25,7 +25,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
@@ -74,8 +74,9 @@ pub mod status {
 
 /// One goroutine (or a foreign thread's wait record).
 pub struct Goroutine {
-    /// Goroutine id (> 0); 0 for a foreign record.
-    pub id: Cell<i64>,
+    /// Goroutine id (> 0); 0 for a foreign record. Atomic (relaxed) only
+    /// because dumps read it from other threads.
+    pub id: AtomicI64,
     /// One of [`status`].
     pub status: AtomicU32,
     /// Whether this is a foreign thread's record.
@@ -84,6 +85,17 @@ pub struct Goroutine {
     pub entry: Cell<Option<GoFunc>>,
     /// Argument passed to `entry`.
     pub arg: Cell<*mut c_void>,
+    /// Address of the entry function (kept for goroutine dumps).
+    pub start_fn: AtomicUsize,
+    /// Return address in the function that called `gort_go` (for
+    /// `created by`), 0 if unknown.
+    pub creator_pc: AtomicUsize,
+    /// Lowest address of the goroutine's stack mapping (its guard region
+    /// starts there) and its top; 0 when it has no stack. Read by the
+    /// fault handler on the goroutine's own thread.
+    pub stack_lo: Cell<usize>,
+    /// Top (highest address) of the stack.
+    pub stack_hi: Cell<usize>,
     /// The coroutine, created on first run.
     pub coro: UnsafeCell<Option<Coro>>,
     /// Valid while the coroutine runs: how to switch back to the M.
@@ -102,8 +114,8 @@ pub struct Goroutine {
     pub wait_next_addr: Cell<*mut Goroutine>,
     /// Set by the waker when it acquired the semaphore for this waiter.
     pub wait_ticket: Cell<bool>,
-    /// What the goroutine waits for, for dumps.
-    pub wait_reason: Cell<&'static str>,
+    /// What the goroutine waits for, for dumps (points to a static str).
+    pub wait_reason: AtomicPtr<&'static str>,
 }
 
 // SAFETY: a Goroutine is shared between threads, but its non-atomic fields
@@ -118,7 +130,7 @@ unsafe impl Send for Goroutine {}
 impl std::fmt::Debug for Goroutine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Goroutine")
-            .field("id", &self.id.get())
+            .field("id", &self.id.load(Ordering::Relaxed))
             .field("status", &self.status.load(Ordering::Relaxed))
             .field("foreign", &self.foreign)
             .finish()
@@ -126,10 +138,27 @@ impl std::fmt::Debug for Goroutine {
 }
 
 impl Goroutine {
+    /// The goroutine id.
+    #[inline]
+    pub fn goid(&self) -> i64 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    /// What the goroutine waits for ("" if nothing recorded).
+    pub fn reason(&self) -> &'static str {
+        let r = self.wait_reason.load(Ordering::Relaxed);
+        if r.is_null() {
+            ""
+        } else {
+            // SAFETY: only pointers to `&'static str` statics are stored.
+            unsafe { *r }
+        }
+    }
+
     /// A fresh record.
     pub fn new(foreign: bool) -> Goroutine {
         Goroutine {
-            id: Cell::new(0),
+            id: AtomicI64::new(0),
             status: AtomicU32::new(if foreign {
                 status::RUNNING
             } else {
@@ -138,6 +167,10 @@ impl Goroutine {
             foreign,
             entry: Cell::new(None),
             arg: Cell::new(std::ptr::null_mut()),
+            start_fn: AtomicUsize::new(0),
+            creator_pc: AtomicUsize::new(0),
+            stack_lo: Cell::new(0),
+            stack_hi: Cell::new(0),
             coro: UnsafeCell::new(None),
             yielder: Cell::new(std::ptr::null()),
             errno: Cell::new(0),
@@ -147,7 +180,7 @@ impl Goroutine {
             wait_tail: Cell::new(std::ptr::null_mut()),
             wait_next_addr: Cell::new(std::ptr::null_mut()),
             wait_ticket: Cell::new(false),
-            wait_reason: Cell::new(""),
+            wait_reason: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 }

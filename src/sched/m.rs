@@ -12,14 +12,42 @@
 //! stack reads the current M only through [`current_m`], a non-inlined
 //! function, and never keeps the result across a switch.
 //!
+//! # Losing the P while a goroutine runs C code (Go: entersyscall/retake)
+//!
+//! A goroutine that runs C code for long (a blocking read, a long loop)
+//! must not keep its P from the other goroutines. sysmon may take the P
+//! away from its M while the goroutine runs *user* code, and
+//! `gort_blocking_enter` gives it away on purpose. Afterwards the M runs
+//! its goroutine without a P (as a foreign thread would), and gets a P back
+//! the normal way when the goroutine next needs one.
+//!
+//! The handshake is an asymmetric Dekker protocol on two words:
+//!
+//! - `in_gort`: true while the M may touch its P: on the scheduler stack,
+//!   and inside gort entry points that use the P. Set with a plain store
+//!   and a compiler barrier, then `p` is read.
+//! - `p`: the P, null, or [`RETAKING`] while sysmon decides. sysmon
+//!   compare-and-swaps `p` to `RETAKING`, executes a process-wide memory
+//!   barrier (`membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a
+//!   full fence on every CPU running this process), then reads `in_gort`:
+//!   if set, it puts the P back; otherwise it owns the P.
+//!
+//! The barrier orders sysmon's store before the M's next load of `p`, or
+//! the M's store of `in_gort` before sysmon's load, so the two can never
+//! both proceed. The M's side therefore costs no locked instruction; the
+//! rare retake pays for a system call. Without `membarrier` (old kernels)
+//! the M side uses a full fence instead ([`enter_fence`]).
+//!
 //! # Ownership
 //!
-//! `p`, `curg`, `spinning` belong to the M's own thread. `next_p` and
-//! `next_spinning` are written by the M that wakes this one (startm), before
-//! it notifies `note`; the note's release/acquire orders them.
+//! `spinning`, `errno_ptr`, `rng` belong to the M's own thread. `p` is
+//! written by the M (always with a compare-and-swap that waits out
+//! `RETAKING`) and by sysmon (only from `RETAKING`). `curg` is written by
+//! the M and read by others for dumps. `next_p`/`next_spinning` are written
+//! by the M that wakes this one (startm) before it notifies `note`.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, Ordering};
 
 use super::g::Goroutine;
 use super::p::Processor;
@@ -29,10 +57,15 @@ use crate::note::Note;
 pub struct Machine {
     /// Thread id within the runtime (for names and dumps).
     pub id: i64,
-    /// The P held, or null.
-    pub p: Cell<*const Processor>,
+    /// The P held, null, or RETAKING (see the module docs).
+    p: AtomicPtr<Processor>,
     /// The goroutine running on this M, or null on g0.
-    pub curg: Cell<*mut Goroutine>,
+    pub curg: AtomicPtr<Goroutine>,
+    /// Whether the M may be touching its P (module docs).
+    pub in_gort: AtomicBool,
+    /// Whether the running goroutine declared itself blocked in C
+    /// (`gort_blocking_enter`) while keeping the P.
+    pub blocking: AtomicBool,
     /// Whether this M is spinning (holding a P, looking for work).
     pub spinning: Cell<bool>,
     /// Idle Ms sleep here.
@@ -47,6 +80,11 @@ pub struct Machine {
     /// the thread's life), so switches save and restore errno without a
     /// libc call.
     pub errno_ptr: Cell<*mut i32>,
+    /// `pthread_self()` of the thread, set when it starts (0 before), so
+    /// that a signal handler can find its M without thread-local storage.
+    pub thread: std::sync::atomic::AtomicU64,
+    /// Next M in the lock-free list of all Ms (see [`register`]).
+    next_all: AtomicPtr<Machine>,
 }
 
 // SAFETY: the Cell fields are only touched by the M's own thread (module
@@ -66,14 +104,18 @@ impl Machine {
     pub fn new(id: i64, p: *const Processor, spinning: bool) -> Machine {
         Machine {
             id,
-            p: Cell::new(p),
-            curg: Cell::new(std::ptr::null_mut()),
+            p: AtomicPtr::new(p as *mut Processor),
+            curg: AtomicPtr::new(std::ptr::null_mut()),
+            in_gort: AtomicBool::new(true),
+            blocking: AtomicBool::new(false),
             spinning: Cell::new(spinning),
             note: Note::new(),
             next_p: AtomicPtr::new(std::ptr::null_mut()),
             next_spinning: AtomicBool::new(false),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
             errno_ptr: Cell::new(std::ptr::null_mut()),
+            thread: std::sync::atomic::AtomicU64::new(0),
+            next_all: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -87,10 +129,174 @@ impl Machine {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// The P held (null if none). Waits out a retake in progress.
+    #[inline]
+    pub fn p(&self) -> *const Processor {
+        loop {
+            let p = self.p.load(Ordering::Acquire);
+            if p != RETAKING {
+                return p;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// The raw P word, for sysmon (may be RETAKING, which only sysmon sets).
+    pub fn p_unsynced(&self) -> *const Processor {
+        self.p.load(Ordering::Acquire)
+    }
+
+    /// Sets the P held. Only the M itself calls this, on its own thread.
+    pub fn set_p(&self, new: *const Processor) {
+        let mut cur = self.p.load(Ordering::Relaxed);
+        loop {
+            if cur == RETAKING {
+                std::hint::spin_loop();
+                cur = self.p.load(Ordering::Relaxed);
+                continue;
+            }
+            match self.p.compare_exchange_weak(
+                cur,
+                new as *mut Processor,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// sysmon: tries to take `p` from this M while it runs user code.
+    /// Returns true if sysmon now owns `p` (the M holds no P).
+    pub fn try_retake(&self, p: *const Processor) -> bool {
+        if self
+            .p
+            .compare_exchange(p as *mut _, RETAKING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        process_barrier();
+        if self.in_gort.load(Ordering::SeqCst) {
+            self.p.store(p as *mut _, Ordering::Release);
+            return false;
+        }
+        self.p.store(std::ptr::null_mut(), Ordering::Release);
+        true
+    }
+
+    /// Marks the M as inside the runtime (may touch its P); returns whether
+    /// it already was.
+    #[inline]
+    pub fn enter_runtime(&self) -> bool {
+        let was = self.in_gort.load(Ordering::Relaxed);
+        if !was {
+            self.in_gort.store(true, Ordering::Relaxed);
+            enter_fence();
+        }
+        was
+    }
+
+    /// Undoes [`Machine::enter_runtime`] given what it returned.
+    #[inline]
+    pub fn exit_runtime(&self, was: bool) {
+        if !was {
+            self.in_gort.store(false, Ordering::Release);
+        }
+    }
+
     /// Takes the P handed over by a waker, if any.
     pub fn take_next_p(&self) -> *const Processor {
         self.next_p.swap(std::ptr::null_mut(), Ordering::Acquire)
     }
+}
+
+/// The value of `Machine::p` while sysmon decides whether to take it.
+pub(crate) const RETAKING: *mut Processor = 1usize as *mut Processor;
+
+const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+/// Whether `membarrier(PRIVATE_EXPEDITED)` is registered and usable.
+static MEMBARRIER: AtomicBool = AtomicBool::new(false);
+
+/// Registers this process for private expedited membarrier, if the kernel
+/// has it (Linux 4.14+). Called once when the runtime starts, before any
+/// runtime thread exists.
+pub fn init_membarrier() {
+    // SAFETY: membarrier takes integer arguments only.
+    let q = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) };
+    if q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED as libc::c_long) != 0 {
+        // SAFETY: as above.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                0,
+                0,
+            )
+        };
+        MEMBARRIER.store(r == 0, Ordering::SeqCst);
+    }
+}
+
+/// The M side of the handshake, after setting `in_gort`: a compiler
+/// barrier when sysmon can use membarrier, a full fence otherwise.
+#[inline(always)]
+pub fn enter_fence() {
+    if MEMBARRIER.load(Ordering::Relaxed) {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// sysmon's side: a full fence on every CPU running this process.
+fn process_barrier() {
+    fence(Ordering::SeqCst);
+    if MEMBARRIER.load(Ordering::Relaxed) {
+        // SAFETY: membarrier takes integer arguments only.
+        let r =
+            unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+        if r != 0 {
+            crate::panic::fatal("membarrier failed after registration");
+        }
+    }
+    fence(Ordering::SeqCst);
+}
+
+/// Head of the list of all Ms, newest first. Ms are never freed, so the
+/// list can be walked without locks, from a signal handler too.
+static ALL_MS: AtomicPtr<Machine> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Adds `m` to the list of all Ms.
+pub fn register(m: &'static Machine) {
+    let mp = m as *const Machine as *mut Machine;
+    let mut head = ALL_MS.load(Ordering::Acquire);
+    loop {
+        m.next_all.store(head, Ordering::Relaxed);
+        match ALL_MS.compare_exchange_weak(head, mp, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// The M whose thread is `thread` (a `pthread_self()` value), if any.
+/// Lock-free and allocation-free: safe in a signal handler.
+pub fn find_by_thread(thread: u64) -> Option<&'static Machine> {
+    let mut p = ALL_MS.load(Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: list entries are leaked Ms, never freed.
+        let m = unsafe { &*p };
+        if m.thread.load(Ordering::Acquire) == thread {
+            return Some(m);
+        }
+        p = m.next_all.load(Ordering::Acquire);
+    }
+    None
 }
 
 thread_local! {

@@ -63,6 +63,7 @@
 pub mod g;
 pub mod m;
 pub mod p;
+pub mod sysmon;
 #[cfg(test)]
 mod tests;
 
@@ -138,6 +139,14 @@ pub struct Sched {
     pub stack_size: usize,
     ncpu: usize,
     gfree_global: Mutex<Vec<GRef>>,
+    /// Every goroutine record ever allocated.
+    allgs: Mutex<Vec<GRef>>,
+    /// Every M ever started (Ms are never freed).
+    allm: Mutex<Vec<&'static Machine>>,
+    sysmon_started: std::sync::Once,
+    sysmon_note: crate::note::Note,
+    sysmon_sleeping: std::sync::atomic::AtomicBool,
+    sysmon_delay: AtomicI64,
 }
 
 impl std::fmt::Debug for Sched {
@@ -182,7 +191,14 @@ impl Sched {
             stack_size: cfg.stack_size,
             ncpu: os::ncpu(),
             gfree_global: Mutex::new(Vec::new()),
+            allgs: Mutex::new(Vec::new()),
+            allm: Mutex::new(Vec::new()),
+            sysmon_started: std::sync::Once::new(),
+            sysmon_note: crate::note::Note::new(),
+            sysmon_sleeping: std::sync::atomic::AtomicBool::new(false),
+            sysmon_delay: AtomicI64::new(0),
         };
+        m::init_membarrier();
         {
             let mut idle = s.idle.lock();
             for id in (0..cfg.maxprocs).rev() {
@@ -219,7 +235,7 @@ pub fn current_g() -> *mut Goroutine {
         return ptr::null_mut();
     }
     // SAFETY: Ms are never freed; curg is only written by this thread.
-    unsafe { (*m).curg.get() }
+    unsafe { (*m).curg.load(Ordering::Relaxed) }
 }
 
 /// The running goroutine's id, or 0 on a foreign thread.
@@ -229,11 +245,12 @@ pub fn goid() -> i64 {
         0
     } else {
         // SAFETY: the running G is live and owned by this thread.
-        unsafe { (*g).id.get() }
+        unsafe { (*g).goid() }
     }
 }
 
-/// The P held by this thread's M, or null.
+/// The P held by this thread's M, or null. Racy unless the M is inside
+/// the runtime (see [`with_p`]); fine for hints.
 #[inline]
 fn current_p() -> *const Processor {
     let m = current_m();
@@ -241,8 +258,25 @@ fn current_p() -> *const Processor {
         ptr::null()
     } else {
         // SAFETY: as in current_g.
-        unsafe { (*m).p.get() }
+        unsafe { (*m).p() }
     }
+}
+
+/// Runs `f` with the P of this thread's M (null on a foreign thread or when
+/// the M lost its P), with the M marked as inside the runtime so that
+/// sysmon cannot take the P meanwhile.
+#[inline]
+fn with_p<R>(f: impl FnOnce(*const Processor) -> R) -> R {
+    let m = current_m();
+    if m.is_null() {
+        return f(ptr::null());
+    }
+    // SAFETY: Ms are never freed; this is our own M.
+    let m = unsafe { &*m };
+    let was = m.enter_runtime();
+    let r = f(m.p());
+    m.exit_runtime(was);
+    r
 }
 
 /// Switches from the running goroutine to its M's scheduler context.
@@ -265,16 +299,27 @@ unsafe fn switch_to_m(action: Action) {
 /// Creates a goroutine running `entry(arg)`; returns its id.
 /// Go: `runtime.newproc`.
 pub fn spawn(entry: GoFunc, arg: *mut c_void) -> i64 {
+    spawn_from(entry, arg, 0)
+}
+
+/// [`spawn`], recording `creator_pc` (a return address in the function
+/// that asked for the goroutine) for dumps.
+pub fn spawn_from(entry: GoFunc, arg: *mut c_void, creator_pc: usize) -> i64 {
+    with_p(|pp| spawn_with(pp, entry, arg, creator_pc))
+}
+
+fn spawn_with(pp: *const Processor, entry: GoFunc, arg: *mut c_void, creator_pc: usize) -> i64 {
     let s = sched();
-    let pp = current_p();
     let gp = gfget(pp);
     let g = gp.get();
     let id = new_goid(pp);
-    g.id.set(id);
+    g.id.store(id, Ordering::Relaxed);
     g.entry.set(Some(entry));
+    g.start_fn.store(entry as usize, Ordering::Relaxed);
+    g.creator_pc.store(creator_pc, Ordering::Relaxed);
     g.arg.set(arg);
     g.errno.set(0);
-    g.wait_reason.set("");
+    g.wait_reason.store(ptr::null_mut(), Ordering::Relaxed);
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
     if pp.is_null() {
         s.global.created.fetch_add(1, Ordering::Relaxed);
@@ -333,15 +378,16 @@ pub fn ready(gp: GRef, next: bool) {
         g.note.notify();
         return;
     }
-    let pp = current_p();
-    if pp.is_null() {
-        sched().injector.push(gp);
-        wakep_after_inject();
-    } else {
-        // SAFETY: this M holds pp.
-        runqput(unsafe { &*pp }, gp, next);
-        wakep();
-    }
+    with_p(|pp| {
+        if pp.is_null() {
+            sched().injector.push(gp);
+            wakep_after_inject();
+        } else {
+            // SAFETY: this M holds pp, inside the runtime.
+            runqput(unsafe { &*pp }, gp, next);
+            wakep();
+        }
+    })
 }
 
 /// Parks the calling goroutine (Go: `gopark`): it is marked waiting, then
@@ -354,7 +400,7 @@ pub fn ready(gp: GRef, next: bool) {
 /// `unlock` must publish the goroutine to exactly one waker (or return
 /// false), and `data` must be valid for it. The caller's frames hold no
 /// lock guard other than the one `unlock` releases.
-pub unsafe fn park(unlock: UnlockFn, data: *mut (), reason: &'static str) {
+pub unsafe fn park(unlock: UnlockFn, data: *mut (), reason: &'static &'static str) {
     let g = current_g();
     if g.is_null() {
         // SAFETY: forwarded contract.
@@ -362,15 +408,19 @@ pub unsafe fn park(unlock: UnlockFn, data: *mut (), reason: &'static str) {
         return;
     }
     // SAFETY: we run on goroutine g, which is owned by this thread.
-    unsafe { (*g).wait_reason.set(reason) };
+    unsafe {
+        (*g).wait_reason
+            .store(reason as *const _ as *mut _, Ordering::Relaxed)
+    };
     // SAFETY: on a goroutine; forwarded contract.
     unsafe { switch_to_m(Action::Park { unlock, data }) };
 }
 
-unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'static str) {
+unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'static &'static str) {
     let gp = foreign_g();
     let g = gp.get();
-    g.wait_reason.set(reason);
+    g.wait_reason
+        .store(reason as *const _ as *mut _, Ordering::Relaxed);
     g.status.store(status::WAITING, Ordering::Release);
     // SAFETY: forwarded contract; the record stays alive while its thread
     // is blocked here.
@@ -415,6 +465,68 @@ pub unsafe fn goexit() -> ! {
     // SAFETY: on a goroutine; the caller guarantees nothing needs dropping.
     unsafe { switch_to_m(Action::Exit) };
     fatal("goexit: a dead goroutine was resumed")
+}
+
+/// The calling goroutine is about to block in C (Go: `entersyscall`):
+/// if its P has other work, hand the P on now; otherwise keep it, marked
+/// as blocked, so that sysmon hands it on as soon as work appears, and an
+/// early return takes it back without a locked instruction. A no-op on a
+/// foreign thread, and when already blocking.
+pub fn blocking_enter() {
+    let mp = current_m();
+    if mp.is_null() {
+        return;
+    }
+    // SAFETY: our own M; Ms are never freed.
+    let m = unsafe { &*mp };
+    if m.curg.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    let was = m.enter_runtime();
+    let p = m.p();
+    if !p.is_null() && !m.blocking.load(Ordering::Relaxed) {
+        // SAFETY: m holds p and is inside the runtime.
+        let pr = unsafe { &*p };
+        // SAFETY: as above: the owner may look at its own queue.
+        let local = !pr.runnext.load(Ordering::Relaxed).is_null()
+            || !unsafe { pr.runq() }.is_empty()
+            || !pr.yield_slot.load(Ordering::Relaxed).is_null();
+        if local || !sched().injector.is_empty() {
+            m.set_p(ptr::null());
+            handoffp(pr);
+        } else {
+            m.blocking.store(true, Ordering::Relaxed);
+        }
+    }
+    m.exit_runtime(was);
+}
+
+/// The goroutine is back from blocking in C (Go: `exitsyscall`): keep the
+/// P if sysmon did not take it, else take an idle one, else wait for one.
+pub fn blocking_exit() {
+    let mp = current_m();
+    if mp.is_null() {
+        return;
+    }
+    // SAFETY: our own M; Ms are never freed.
+    let m = unsafe { &*mp };
+    if m.curg.load(Ordering::Relaxed).is_null() {
+        return;
+    }
+    let was = m.enter_runtime();
+    m.blocking.store(false, Ordering::Relaxed);
+    if !m.p().is_null() {
+        m.exit_runtime(was);
+        return;
+    }
+    if let Some(p) = pidleget() {
+        m.set_p(p);
+        m.exit_runtime(was);
+        return;
+    }
+    m.exit_runtime(was);
+    // No P free: queue ourselves globally; this M then waits for a P.
+    gosched();
 }
 
 // ---------------------------------------------------------------------------
@@ -520,7 +632,15 @@ fn gfget(pp: *const Processor) -> GRef {
         return g;
     }
     let g = Box::leak(Box::new(Goroutine::new(false)));
-    GRef(ptr::NonNull::from(g))
+    let gp = GRef(ptr::NonNull::from(g));
+    sched().allgs.lock().push(gp);
+    gp
+}
+
+/// Every goroutine record ever allocated (records are recycled, never
+/// freed), for dumps.
+pub fn all_goroutines() -> Vec<GRef> {
+    sched().allgs.lock().clone()
 }
 
 fn gfput(p: &Processor, gp: GRef) {
@@ -563,25 +683,42 @@ pub fn wakep() {
 /// that M sees the goroutine.
 fn wakep_after_inject() {
     fence(Ordering::SeqCst);
+    if sched().npidle.load(Ordering::SeqCst) == 0 {
+        // Every P is busy, perhaps held by an M blocked in C: let sysmon
+        // look now rather than at the end of a long poll interval.
+        sysmon::kick();
+    }
     wakep();
 }
 
 /// Hands an idle P to an idle or new M (Go: `startm`).
 fn startm(spinning: bool) {
     let s = sched();
-    let mut idle = s.idle.lock();
-    let Some(p) = pidleget_locked(s, &mut idle) else {
-        drop(idle);
-        if spinning {
-            s.nmspinning.fetch_sub(1, Ordering::SeqCst);
-        }
-        return;
+    let p = {
+        let mut idle = s.idle.lock();
+        pidleget_locked(s, &mut idle)
     };
-    let m = idle.ms.pop();
-    if m.is_some() {
-        s.nmidle.fetch_sub(1, Ordering::Relaxed);
+    match p {
+        Some(p) => startm_with(p, spinning),
+        None => {
+            if spinning {
+                s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
-    drop(idle);
+}
+
+/// Hands `p` (owned by the caller) to an idle or new M.
+fn startm_with(p: &Processor, spinning: bool) {
+    let s = sched();
+    let m = {
+        let mut idle = s.idle.lock();
+        let m = idle.ms.pop();
+        if m.is_some() {
+            s.nmidle.fetch_sub(1, Ordering::Relaxed);
+        }
+        m
+    };
     match m {
         Some(m) => {
             // SAFETY: Ms are never freed.
@@ -594,11 +731,43 @@ fn startm(spinning: bool) {
     }
 }
 
+/// Passes on a P that its owner will not run (Go: `handoffp`): to an M if
+/// there is work for it, otherwise to the idle list.
+pub(crate) fn handoffp(p: &Processor) {
+    let s = sched();
+    if p.has_local_work() || !s.injector.is_empty() || s.timers.next_when() <= os::nanotime() {
+        startm_with(p, false);
+        return;
+    }
+    // Nobody spinning and no idle P: start a spinning M so that work
+    // arriving next is picked up (as Go does).
+    if s.nmspinning.load(Ordering::SeqCst) + s.npidle.load(Ordering::SeqCst) == 0
+        && s.nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+    {
+        startm_with(p, true);
+        return;
+    }
+    {
+        let mut idle = s.idle.lock();
+        pidleput_locked(s, &mut idle, p);
+    }
+    // Work queued before the P went idle must not be stranded.
+    fence(Ordering::SeqCst);
+    if !s.injector.is_empty() {
+        wakep();
+    }
+}
+
 /// Starts a runtime thread that holds `p` (Go: `newm`).
 fn newm(p: &Processor, spinning: bool) {
     let s = sched();
+    start_sysmon();
     let id = s.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
     let m: &'static Machine = Box::leak(Box::new(Machine::new(id, p, spinning)));
+    s.allm.lock().push(m);
+    m::register(m);
     s.nthreads.fetch_add(1, Ordering::Relaxed);
     let r = std::thread::Builder::new()
         .name(format!("gort-m{id}"))
@@ -609,8 +778,28 @@ fn newm(p: &Processor, spinning: bool) {
     }
 }
 
+/// Starts sysmon once, with the first runtime thread.
+fn start_sysmon() {
+    let s = sched();
+    s.sysmon_started.call_once(|| {
+        crate::signals::install_handlers();
+        s.nthreads.fetch_add(1, Ordering::Relaxed);
+        let r = std::thread::Builder::new()
+            .name("gort-sysmon".into())
+            .stack_size(M_STACK_SIZE)
+            .spawn(sysmon::sysmon_main);
+        if r.is_err() {
+            fatal("cannot create the sysmon thread");
+        }
+    });
+}
+
 fn mstart(m: &'static Machine) {
     m::set_current_m(m);
+    // SAFETY: pthread_self has no preconditions.
+    m.thread
+        .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+    crate::signals::install_altstack();
     // SAFETY: __errno_location has no preconditions.
     m.errno_ptr.set(unsafe { libc::__errno_location() });
     schedule(m)
@@ -619,6 +808,7 @@ fn mstart(m: &'static Machine) {
 fn pidleget_locked<'a>(s: &'a Sched, idle: &mut IdleLists) -> Option<&'a Processor> {
     let p = idle.ps.pop()?;
     s.npidle.fetch_sub(1, Ordering::SeqCst);
+    sysmon::wake_if_sleeping();
     // SAFETY: Ps are never freed.
     let p = unsafe { &*p };
     p.status.store(pstatus::RUNNING, Ordering::Relaxed);
@@ -640,7 +830,7 @@ fn pidleput_locked(s: &Sched, idle: &mut IdleLists, p: &Processor) {
 /// While timers are pending one idle M sleeps only until the next one.
 fn stopm(m: &Machine) {
     let s = sched();
-    debug_assert!(m.p.get().is_null());
+    debug_assert!(m.p().is_null());
     loop {
         s.idle.lock().ms.push(m);
         s.nmidle.fetch_add(1, Ordering::Relaxed);
@@ -671,7 +861,7 @@ fn stopm(m: &Machine) {
                 if let Some(p) = pidleget_locked(s, &mut idle) {
                     drop(idle);
                     // find_runnable runs the due timers with this P.
-                    m.p.set(p);
+                    m.set_p(p);
                     m.spinning.set(false);
                     return;
                 }
@@ -699,7 +889,7 @@ fn take_handed_p(m: &Machine) -> bool {
     if p.is_null() {
         return false;
     }
-    m.p.set(p);
+    m.set_p(p);
     m.spinning.set(m.next_spinning.load(Ordering::Relaxed));
     true
 }
@@ -730,6 +920,12 @@ fn reset_spinning(m: &Machine) {
 fn schedule(m: &'static Machine) -> ! {
     let mut next = None;
     loop {
+        if m.p().is_null() {
+            // The last goroutine ran without a P (sysmon took it, or it
+            // blocked in C): wait to be handed one.
+            next = None;
+            stopm(m);
+        }
         let gp = match next.take() {
             Some(g) => g,
             None => find_runnable(m),
@@ -740,7 +936,11 @@ fn schedule(m: &'static Machine) -> ! {
 
 /// Takes the P's yield slot.
 fn take_yield_slot(p: &Processor) -> Option<GRef> {
-    let g = p.yield_slot.replace(ptr::null_mut());
+    // Owner-only writes: a load and a plain store, no locked instruction.
+    let g = p.yield_slot.load(Ordering::Relaxed);
+    if !g.is_null() {
+        p.yield_slot.store(ptr::null_mut(), Ordering::Relaxed);
+    }
     // SAFETY: the slot only ever holds live, runnable Gs.
     (!g.is_null()).then(|| unsafe { GRef::from_ptr(g) })
 }
@@ -752,15 +952,14 @@ fn find_runnable(m: &Machine) -> GRef {
     loop {
         // SAFETY: on entry to each round m holds a P (stopm returns with
         // one), and Ps are never freed.
-        let p = unsafe { &*m.p.get() };
+        let p = unsafe { &*m.p() };
         if p.id >= s.gomaxprocs.load(Ordering::Relaxed) && retire_p(m, p) {
             stopm(m);
             continue;
         }
         s.timers.run_if_due();
 
-        let tick = p.schedtick.get().wrapping_add(1);
-        p.schedtick.set(tick);
+        let tick = p.tick();
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
             if let Some(g) = globrunqget(p) {
                 return found(m, g);
@@ -798,7 +997,7 @@ fn find_runnable(m: &Machine) -> GRef {
             let mut idle = s.idle.lock();
             pidleput_locked(s, &mut idle, p);
         }
-        m.p.set(ptr::null());
+        m.set_p(ptr::null());
         if was_spinning {
             m.spinning.set(false);
             s.nmspinning.fetch_sub(1, Ordering::SeqCst);
@@ -812,7 +1011,7 @@ fn find_runnable(m: &Machine) -> GRef {
                 pidleget_locked(s, &mut idle)
             };
             if let Some(p) = p {
-                m.p.set(p);
+                m.set_p(p);
                 if was_spinning {
                     m.spinning.set(true);
                     s.nmspinning.fetch_add(1, Ordering::SeqCst);
@@ -850,7 +1049,7 @@ fn retire_p(m: &Machine, p: &Processor) -> bool {
             s.injector.push(g);
         }
         p.status.store(pstatus::DEAD, Ordering::Relaxed);
-        m.p.set(ptr::null());
+        m.set_p(ptr::null());
     }
     if m.spinning.get() {
         m.spinning.set(false);
@@ -944,7 +1143,7 @@ fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
     let s = sched();
     let g = gp.get();
     g.status.store(status::RUNNING, Ordering::Relaxed);
-    m.curg.set(gp.as_ptr());
+    m.curg.store(gp.as_ptr(), Ordering::Relaxed);
     // SAFETY: gp is RUNNING on this M, which alone touches its coroutine.
     let coro = unsafe { &mut *g.coro.get() };
     if coro.is_none() {
@@ -953,15 +1152,31 @@ fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
     let errno = m.errno_ptr.get();
     // SAFETY: errno_ptr is this thread's errno slot (set in mstart).
     unsafe { *errno = g.errno.get() };
+    // From here until the goroutine switches back, sysmon may take our P.
+    m.in_gort.store(false, Ordering::Release);
     let result = match coro {
         Some(c) => c.resume(()),
         None => unreachable!(),
     };
+    m.in_gort.store(true, Ordering::Relaxed);
+    m::enter_fence();
     // SAFETY: as above; we are back on this M's own thread.
     g.errno.set(unsafe { *errno });
-    m.curg.set(ptr::null_mut());
-    // SAFETY: m still holds a P: a running goroutine never gives it away.
-    let p = unsafe { &*m.p.get() };
+    m.curg.store(ptr::null_mut(), Ordering::Relaxed);
+    let mut pp = m.p();
+    if pp.is_null() {
+        // The P was taken while the goroutine ran C code; take an idle
+        // one if there is one (Go: exitsyscallfast).
+        if let Some(p) = pidleget() {
+            m.set_p(p);
+            pp = p;
+        } else {
+            execute_without_p(gp, result);
+            return None;
+        }
+    }
+    // SAFETY: m holds pp and is inside the runtime.
+    let p = unsafe { &*pp };
     match result {
         CoroutineResult::Yield(Action::Yield) => {
             g.status.store(status::RUNNABLE, Ordering::Relaxed);
@@ -983,20 +1198,66 @@ fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
                 // dropping, so abandoning its frames is sound.
                 unsafe { c.force_reset() };
             }
-            gdestroy(p, gp);
+            gdestroy(Some(p), gp);
         }
-        CoroutineResult::Return(()) => gdestroy(p, gp),
+        CoroutineResult::Return(()) => gdestroy(Some(p), gp),
     }
     None
 }
 
+/// The continuation of [`execute`] for an M that lost its P while the
+/// goroutine ran and found no idle one (Go: `exitsyscall0`): runnable
+/// goroutines go to the global queue, finished ones to the global pools,
+/// and the M then waits for a P.
+fn execute_without_p(gp: GRef, result: CoroutineResult<Action, ()>) {
+    let s = sched();
+    let g = gp.get();
+    match result {
+        CoroutineResult::Yield(Action::Yield) => {
+            g.status.store(status::RUNNABLE, Ordering::Relaxed);
+            s.injector.push(gp);
+            wakep_after_inject();
+        }
+        CoroutineResult::Yield(Action::Park { unlock, data }) => {
+            g.status.store(status::WAITING, Ordering::Release);
+            // SAFETY: as in execute.
+            if !unsafe { unlock(gp, data) } {
+                g.status.store(status::RUNNABLE, Ordering::Relaxed);
+                s.injector.push(gp);
+                wakep_after_inject();
+            }
+        }
+        CoroutineResult::Yield(Action::Exit) => {
+            // SAFETY: this M owns gp; as in execute.
+            if let Some(c) = unsafe { &mut *g.coro.get() } {
+                // SAFETY: goexit's contract, as in execute.
+                unsafe { c.force_reset() };
+            }
+            gdestroy(None, gp);
+        }
+        CoroutineResult::Return(()) => gdestroy(None, gp),
+    }
+}
+
+/// Takes an idle P, if any.
+fn pidleget() -> Option<&'static Processor> {
+    let s = sched();
+    if s.npidle.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let mut idle = s.idle.lock();
+    pidleget_locked(s, &mut idle)
+}
+
 fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
-    // SAFETY: m holds its P while executing.
-    let cache = unsafe { (*m.p.get()).stacks() };
+    // SAFETY: m holds its P while executing, inside the runtime.
+    let cache = unsafe { (*m.p()).stacks() };
     let Some(stack) = stack::alloc(cache, size) else {
         fatal("out of memory allocating a goroutine stack");
     };
     let g = gp.get();
+    g.stack_lo.set(stack.low());
+    g.stack_hi.set(stack.high());
     let entry = g.entry.take();
     let arg = g.arg.get();
     Coroutine::with_stack(stack, move |y: &GYielder, ()| {
@@ -1022,7 +1283,7 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
 ///   instruction; with a non-empty queue the slot's goroutine and the
 ///   yielder join its tail in yield order.
 fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
-    p.schedtick.set(p.schedtick.get().wrapping_add(1));
+    p.tick();
     s.timers.run_if_due();
     if !s.injector.is_empty() {
         if let Some(next) = globrunqget(p) {
@@ -1048,11 +1309,11 @@ fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
     match take_yield_slot(p) {
         None if q.is_empty() => Some(gp), // nothing else to run here
         None => {
-            p.yield_slot.set(gp.as_ptr());
+            p.yield_slot.store(gp.as_ptr(), Ordering::Relaxed);
             q.pop().or_else(|| take_yield_slot(p))
         }
         Some(older) if q.is_empty() => {
-            p.yield_slot.set(gp.as_ptr());
+            p.yield_slot.store(gp.as_ptr(), Ordering::Relaxed);
             Some(older)
         }
         Some(older) => {
@@ -1063,21 +1324,36 @@ fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
     }
 }
 
-/// Recycles a finished goroutine (Go: `goexit0` + `gfput`).
-fn gdestroy(p: &Processor, gp: GRef) {
+/// Recycles a finished goroutine (Go: `goexit0` + `gfput`), into `p`'s
+/// caches, or the global pools when the M has no P.
+fn gdestroy(p: Option<&Processor>, gp: GRef) {
     let s = sched();
     let g = gp.get();
     g.status.store(status::DEAD, Ordering::Relaxed);
     // SAFETY: the goroutine is finished and owned by this M.
     let coro = unsafe { &mut *g.coro.get() }.take();
     if let Some(c) = coro {
-        // SAFETY: this M holds p.
-        stack::free(unsafe { p.stacks() }, c.into_stack());
+        match p {
+            // SAFETY: this M holds p.
+            Some(p) => stack::free(unsafe { p.stacks() }, c.into_stack()),
+            None => stack::free_global(c.into_stack()),
+        }
     }
     g.yielder.set(ptr::null());
     g.arg.set(ptr::null_mut());
-    bump(&s.counters[p.id].exited);
-    gfput(p, gp);
+    g.stack_lo.set(0);
+    g.stack_hi.set(0);
+    match p {
+        Some(p) => {
+            bump(&s.counters[p.id].exited);
+            gfput(p, gp);
+        }
+        None => {
+            s.global.exited.fetch_add(1, Ordering::Relaxed);
+            g.status.store(status::IDLE, Ordering::Relaxed);
+            s.gfree_global.lock().push(gp);
+        }
+    }
 }
 
 /// Whether a short active spin is worthwhile (Go: `sync_runtime_canSpin`,

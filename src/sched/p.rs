@@ -45,17 +45,18 @@ pub struct Processor {
     pub stealer: Stealer<GRef>,
     /// The goroutine to run next, ahead of the queue.
     pub runnext: AtomicPtr<Goroutine>,
-    /// Owner-only: a goroutine that yielded while nothing else was queued
-    /// here and no P was idle (see `sched::execute`). Not stealable.
-    pub yield_slot: Cell<*mut Goroutine>,
+    /// A goroutine that yielded while no P was idle (see `sched::execute`).
+    /// Written only by the owner; others only read it. Not stealable.
+    pub yield_slot: AtomicPtr<Goroutine>,
     stacks: UnsafeCell<Vec<GStack>>,
     gfree: UnsafeCell<Vec<GRef>>,
     /// Goroutine ids reserved for this P: next, end (exclusive).
     pub goid_next: Cell<i64>,
     /// End of the reserved id range.
     pub goid_end: Cell<i64>,
-    /// Scheduling rounds, for the global-queue fairness check.
-    pub schedtick: Cell<u32>,
+    /// Scheduling rounds, for the global-queue fairness check and for
+    /// sysmon to see that the P made progress. Written only by the owner.
+    pub schedtick: AtomicU32,
 }
 
 // SAFETY: the non-Sync fields are owner-only (see the module docs); the
@@ -84,12 +85,12 @@ impl Processor {
             runq: UnsafeCell::new(w),
             stealer,
             runnext: AtomicPtr::new(std::ptr::null_mut()),
-            yield_slot: Cell::new(std::ptr::null_mut()),
+            yield_slot: AtomicPtr::new(std::ptr::null_mut()),
             stacks: UnsafeCell::new(Vec::new()),
             gfree: UnsafeCell::new(Vec::new()),
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
-            schedtick: Cell::new(0),
+            schedtick: AtomicU32::new(0),
         }
     }
 
@@ -130,5 +131,19 @@ impl Processor {
     /// Whether the local queue (with runnext) looks empty. Racy; any thread.
     pub fn runq_empty(&self) -> bool {
         self.runnext.load(Ordering::Acquire).is_null() && self.stealer.is_empty()
+    }
+
+    /// Whether anything is queued here, the yield slot included. Racy; any
+    /// thread.
+    pub fn has_local_work(&self) -> bool {
+        !self.runq_empty() || !self.yield_slot.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Bumps the owner's scheduling counter; returns the new value.
+    #[inline]
+    pub fn tick(&self) -> u32 {
+        let t = self.schedtick.load(Ordering::Relaxed).wrapping_add(1);
+        self.schedtick.store(t, Ordering::Relaxed);
+        t
     }
 }

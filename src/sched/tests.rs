@@ -28,7 +28,7 @@ unsafe fn publish(gp: GRef, data: *mut ()) -> bool {
 fn park_in(slot: &Slot) {
     // SAFETY: publish hands the G to exactly one waker (whoever swaps the
     // slot); the slot outlives the park.
-    unsafe { park(publish, slot as *const Slot as *mut (), "test") };
+    unsafe { park(publish, slot as *const Slot as *mut (), &"test") };
 }
 
 fn wake(slot: &Slot) {
@@ -195,7 +195,7 @@ fn foreign_threads_exit_right_after_being_woken() {
                 std::thread::spawn(|| {
                     let s = Arc::new(AtomicU32::new(0));
                     spawn(releaser, Arc::as_ptr(&s) as *mut c_void);
-                    sema::acquire(&s, false, "test");
+                    sema::acquire(&s, false, &"test");
                     // The goroutine may still be returning from release;
                     // keep the semaphore alive until it is surely done.
                     std::mem::forget(s);

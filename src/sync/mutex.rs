@@ -130,7 +130,7 @@ impl RawMutex {
                     if wait_start == 0 {
                         wait_start = nanotime();
                     }
-                    sema::acquire(&self.sema, lifo, "sync.Mutex.Lock");
+                    sema::acquire(&self.sema, lifo, &"sync.Mutex.Lock");
                     starving = starving || nanotime() - wait_start > STARVATION_THRESHOLD_NS;
                     old = self.state.load(Ordering::Relaxed);
                     if old & STARVING != 0 {

@@ -74,7 +74,7 @@ fn try_acquire(sema: &AtomicU32) -> bool {
 /// Waits until `*sema > 0`, then decrements it (Go: `semacquire1`). With
 /// `lifo`, the caller queues at the front (a mutex waiter that already
 /// waited once).
-pub fn acquire(sema: &AtomicU32, lifo: bool, reason: &'static str) {
+pub fn acquire(sema: &AtomicU32, lifo: bool, reason: &'static &'static str) {
     if try_acquire(sema) {
         return;
     }
@@ -239,7 +239,7 @@ mod tests {
         let mut ts = Vec::new();
         for _ in 0..4 {
             let s = sema.clone();
-            ts.push(std::thread::spawn(move || acquire(&s, false, "test")));
+            ts.push(std::thread::spawn(move || acquire(&s, false, &"test")));
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
         for _ in 0..4 {
@@ -263,7 +263,7 @@ mod tests {
                 for i in 0..2000usize {
                     let k = (t * 7 + i * 13) % s.len();
                     release(&s[k], false);
-                    acquire(&s[k], i % 3 == 0, "test");
+                    acquire(&s[k], i % 3 == 0, &"test");
                 }
             }));
         }

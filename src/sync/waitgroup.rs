@@ -103,7 +103,7 @@ impl RawWaitGroup {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    sema::acquire(&self.sema, false, "sync.WaitGroup.Wait");
+                    sema::acquire(&self.sema, false, &"sync.WaitGroup.Wait");
                     if self.state.load(Ordering::Acquire) != 0 {
                         go_panic("sync: WaitGroup is reused before previous Wait has returned");
                     }

@@ -2,7 +2,8 @@
 //
 //	sched_bench MODE
 //
-// MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg.
+// MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg,
+// idle (the C side's blocking mode has its Go side in benches/go/cgocall).
 // Prints "name value unit" lines (lines starting with '#' are
 // informational) and exits 0 only when its self-checks passed. The main
 // goroutine is the driver; timing uses the monotonic clock (time.Since)
@@ -15,6 +16,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +29,11 @@ const (
 	parkN         = 100000 // goroutines parked at once
 	syncN         = 20000000
 	syncWarmup    = 1000000
+)
+
+const (
+	idleGoroutines = 1000 // goroutines run before the idle sleep
+	idleSleep      = 2 * time.Second
 )
 
 var failed bool
@@ -197,6 +204,41 @@ func benchWG() {
 	fmt.Printf("wg %.2f ns/pair\n", float64(dt.Nanoseconds())/syncN)
 }
 
+// ---- idle: CPU used while nothing runs ----
+
+var idleWG sync.WaitGroup
+var idleCount int64
+
+func cpuMicros() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return ru.Utime.Sec*1000000 + ru.Utime.Usec + ru.Stime.Sec*1000000 + ru.Stime.Usec
+}
+
+// Goroutines run and finish, then the main goroutine sleeps 2 s: the
+// process CPU time used meanwhile is what the runtime costs when idle.
+func benchIdle() {
+	idleWG.Add(idleGoroutines)
+	for i := 0; i < idleGoroutines; i++ {
+		go func() {
+			runtime.Gosched()
+			time.Sleep(time.Millisecond)
+			atomic.AddInt64(&idleCount, 1)
+			idleWG.Done()
+		}()
+	}
+	idleWG.Wait()
+	check(atomic.LoadInt64(&idleCount) == idleGoroutines, "ran %d", atomic.LoadInt64(&idleCount))
+	c0, t0 := cpuMicros(), time.Now()
+	time.Sleep(idleSleep)
+	c1, dt := cpuMicros(), time.Since(t0)
+	check(c0 >= 0 && c1 >= 0, "getrusage failed")
+	fmt.Printf("# idle slept %.3f s\n", dt.Seconds())
+	fmt.Printf("idle %d us\n", c1-c0)
+}
+
 func main() {
 	mode := ""
 	if len(os.Args) > 1 {
@@ -207,9 +249,9 @@ func main() {
 		runtime.GOMAXPROCS(1)
 	case "spawn_all":
 		runtime.GOMAXPROCS(2)
-	case "park_rss", "mutex", "wg":
+	case "park_rss", "mutex", "wg", "idle":
 	default:
-		fmt.Fprintf(os.Stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg\n", os.Args[0])
+		fmt.Fprintf(os.Stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg|idle\n", os.Args[0])
 		os.Exit(2)
 	}
 	fmt.Printf("# go %s mode=%s gomaxprocs=%d\n", runtime.Version(), mode, runtime.GOMAXPROCS(0))
@@ -226,6 +268,8 @@ func main() {
 		benchMutex()
 	case "wg":
 		benchWG()
+	case "idle":
+		benchIdle()
 	}
 	if failed {
 		os.Exit(1)

@@ -1,0 +1,149 @@
+//! sysmon: the runtime's monitor thread (Go: `sysmon`, `retake`).
+//!
+//! Goroutines here run C code, and C code blocks (`read` on a pipe) or
+//! computes for long without calling into gort. Its M keeps its P all that
+//! time, starving the P's other goroutines and the timers. sysmon watches
+//! the Ps and takes a P away from an M whose goroutine is stuck in C code:
+//!
+//! - a goroutine that declared itself blocked (`gort_blocking_enter`) loses
+//!   its P at sysmon's next look if there is work the P could run (local
+//!   queue, global queue, a due timer), and after 10 ms anyway (the P then
+//!   goes idle, where new work finds it at once);
+//! - a goroutine that runs C code without yielding loses its P when it has
+//!   held it for more than 10 ms without a scheduling round and there is
+//!   work waiting.
+//!
+//! The taken P is handed to another M (`handoffp`); the stuck goroutine
+//! keeps running on its M, without a P, and gets one back the normal way
+//! when it next needs one (see `Machine` for the handshake that makes the
+//! taking safe while that goroutine might re-enter the runtime).
+//!
+//! sysmon also fires due timers when every P is busy in C code.
+//!
+//! # Cost when idle
+//!
+//! sysmon polls every 20 µs while it finds something to do, doubling the
+//! interval after 50 quiet rounds up to 10 ms; when every P is idle it
+//! sleeps on a note until a P becomes busy, so an idle process has no
+//! thread waking up.
+
+use std::sync::atomic::Ordering;
+
+use super::{handoffp, sched, Machine};
+use crate::config::MAX_PROCS;
+use crate::os;
+
+/// How long a P may go without a scheduling round before sysmon takes it.
+pub(crate) const FORCE_HANDOFF_NS: i64 = 10_000_000;
+const MIN_DELAY_NS: i64 = 20_000;
+const MAX_DELAY_NS: i64 = 10_000_000;
+
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    m: i64,
+    tick: u32,
+    since: i64,
+}
+
+/// The sysmon thread's body.
+pub fn sysmon_main() {
+    let s = sched();
+    let mut seen = vec![Seen::default(); MAX_PROCS];
+    let mut delay = MIN_DELAY_NS;
+    let mut quiet = 0u32;
+    loop {
+        if all_idle() {
+            s.sysmon_sleeping.store(true, Ordering::SeqCst);
+            if all_idle() {
+                s.sysmon_note.wait(None);
+            }
+            s.sysmon_sleeping.store(false, Ordering::SeqCst);
+            delay = MIN_DELAY_NS;
+            quiet = 0;
+            continue;
+        }
+        s.sysmon_delay.store(delay, Ordering::Relaxed);
+        s.sysmon_note.wait(Some(os::nanotime() + delay));
+
+        let now = os::nanotime();
+        let mut acted = false;
+        if s.timers.next_when() <= now && s.npidle.load(Ordering::SeqCst) == 0 {
+            // Every P is busy and a timer is due: fire it; the goroutines
+            // go to the global queue, which the retake below serves.
+            s.timers.run(now);
+            acted = true;
+        }
+        acted |= retake(&mut seen, now);
+        if acted {
+            quiet = 0;
+            delay = MIN_DELAY_NS;
+        } else {
+            quiet += 1;
+            if quiet > 50 {
+                delay = (delay * 2).min(MAX_DELAY_NS);
+            }
+        }
+    }
+}
+
+fn all_idle() -> bool {
+    let s = sched();
+    s.npidle.load(Ordering::SeqCst) >= s.gomaxprocs.load(Ordering::SeqCst)
+}
+
+/// Takes Ps from Ms stuck in C code; returns whether it took any.
+fn retake(seen: &mut [Seen], now: i64) -> bool {
+    let s = sched();
+    let ms: Vec<&'static Machine> = s.allm.lock().clone();
+    let mut took = false;
+    for m in ms {
+        let p = m.p_unsynced();
+        if p.is_null() || m.in_gort.load(Ordering::Acquire) {
+            continue; // no P, or in the scheduler: it looks after itself
+        }
+        // SAFETY: Ps are never freed; only atomics are read here.
+        let pr = unsafe { &*p };
+        let tick = pr.schedtick.load(Ordering::Relaxed);
+        let e = &mut seen[pr.id];
+        if e.m != m.id || e.tick != tick {
+            *e = Seen {
+                m: m.id,
+                tick,
+                since: now,
+            };
+            continue;
+        }
+        let stuck = now - e.since;
+        let work = pr.has_local_work() || !s.injector.is_empty() || s.timers.next_when() <= now;
+        let blocking = m.blocking.load(Ordering::Relaxed);
+        let take = if blocking {
+            work || stuck > FORCE_HANDOFF_NS
+        } else {
+            work && stuck > FORCE_HANDOFF_NS
+        };
+        if take && m.try_retake(p) {
+            *e = Seen::default();
+            handoffp(pr);
+            took = true;
+        }
+    }
+    took
+}
+
+/// Wakes sysmon from its idle sleep (a P became busy).
+#[inline]
+pub fn wake_if_sleeping() {
+    let s = sched();
+    if s.sysmon_sleeping.load(Ordering::SeqCst) {
+        s.sysmon_note.notify();
+    }
+}
+
+/// Cuts sysmon's poll interval short (work was queued while every P is
+/// busy, perhaps held by an M blocked in C).
+pub fn kick() {
+    let s = sched();
+    if s.sysmon_delay.load(Ordering::Relaxed) > 4 * MIN_DELAY_NS {
+        s.sysmon_note.notify();
+    }
+}
