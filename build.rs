@@ -60,6 +60,15 @@ fn main() {
 #define errno (*gort_errno_location())
 #endif
 
+/* Registers fn (a `void fn(void *)`, called with NULL) as an init function
+ * from a constructor of the including file: see gort_init_register(). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GORT_INIT(fn) \
+    __attribute__((constructor)) static void gort_init_ctor_##fn(void) {{ \
+        (void)gort_init_register(fn, NULL); \
+    }}
+#endif
+
 /* Static initialisers; all-zero storage is equally valid. */
 #define GORT_MUTEX_INIT {{{{0}}}}
 #define GORT_WAITGROUP_INIT {{{{0}}}}

@@ -31,11 +31,35 @@
 #define errno (*gort_errno_location())
 #endif
 
+/* Registers fn (a `void fn(void *)`, called with NULL) as an init function
+ * from a constructor of the including file: see gort_init_register(). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GORT_INIT(fn) \
+    __attribute__((constructor)) static void gort_init_ctor_##fn(void) { \
+        (void)gort_init_register(fn, NULL); \
+    }
+#endif
+
 /* Static initialisers; all-zero storage is equally valid. */
 #define GORT_MUTEX_INIT {{0}}
 #define GORT_WAITGROUP_INIT {{0}}
 #define GORT_ONCE_INIT {{0}}
 
+
+/*
+ gort_init_register() after initialization was sealed.
+ */
+#define GORT_ELATE 1
+
+/*
+ A goroutine entry function (or any callback taking one argument).
+ */
+typedef void (*gort_func)(void *arg);
+
+/*
+ The program's main function for gort_main(): returns the exit status.
+ */
+typedef int (*gort_main_func)(void *arg);
 
 /*
  An opaque handle for a pointer, as Go's `runtime/cgo.Handle`: made by
@@ -46,11 +70,6 @@
  panic, or false from gort_handle_lookup()), never dereferenced.
  */
 typedef uintptr_t gort_handle;
-
-/*
- A goroutine entry function (or any callback taking one argument).
- */
-typedef void (*gort_func)(void *arg);
 
 /*
  Runtime counters, filled by gort_read_stats().
@@ -117,6 +136,80 @@ typedef struct gort_once {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/*
+ Registers an init function: `fn(arg)` runs once, in registration order,
+ on the runtime's init goroutine, starting as soon as it is registered.
+ Init functions may start goroutines, sleep, use every gort primitive,
+ and register further init functions (which are part of init too).
+
+ Initialization is sealed by the first call into the runtime from a
+ thread that is not a goroutine (any gort function except this one,
+ gort_init_done, gort_version and gort_errno_location): that call, and
+ every such call after it, waits until every init function registered
+ before the seal has returned. Calls made by goroutines never wait. A
+ call that has waited 5 seconds prints once which init function is
+ still running (an init function that waits for a thread which is
+ itself calling into gort never finishes).
+
+ Returns 0, or GORT_ELATE after the seal (from a thread that is not a
+ goroutine) or after initialization finished; nothing runs then. Safe to
+ call from constructors, before the library's own constructor has run.
+ `fn == NULL` panics.
+ */
+int gort_init_register(gort_func fn, void *arg);
+
+/*
+ Whether initialization is complete: sealed by a first call from a
+ foreign thread, and every init function returned. Never blocks.
+ */
+bool gort_init_done(void);
+
+/*
+ Calls `fn(arg)` as a goroutine.
+
+ From a thread the runtime did not create (the process main thread, a
+ pthread of the program): the thread is attached to the runtime (once:
+ the state is kept for the thread and released when it exits), waits for
+ initialization, then runs `fn(arg)` on its own stack as a goroutine
+ locked to the thread. Inside, every gort function works: spawning,
+ blocking (which blocks this thread), nested gort_call (which just
+ calls). While the call runs the goroutine counts in
+ gort_num_goroutine() and appears in gort_stack(); between calls the
+ thread is invisible. gort_goexit() inside is a fatal error.
+
+ From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
+
+ # Safety
+ `fn` must be safe to call with `arg`.
+ */
+void gort_call(gort_func fn, void *arg);
+
+/*
+ Program mode: runs `main_fn(arg)` as the main goroutine and exits the
+ process with the status it returns, as Go's main does (other goroutines
+ still running are not waited for). Must be called once, from the
+ process main thread, which becomes a runtime thread. Seals and waits for
+ initialization first. The main goroutine is an ordinary goroutine: it
+ may run on any runtime thread.
+ */
+GORT_NORETURN void gort_main(gort_main_func main_fn, void *arg);
+
+/*
+ Wires the calling goroutine to its current thread (Go's
+ LockOSThread): it runs only there and nothing else runs there, until as
+ many gort_unlock_os_thread() calls as locks. A goroutine that exits
+ while locked takes its thread with it: the thread exits (its pthread TLS
+ destructors run) and is never reused; the process main thread is
+ wedged instead (blocked forever, its processor handed on). On a thread
+ the runtime did not create this only counts (the thread is its own).
+ */
+void gort_lock_os_thread(void);
+
+/*
+ Undoes one gort_lock_os_thread(); does nothing if not locked.
+ */
+void gort_unlock_os_thread(void);
 
 /*
  Returns a new handle for `value`. The value may be any pointer, NULL
@@ -271,7 +364,8 @@ size_t gort_stack(char *buf, size_t len, bool all);
 int64_t gort_nanotime(void);
 
 /*
- The library version, "MAJOR.MINOR.PATCH". Never blocks.
+ The library version, "MAJOR.MINOR.PATCH". Never blocks (and does not
+ seal initialization).
  */
 const char *gort_version(void);
 

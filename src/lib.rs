@@ -52,7 +52,8 @@
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
 //! - [`config`]: environment variables.
 //! - [`note`], [`os`]: futex notifications and thin OS helpers.
-//! - [`init`]: the library constructor.
+//! - [`init`]: the library constructor, library-mode init, program mode.
+//! - [`foreign`]: foreign threads' attach state and `gort_call`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -63,6 +64,7 @@
 
 pub mod config;
 pub mod ffi;
+pub mod foreign;
 pub mod handle;
 pub mod init;
 pub mod note;

@@ -69,6 +69,11 @@ fn push_goroutine_header(out: &mut String) {
     }
 }
 
+/// Program mode, just before `exit`: the hook for waiting out a panic that
+/// is still running deferred calls (arrives with defer/recover; nothing
+/// can be running one yet).
+pub fn before_exit() {}
+
 /// Installs the hook that turns a Rust panic inside gort into a fatal
 /// error report.
 pub fn install_rust_panic_hook() {

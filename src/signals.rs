@@ -90,28 +90,60 @@ pub fn install_handlers() {
     });
 }
 
-/// Gives the calling runtime thread an alternate signal stack.
+/// Alternate signal stacks of runtime threads that exited, for reuse.
+static SPARE_ALTSTACKS: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
+
+/// Gives the calling runtime thread an alternate signal stack (reusing one
+/// from a thread that exited if possible).
 pub fn install_altstack() {
-    // SAFETY: a fresh private mapping, handed to the kernel as this
-    // thread's signal stack for the rest of the thread's life.
-    unsafe {
-        let p = libc::mmap(
-            std::ptr::null_mut(),
-            ALTSTACK_SIZE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        );
-        if p == libc::MAP_FAILED {
-            return; // no report on overflow, but nothing breaks
-        }
-        let ss = libc::stack_t {
-            ss_sp: p,
-            ss_flags: 0,
-            ss_size: ALTSTACK_SIZE,
-        };
-        libc::sigaltstack(&ss, std::ptr::null_mut());
+    let spare = SPARE_ALTSTACKS.lock().pop();
+    let p = match spare {
+        Some(p) => p as *mut libc::c_void,
+        // SAFETY: a fresh private mapping, handed to the kernel as this
+        // thread's signal stack.
+        None => unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ALTSTACK_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        },
+    };
+    if p == libc::MAP_FAILED {
+        return; // no report on overflow, but nothing breaks
+    }
+    let ss = libc::stack_t {
+        ss_sp: p,
+        ss_flags: 0,
+        ss_size: ALTSTACK_SIZE,
+    };
+    // SAFETY: p is ALTSTACK_SIZE bytes owned by this thread from now on.
+    unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) };
+}
+
+/// Takes back the calling thread's alternate signal stack before it exits,
+/// for the next runtime thread.
+pub fn release_altstack() {
+    let off = libc::stack_t {
+        ss_sp: std::ptr::null_mut(),
+        ss_flags: libc::SS_DISABLE,
+        ss_size: 0,
+    };
+    let mut old = libc::stack_t {
+        ss_sp: std::ptr::null_mut(),
+        ss_flags: 0,
+        ss_size: 0,
+    };
+    // SAFETY: valid pointers; we are not running on the signal stack.
+    if unsafe { libc::sigaltstack(&off, &mut old) } == 0
+        && !old.ss_sp.is_null()
+        && old.ss_size == ALTSTACK_SIZE
+        && old.ss_flags & libc::SS_DISABLE == 0
+    {
+        SPARE_ALTSTACKS.lock().push(old.ss_sp as usize);
     }
 }
 

@@ -198,6 +198,11 @@ fn symbolize(addr: usize) -> Option<(String, String, usize)> {
     name.map(|n| (n, path, bias))
 }
 
+/// The name of the function at `addr` (`?` if unknown).
+pub fn function_name(addr: usize) -> String {
+    symbolize(addr).map_or_else(|| format!("{addr:#x}"), |(n, _, _)| n)
+}
+
 /// `name(...)\n\tpath+0xoff\n` for a code address (`?` if unknown).
 fn write_frame(out: &mut String, addr: usize, prefix: &str) {
     match symbolize(addr) {
@@ -261,10 +266,14 @@ fn state_of(g: &Goroutine) -> &'static str {
 }
 
 fn is_live(g: &Goroutine) -> bool {
-    matches!(
-        g.status.load(Ordering::Relaxed),
-        status::RUNNING | status::RUNNABLE | status::WAITING
-    )
+    if g.foreign {
+        return g.in_call.load(Ordering::Relaxed);
+    }
+    g.counted.load(Ordering::Relaxed)
+        && matches!(
+            g.status.load(Ordering::Relaxed),
+            status::RUNNING | status::RUNNABLE | status::WAITING
+        )
 }
 
 fn write_created_by(out: &mut String, g: &Goroutine) {
@@ -291,12 +300,19 @@ fn write_current(out: &mut String, g: &Goroutine) {
             !in_lib && !symbolize(ip - 1).is_some_and(|(n, _, _)| is_runtime_frame(&n))
         })
         .unwrap_or(0);
+    // Then the program's frames, down to the entry function or the next
+    // runtime frame below them (gort_call, the goroutine trampoline).
     let mut printed = 0;
+    let mut saw_entry = false;
     for &ip in &ips[start..] {
         let name = symbolize(ip - 1).map(|(n, _, _)| n);
+        if printed > 0 && name.as_deref().is_some_and(is_runtime_frame) {
+            break;
+        }
         write_frame(out, ip - 1, "");
         printed += 1;
         if name.is_some() && name == entry {
+            saw_entry = true;
             break;
         }
         if printed >= MAX_FRAMES {
@@ -304,8 +320,9 @@ fn write_current(out: &mut String, g: &Goroutine) {
             break;
         }
     }
-    if printed == 0 || entry.is_none() {
-        // No unwind tables reached the entry function: name it anyway.
+    if !saw_entry {
+        // Tail calls (or missing unwind tables) hid the entry function's
+        // frame: name it anyway.
         write_frame(out, g.start_fn.load(Ordering::Relaxed), "");
     }
     write_created_by(out, g);
@@ -324,13 +341,19 @@ fn write_other(out: &mut String, g: &Goroutine) {
 /// then, with `all`, every other live goroutine.
 pub fn dump(all: bool) -> String {
     let mut out = String::new();
-    let me = sched::current_g();
+    let mut me = sched::current_g();
+    if me.is_null() {
+        me = crate::foreign::current_call();
+    }
     if !me.is_null() {
-        // SAFETY: the running goroutine is live and ours.
+        // SAFETY: the running goroutine (or our own record) is live.
         write_current(&mut out, unsafe { &*me });
     }
     if all {
-        for gp in sched::all_goroutines() {
+        let gs = sched::all_goroutines()
+            .into_iter()
+            .chain(crate::foreign::calling_records());
+        for gp in gs {
             if gp.as_ptr() == me {
                 continue;
             }

@@ -16,13 +16,22 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::panic::fatal;
 
+pub mod foreign;
 pub mod handle;
 pub mod runtime;
 pub mod sync;
 
-/// Runs `f`, converting a Rust panic into a fatal error.
+/// Runs `f` for a C caller: a foreign thread first waits for
+/// initialization (API.md §2), and a Rust panic becomes a fatal error.
 #[inline(always)]
 pub(crate) fn fence<R>(f: impl FnOnce() -> R) -> R {
+    crate::init::wait_for_init();
+    fence_no_init(f)
+}
+
+/// [`fence`] without the wait for initialization.
+#[inline(always)]
+pub(crate) fn fence_no_init<R>(f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(_) => fatal("internal error: a Rust panic reached the C API boundary"),

@@ -112,6 +112,7 @@ pub extern "C" fn gort_blocking_exit() {
 /// The calling goroutine's id; 0 outside a goroutine.
 #[no_mangle]
 pub extern "C" fn gort_goid() -> i64 {
+    crate::init::wait_for_init();
     sched::goid()
 }
 
@@ -202,10 +203,12 @@ pub unsafe extern "C" fn gort_stack(buf: *mut c_char, len: usize, all: bool) -> 
 /// The monotonic clock, in nanoseconds.
 #[no_mangle]
 pub extern "C" fn gort_nanotime() -> i64 {
+    crate::init::wait_for_init();
     time::nanotime()
 }
 
-/// The library version, "MAJOR.MINOR.PATCH". Never blocks.
+/// The library version, "MAJOR.MINOR.PATCH". Never blocks (and does not
+/// seal initialization).
 #[no_mangle]
 pub extern "C" fn gort_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
@@ -227,7 +230,7 @@ pub unsafe extern "C" fn gort_read_stats(out: *mut gort_stats) {
         goroutines: st.goroutines,
         threads: st.threads,
         idle_threads: st.idle_threads,
-        foreign_threads: 0,
+        foreign_threads: st.foreign_threads,
         procs: st.procs,
         handles: crate::handle::live_count(),
         goroutines_created: st.goroutines_created,

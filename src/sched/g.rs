@@ -25,7 +25,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
@@ -114,6 +114,18 @@ pub struct Goroutine {
     pub wait_next_addr: Cell<*mut Goroutine>,
     /// Set by the waker when it acquired the semaphore for this waiter.
     pub wait_ticket: Cell<bool>,
+    /// Whether the goroutine counts in gort_num_goroutine and dumps
+    /// (cleared by [`super::uncount_current`] just before it ends).
+    pub counted: AtomicBool,
+    /// LockOSThread nesting depth (owner only).
+    pub lock_count: Cell<u32>,
+    /// The M this goroutine is locked to, or null.
+    pub locked_m: AtomicPtr<super::Machine>,
+    /// Foreign records: gort_call nesting depth on this thread (owner only).
+    pub call_depth: Cell<u32>,
+    /// Foreign records: whether the thread is inside gort_call, i.e. the
+    /// record is a goroutine (counted, dumped).
+    pub in_call: AtomicBool,
     /// What the goroutine waits for, for dumps (points to a static str).
     pub wait_reason: AtomicPtr<&'static str>,
 }
@@ -181,6 +193,11 @@ impl Goroutine {
             wait_next_addr: Cell::new(std::ptr::null_mut()),
             wait_ticket: Cell::new(false),
             wait_reason: AtomicPtr::new(std::ptr::null_mut()),
+            counted: AtomicBool::new(false),
+            lock_count: Cell::new(0),
+            locked_m: AtomicPtr::new(std::ptr::null_mut()),
+            call_depth: Cell::new(0),
+            in_call: AtomicBool::new(false),
         }
     }
 }

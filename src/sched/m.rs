@@ -85,6 +85,10 @@ pub struct Machine {
     pub thread: std::sync::atomic::AtomicU64,
     /// Next M in the lock-free list of all Ms (see [`register`]).
     next_all: AtomicPtr<Machine>,
+    /// The goroutine locked to this M (LockOSThread), or null.
+    pub locked_g: AtomicPtr<Goroutine>,
+    /// Whether this M is the process main thread (never exits: wedged).
+    pub main_thread: AtomicBool,
 }
 
 // SAFETY: the Cell fields are only touched by the M's own thread (module
@@ -116,6 +120,8 @@ impl Machine {
             errno_ptr: Cell::new(std::ptr::null_mut()),
             thread: std::sync::atomic::AtomicU64::new(0),
             next_all: AtomicPtr::new(std::ptr::null_mut()),
+            locked_g: AtomicPtr::new(std::ptr::null_mut()),
+            main_thread: AtomicBool::new(false),
         }
     }
 

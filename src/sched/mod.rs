@@ -238,15 +238,38 @@ pub fn current_g() -> *mut Goroutine {
     unsafe { (*m).curg.load(Ordering::Relaxed) }
 }
 
-/// The running goroutine's id, or 0 on a foreign thread.
+/// The running goroutine's id: a goroutine's, a foreign thread's inside
+/// gort_call, else 0.
 pub fn goid() -> i64 {
+    let mut g = current_g();
+    if g.is_null() {
+        g = crate::foreign::current_call();
+        if g.is_null() {
+            return 0;
+        }
+    }
+    // SAFETY: the running G (or our own record) is live.
+    unsafe { (*g).goid() }
+}
+
+/// Stops counting the calling goroutine (in gort_num_goroutine and dumps)
+/// a moment before it ends, so that whoever it wakes last (e.g. callers
+/// waiting for init) never sees it still counted.
+pub fn uncount_current() {
     let g = current_g();
     if g.is_null() {
-        0
-    } else {
-        // SAFETY: the running G is live and owned by this thread.
-        unsafe { (*g).goid() }
+        return;
     }
+    // SAFETY: the running goroutine is ours.
+    let g = unsafe { &*g };
+    if g.counted.swap(false, Ordering::Relaxed) {
+        sched().global.exited.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A goroutine id for a goroutine made without a P (a gort_call).
+pub fn new_goid_global() -> i64 {
+    new_goid(ptr::null())
 }
 
 /// The P held by this thread's M, or null. Racy unless the M is inside
@@ -320,6 +343,7 @@ fn spawn_with(pp: *const Processor, entry: GoFunc, arg: *mut c_void, creator_pc:
     g.arg.set(arg);
     g.errno.set(0);
     g.wait_reason.store(ptr::null_mut(), Ordering::Relaxed);
+    g.counted.store(true, Ordering::Relaxed);
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
     if pp.is_null() {
         s.global.created.fetch_add(1, Ordering::Relaxed);
@@ -532,39 +556,66 @@ pub fn blocking_exit() {
 // ---------------------------------------------------------------------------
 // Foreign threads.
 
-struct ForeignSlot(std::cell::Cell<*mut Goroutine>);
-
-impl Drop for ForeignSlot {
-    fn drop(&mut self) {
-        let p = self.0.get();
-        if !p.is_null() {
-            // SAFETY: allocated by foreign_g with Box::into_raw; the thread
-            // is exiting, so it is not blocked in any wait queue.
-            drop(unsafe { Box::from_raw(p) });
-        }
-    }
-}
-
-thread_local! {
-    static FOREIGN_G: ForeignSlot = const { ForeignSlot(std::cell::Cell::new(ptr::null_mut())) };
-}
-
-/// This foreign thread's wait record, created on first use and freed when
-/// the thread exits.
+/// This foreign thread's wait record (see `crate::foreign`).
 pub fn foreign_record() -> *mut Goroutine {
-    foreign_g().as_ptr()
+    crate::foreign::record().as_ptr()
 }
 
 fn foreign_g() -> GRef {
-    FOREIGN_G.with(|slot| {
-        let mut p = slot.0.get();
-        if p.is_null() {
-            p = Box::into_raw(Box::new(Goroutine::new(true)));
-            slot.0.set(p);
+    crate::foreign::record()
+}
+
+/// Locks the calling goroutine to its thread (Go: `LockOSThread`);
+/// nests. On a foreign thread (inside gort_call the goroutine is the
+/// thread anyway) only the count changes.
+pub fn lock_os_thread() {
+    let gp = current_g();
+    if gp.is_null() {
+        let r = crate::foreign::current_call();
+        if !r.is_null() {
+            // SAFETY: our own record.
+            let r = unsafe { &*r };
+            r.lock_count.set(r.lock_count.get().saturating_add(1));
         }
-        // SAFETY: non-null and owned by this thread's slot.
-        unsafe { GRef::from_ptr(p) }
-    })
+        return;
+    }
+    // SAFETY: the running goroutine and its M are ours.
+    let (g, m) = unsafe { (&*gp, &*current_m()) };
+    let n = g.lock_count.get();
+    if n == u32::MAX {
+        fatal("LockOSThread nesting depth overflow");
+    }
+    g.lock_count.set(n + 1);
+    if n == 0 {
+        g.locked_m
+            .store(m as *const Machine as *mut Machine, Ordering::Release);
+        m.locked_g.store(gp, Ordering::Relaxed);
+    }
+}
+
+/// Undoes one [`lock_os_thread`]; a no-op when not locked (as in Go).
+pub fn unlock_os_thread() {
+    let gp = current_g();
+    if gp.is_null() {
+        let r = crate::foreign::current_call();
+        if !r.is_null() {
+            // SAFETY: our own record.
+            let r = unsafe { &*r };
+            r.lock_count.set(r.lock_count.get().saturating_sub(1));
+        }
+        return;
+    }
+    // SAFETY: as above.
+    let (g, m) = unsafe { (&*gp, &*current_m()) };
+    let n = g.lock_count.get();
+    if n == 0 {
+        return;
+    }
+    g.lock_count.set(n - 1);
+    if n == 1 {
+        g.locked_m.store(ptr::null_mut(), Ordering::Release);
+        m.locked_g.store(ptr::null_mut(), Ordering::Relaxed);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -769,13 +820,69 @@ fn newm(p: &Processor, spinning: bool) {
     s.allm.lock().push(m);
     m::register(m);
     s.nthreads.fetch_add(1, Ordering::Relaxed);
-    let r = std::thread::Builder::new()
-        .name(format!("gort-m{id}"))
-        .stack_size(M_STACK_SIZE)
-        .spawn(move || mstart(m));
-    if r.is_err() {
+    if spawn_thread(m_entry, m as *const Machine as *mut c_void).is_err() {
         fatal("newm: cannot create a runtime thread");
     }
+}
+
+extern "C" fn m_entry(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: newm passes a leaked, never-freed Machine.
+    let m: &'static Machine = unsafe { &*(arg as *const Machine) };
+    let name = format!("gort-m{}\0", m.id);
+    // SAFETY: a NUL-terminated name of at most 15 bytes for this thread.
+    unsafe { libc::pthread_setname_np(libc::pthread_self(), name.as_ptr().cast()) };
+    mstart(m);
+    ptr::null_mut()
+}
+
+/// Starts a detached OS thread running `entry(arg)` on an M_STACK_SIZE
+/// stack. Raw pthreads rather than std::thread: no per-thread bookkeeping
+/// or extra signal stack, which matters when locked goroutines retire
+/// threads at a high rate.
+fn spawn_thread(
+    entry: extern "C" fn(*mut c_void) -> *mut c_void,
+    arg: *mut c_void,
+) -> Result<(), i32> {
+    // SAFETY: attr is initialised before use and destroyed after;
+    // pthread_create copies what it needs.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        libc::pthread_attr_init(&mut attr);
+        libc::pthread_attr_setstacksize(&mut attr, M_STACK_SIZE);
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        let mut t: libc::pthread_t = 0;
+        let r = libc::pthread_create(&mut t, &attr, entry, arg);
+        libc::pthread_attr_destroy(&mut attr);
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(r)
+        }
+    }
+}
+
+/// Program mode: makes the calling thread (the process main thread) a
+/// runtime thread, starts `main` as a goroutine, and schedules forever.
+pub fn run_main_thread(main: GoFunc) -> ! {
+    let s = sched();
+    start_sysmon();
+    let id = s.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
+    let m: &'static Machine = Box::leak(Box::new(Machine::new(id, ptr::null(), false)));
+    m.main_thread.store(true, Ordering::Relaxed);
+    s.allm.lock().push(m);
+    m::register(m);
+    s.nthreads.fetch_add(1, Ordering::Relaxed);
+    minit(m);
+    // Runs on an M without a P: the goroutine goes to the global queue.
+    spawn(main, ptr::null_mut());
+    if let Some(p) = pidleget() {
+        m.set_p(p);
+    }
+    schedule(m);
+    // Only a goroutine that exits while locked to this thread ends the
+    // loop; the main thread must not exit: wedge it.
+    mexit(m);
+    unreachable!("the main thread returned from mexit")
 }
 
 /// Starts sysmon once, with the first runtime thread.
@@ -784,17 +891,27 @@ fn start_sysmon() {
     s.sysmon_started.call_once(|| {
         crate::signals::install_handlers();
         s.nthreads.fetch_add(1, Ordering::Relaxed);
-        let r = std::thread::Builder::new()
-            .name("gort-sysmon".into())
-            .stack_size(M_STACK_SIZE)
-            .spawn(sysmon::sysmon_main);
-        if r.is_err() {
+        extern "C" fn sysmon_entry(_: *mut c_void) -> *mut c_void {
+            // SAFETY: a NUL-terminated name of at most 15 bytes.
+            unsafe { libc::pthread_setname_np(libc::pthread_self(), c"gort-sysmon".as_ptr()) };
+            sysmon::sysmon_main();
+            ptr::null_mut()
+        }
+        if spawn_thread(sysmon_entry, ptr::null_mut()).is_err() {
             fatal("cannot create the sysmon thread");
         }
     });
 }
 
 fn mstart(m: &'static Machine) {
+    minit(m);
+    schedule(m);
+    mexit(m);
+}
+
+/// Binds the calling thread to `m` (TLS, thread id, errno slot, signal
+/// stack).
+fn minit(m: &'static Machine) {
     m::set_current_m(m);
     // SAFETY: pthread_self has no preconditions.
     m.thread
@@ -802,7 +919,26 @@ fn mstart(m: &'static Machine) {
     crate::signals::install_altstack();
     // SAFETY: __errno_location has no preconditions.
     m.errno_ptr.set(unsafe { libc::__errno_location() });
-    schedule(m)
+}
+
+/// The end of a runtime thread whose goroutine exited while locked to it:
+/// the thread exits (its pthread TLS destructors run) and is never reused;
+/// the process main thread is wedged instead (DESIGN.md trap 7).
+fn mexit(m: &'static Machine) {
+    let s = sched();
+    m.thread.store(0, Ordering::Release);
+    m::set_current_m(ptr::null());
+    if !m.main_thread.load(Ordering::Relaxed) {
+        crate::signals::release_altstack();
+    }
+    if m.main_thread.load(Ordering::Relaxed) {
+        // Blocked forever; its P was handed on. Nothing hands a P to an M
+        // that is on no list, so the note is never notified again.
+        loop {
+            m.note.wait(None);
+        }
+    }
+    s.nthreads.fetch_sub(1, Ordering::Relaxed);
 }
 
 fn pidleget_locked<'a>(s: &'a Sched, idle: &mut IdleLists) -> Option<&'a Processor> {
@@ -917,21 +1053,37 @@ fn reset_spinning(m: &Machine) {
 // The scheduler loop.
 
 /// Runs goroutines forever on the calling runtime thread (Go: `schedule`).
-fn schedule(m: &'static Machine) -> ! {
+/// Runs goroutines on the calling runtime thread (Go: `schedule`) until
+/// the thread must end: a goroutine exited while locked to it.
+fn schedule(m: &'static Machine) {
     let mut next = None;
     loop {
-        if m.p().is_null() {
-            // The last goroutine ran without a P (sysmon took it, or it
-            // blocked in C): wait to be handed one.
-            next = None;
+        if next.is_none() && m.p().is_null() {
+            // The last goroutine ran without a P (sysmon took it, it
+            // blocked in C, or we handed the P to a locked M): wait to be
+            // handed one.
             stopm(m);
         }
         let gp = match next.take() {
             Some(g) => g,
             None => find_runnable(m),
         };
-        next = execute(m, gp);
+        match execute(m, gp) {
+            After::Run(g) => next = Some(g),
+            After::Schedule => {}
+            After::Retire => return,
+        }
     }
+}
+
+/// What the scheduler loop does after [`execute`].
+enum After {
+    /// Run this goroutine next (the M holds a P).
+    Run(GRef),
+    /// Find the next goroutine (or wait for a P).
+    Schedule,
+    /// End this thread: its goroutine exited while locked to it.
+    Retire,
 }
 
 /// Takes the P's yield slot.
@@ -1139,9 +1291,15 @@ fn steal_runnext(v: &Processor) -> Option<GRef> {
 /// idle or global work appears, is consulted before the P looks elsewhere
 /// for work, and is emptied when the P retires, so it never hides work
 /// from an idle P for longer than the running goroutine's next yield.
-fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
+fn execute(m: &Machine, gp: GRef) -> After {
     let s = sched();
     let g = gp.get();
+    let lm = g.locked_m.load(Ordering::Acquire);
+    if !lm.is_null() && !ptr::eq(lm, m) {
+        // SAFETY: Ms are never freed.
+        startlockedm(m, unsafe { &*lm });
+        return After::Schedule;
+    }
     g.status.store(status::RUNNING, Ordering::Relaxed);
     m.curg.store(gp.as_ptr(), Ordering::Relaxed);
     // SAFETY: gp is RUNNING on this M, which alone touches its coroutine.
@@ -1170,17 +1328,24 @@ fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
         if let Some(p) = pidleget() {
             m.set_p(p);
             pp = p;
-        } else {
-            execute_without_p(gp, result);
-            return None;
         }
+    }
+    if ptr::eq(m.locked_g.load(Ordering::Relaxed), gp.as_ptr()) {
+        return after_locked(m, pp, gp, result);
+    }
+    if pp.is_null() {
+        execute_without_p(gp, result);
+        return After::Schedule;
     }
     // SAFETY: m holds pp and is inside the runtime.
     let p = unsafe { &*pp };
     match result {
         CoroutineResult::Yield(Action::Yield) => {
             g.status.store(status::RUNNABLE, Ordering::Relaxed);
-            return yield_next(s, p, gp);
+            return match yield_next(s, p, gp) {
+                Some(g) => After::Run(g),
+                None => After::Schedule,
+            };
         }
         CoroutineResult::Yield(Action::Park { unlock, data }) => {
             g.status.store(status::WAITING, Ordering::Release);
@@ -1202,7 +1367,104 @@ fn execute(m: &Machine, gp: GRef) -> Option<GRef> {
         }
         CoroutineResult::Return(()) => gdestroy(Some(p), gp),
     }
-    None
+    After::Schedule
+}
+
+/// Hands our P to `lm`, whose locked goroutine we just dequeued; `lm`
+/// runs it (Go: `startlockedm`). This M is left without a P.
+fn startlockedm(m: &Machine, lm: &Machine) {
+    let p = m.p();
+    m.set_p(ptr::null());
+    lm.next_spinning.store(false, Ordering::Relaxed);
+    lm.next_p.store(p as *mut Processor, Ordering::Release);
+    lm.note.notify();
+}
+
+/// Parks an M whose locked goroutine is not running until another M hands
+/// it a P along with that goroutine (Go: `stoplockedm`).
+fn stoplockedm(m: &Machine) {
+    debug_assert!(m.p().is_null());
+    loop {
+        m.note.wait(None);
+        if take_handed_p(m) {
+            return;
+        }
+    }
+}
+
+/// The continuation of [`execute`] for a goroutine locked to this M: the M
+/// runs nothing else, so whenever the goroutine stops running the P goes
+/// to other Ms and this M sleeps until the goroutine is runnable again.
+/// A goroutine that exits while locked takes its thread with it.
+fn after_locked(
+    m: &Machine,
+    pp: *const Processor,
+    gp: GRef,
+    result: CoroutineResult<Action, ()>,
+) -> After {
+    let s = sched();
+    let g = gp.get();
+    // SAFETY: m holds pp (when non-null) and is inside the runtime.
+    let held: Option<&Processor> = unsafe { pp.as_ref() };
+    let give_up_p = |requeue: bool| match held {
+        None => {
+            if requeue {
+                s.injector.push(gp);
+                wakep_after_inject();
+            }
+        }
+        Some(p) => {
+            if requeue {
+                runqput(p, gp, false);
+            }
+            m.set_p(ptr::null());
+            handoffp(p);
+        }
+    };
+    match result {
+        CoroutineResult::Yield(Action::Yield) => {
+            g.status.store(status::RUNNABLE, Ordering::Relaxed);
+            if let Some(p) = held {
+                p.tick();
+                if !p.has_local_work() && s.injector.is_empty() {
+                    return After::Run(gp); // nothing else wants this P
+                }
+            }
+            give_up_p(true);
+            stoplockedm(m);
+            After::Run(gp)
+        }
+        CoroutineResult::Yield(Action::Park { unlock, data }) => {
+            g.status.store(status::WAITING, Ordering::Release);
+            // SAFETY: as in execute.
+            if unsafe { unlock(gp, data) } {
+                give_up_p(false);
+            } else {
+                g.status.store(status::RUNNABLE, Ordering::Relaxed);
+                if held.is_some() {
+                    return After::Run(gp);
+                }
+                give_up_p(true);
+            }
+            stoplockedm(m);
+            After::Run(gp)
+        }
+        CoroutineResult::Yield(Action::Exit) | CoroutineResult::Return(()) => {
+            if let CoroutineResult::Yield(Action::Exit) = result {
+                // SAFETY: m owns gp; goexit's contract, as in execute.
+                if let Some(c) = unsafe { &mut *g.coro.get() } {
+                    // SAFETY: as above.
+                    unsafe { c.force_reset() };
+                }
+            }
+            m.locked_g.store(ptr::null_mut(), Ordering::Relaxed);
+            g.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
+            g.lock_count.set(0);
+            gdestroy(held, gp);
+            give_up_p(false);
+            After::Retire
+        }
+    }
 }
 
 /// The continuation of [`execute`] for an M that lost its P while the
@@ -1343,13 +1605,18 @@ fn gdestroy(p: Option<&Processor>, gp: GRef) {
     g.arg.set(ptr::null_mut());
     g.stack_lo.set(0);
     g.stack_hi.set(0);
+    let counted = g.counted.swap(false, Ordering::Relaxed);
     match p {
         Some(p) => {
-            bump(&s.counters[p.id].exited);
+            if counted {
+                bump(&s.counters[p.id].exited);
+            }
             gfput(p, gp);
         }
         None => {
-            s.global.exited.fetch_add(1, Ordering::Relaxed);
+            if counted {
+                s.global.exited.fetch_add(1, Ordering::Relaxed);
+            }
             g.status.store(status::IDLE, Ordering::Relaxed);
             s.gfree_global.lock().push(gp);
         }
@@ -1422,8 +1689,10 @@ pub fn set_gomaxprocs(n: usize) -> usize {
 pub struct Stats {
     /// Live goroutines.
     pub goroutines: i64,
-    /// Runtime threads.
+    /// Runtime threads plus foreign threads with attach state.
     pub threads: i64,
+    /// Foreign threads with attach state.
+    pub foreign_threads: i64,
     /// Runtime threads parked with nothing to run.
     pub idle_threads: i64,
     /// GOMAXPROCS.
@@ -1446,9 +1715,11 @@ pub fn stats() -> Stats {
         exited += c.exited.load(Ordering::Relaxed);
         steals += c.steals.load(Ordering::Relaxed);
     }
+    let foreign = crate::foreign::attached_threads();
     Stats {
-        goroutines: (created - exited).max(0),
-        threads: s.nthreads.load(Ordering::Relaxed),
+        goroutines: (created - exited).max(0) + crate::foreign::calls_in_progress(),
+        threads: s.nthreads.load(Ordering::Relaxed) + foreign,
+        foreign_threads: foreign,
         idle_threads: s.nmidle.load(Ordering::Relaxed) as i64,
         procs: s.gomaxprocs.load(Ordering::Relaxed) as i64,
         goroutines_created: created,

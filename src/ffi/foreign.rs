@@ -1,0 +1,105 @@
+//! Library mode, program mode, callbacks from foreign threads, and
+//! LockOSThread (API.md §2, §3, §4).
+
+use std::ffi::{c_int, c_void};
+
+use super::fence;
+use super::runtime::gort_func;
+use crate::panic::go_panic;
+use crate::{foreign, init, sched};
+
+/// gort_init_register() after initialization was sealed.
+pub const GORT_ELATE: c_int = 1;
+
+/// The program's main function for gort_main(): returns the exit status.
+pub type gort_main_func = Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>;
+
+/// Registers an init function: `fn(arg)` runs once, in registration order,
+/// on the runtime's init goroutine, starting as soon as it is registered.
+/// Init functions may start goroutines, sleep, use every gort primitive,
+/// and register further init functions (which are part of init too).
+///
+/// Initialization is sealed by the first call into the runtime from a
+/// thread that is not a goroutine (any gort function except this one,
+/// gort_init_done, gort_version and gort_errno_location): that call, and
+/// every such call after it, waits until every init function registered
+/// before the seal has returned. Calls made by goroutines never wait. A
+/// call that has waited 5 seconds prints once which init function is
+/// still running (an init function that waits for a thread which is
+/// itself calling into gort never finishes).
+///
+/// Returns 0, or GORT_ELATE after the seal (from a thread that is not a
+/// goroutine) or after initialization finished; nothing runs then. Safe to
+/// call from constructors, before the library's own constructor has run.
+/// `fn == NULL` panics.
+#[no_mangle]
+pub extern "C" fn gort_init_register(r#fn: gort_func, arg: *mut c_void) -> c_int {
+    let Some(f) = r#fn else {
+        go_panic("gort_init_register: nil init function");
+    };
+    super::fence_no_init(|| init::register(f, arg))
+}
+
+/// Whether initialization is complete: sealed by a first call from a
+/// foreign thread, and every init function returned. Never blocks.
+#[no_mangle]
+pub extern "C" fn gort_init_done() -> bool {
+    init::is_done()
+}
+
+/// Calls `fn(arg)` as a goroutine.
+///
+/// From a thread the runtime did not create (the process main thread, a
+/// pthread of the program): the thread is attached to the runtime (once:
+/// the state is kept for the thread and released when it exits), waits for
+/// initialization, then runs `fn(arg)` on its own stack as a goroutine
+/// locked to the thread. Inside, every gort function works: spawning,
+/// blocking (which blocks this thread), nested gort_call (which just
+/// calls). While the call runs the goroutine counts in
+/// gort_num_goroutine() and appears in gort_stack(); between calls the
+/// thread is invisible. gort_goexit() inside is a fatal error.
+///
+/// From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
+///
+/// # Safety
+/// `fn` must be safe to call with `arg`.
+#[no_mangle]
+pub unsafe extern "C" fn gort_call(r#fn: gort_func, arg: *mut c_void) {
+    let Some(f) = r#fn else {
+        go_panic(super::NIL_DEREF);
+    };
+    // SAFETY: forwarded contract: fn may be called with arg.
+    super::fence_no_init(|| unsafe { foreign::call(f, arg) })
+}
+
+/// Program mode: runs `main_fn(arg)` as the main goroutine and exits the
+/// process with the status it returns, as Go's main does (other goroutines
+/// still running are not waited for). Must be called once, from the
+/// process main thread, which becomes a runtime thread. Seals and waits for
+/// initialization first. The main goroutine is an ordinary goroutine: it
+/// may run on any runtime thread.
+#[no_mangle]
+pub extern "C" fn gort_main(main_fn: gort_main_func, arg: *mut c_void) -> ! {
+    let Some(f) = main_fn else {
+        go_panic("gort_main: nil main function");
+    };
+    init::main(f, arg)
+}
+
+/// Wires the calling goroutine to its current thread (Go's
+/// LockOSThread): it runs only there and nothing else runs there, until as
+/// many gort_unlock_os_thread() calls as locks. A goroutine that exits
+/// while locked takes its thread with it: the thread exits (its pthread TLS
+/// destructors run) and is never reused; the process main thread is
+/// wedged instead (blocked forever, its processor handed on). On a thread
+/// the runtime did not create this only counts (the thread is its own).
+#[no_mangle]
+pub extern "C" fn gort_lock_os_thread() {
+    fence(sched::lock_os_thread)
+}
+
+/// Undoes one gort_lock_os_thread(); does nothing if not locked.
+#[no_mangle]
+pub extern "C" fn gort_unlock_os_thread() {
+    fence(sched::unlock_os_thread)
+}

@@ -1,0 +1,186 @@
+//! Foreign threads: threads the runtime did not start (the process main
+//! thread before `gort_main`, the host's pthreads), their attach state, and
+//! `gort_call` (Go: `needm`/`dropm`, `cgocallback`).
+//!
+//! # Attach state
+//!
+//! A foreign thread that blocks in a gort call, or calls in with
+//! `gort_call`, gets a *record*: a `Goroutine` with `foreign` set, which
+//! wait queues hold like any goroutine; parking blocks the thread on the
+//! record's note. The record is created on first use and kept for the
+//! thread's life, so repeated calls cost a thread-local load. It is found
+//! through a thread-local pointer and owned by a pthread key whose
+//! destructor frees it when the thread exits. POSIX clears the key's value
+//! before calling the destructor, so the destructor runs once per record;
+//! if a later destructor of the host calls into gort again, a new record is
+//! made and the key's destructor runs again for it (the "more than once"
+//! of `PTHREAD_DESTRUCTOR_ITERATIONS`, DESIGN.md trap 6).
+//!
+//! # gort_call
+//!
+//! `gort_call(fn, arg)` on a foreign thread runs `fn(arg)` as a goroutine
+//! locked to the thread, on the thread's own stack: the record gets a
+//! goroutine id, counts in `gort_num_goroutine` and appears in dumps while
+//! the call runs (Go CL for issue 16631: idle attach state is invisible).
+//! Everything inside works as on any locked goroutine: spawning, blocking
+//! (which blocks this thread), nested `gort_call` (which just calls).
+//! Nothing about the thread's stack needs to be learned: the goroutine
+//! runs where the thread already is (DESIGN.md trap 10).
+//!
+//! # Invariants
+//!
+//! - A record is linked in [`REGISTRY`] exactly while its thread holds it.
+//! - `in_call` is true exactly while the thread is inside the outermost
+//!   `gort_call`; `IN_CALL` counts such records.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::sched::{self, status, GRef, GoFunc, Goroutine};
+
+thread_local! {
+    /// This thread's record (no destructor here: the pthread key owns it).
+    static RECORD: Cell<*mut Goroutine> = const { Cell::new(ptr::null_mut()) };
+}
+
+static KEY: OnceLock<libc::pthread_key_t> = OnceLock::new();
+
+/// Every live record, for dumps and statistics.
+static REGISTRY: Mutex<Vec<GRef>> = Mutex::new(Vec::new());
+
+/// Records currently inside gort_call (they count as goroutines).
+static IN_CALL: AtomicI64 = AtomicI64::new(0);
+
+fn key() -> libc::pthread_key_t {
+    *KEY.get_or_init(|| {
+        let mut k: libc::pthread_key_t = 0;
+        // SAFETY: k is a valid out-pointer; release has the destructor ABI.
+        if unsafe { libc::pthread_key_create(&mut k, Some(release)) } != 0 {
+            crate::panic::fatal("pthread_key_create failed");
+        }
+        k
+    })
+}
+
+/// The calling foreign thread's record, created on first use.
+pub fn record() -> GRef {
+    let p = RECORD.with(|r| r.get());
+    if !p.is_null() {
+        // SAFETY: non-null records are live until the key destructor runs.
+        return unsafe { GRef::from_ptr(p) };
+    }
+    attach()
+}
+
+/// This thread's record if it has one (no allocation).
+pub fn record_if_any() -> *mut Goroutine {
+    RECORD.with(|r| r.get())
+}
+
+#[cold]
+fn attach() -> GRef {
+    let p = Box::into_raw(Box::new(Goroutine::new(true)));
+    RECORD.with(|r| r.set(p));
+    // SAFETY: the key exists; p stays valid until the destructor frees it.
+    unsafe { libc::pthread_setspecific(key(), p as *const c_void) };
+    // SAFETY: p is non-null and live.
+    let gp = unsafe { GRef::from_ptr(p) };
+    REGISTRY.lock().push(gp);
+    gp
+}
+
+/// The pthread key destructor: the thread is exiting.
+unsafe extern "C" fn release(p: *mut c_void) {
+    let g = p as *mut Goroutine;
+    if g.is_null() {
+        return;
+    }
+    RECORD.with(|r| {
+        if r.get() == g {
+            r.set(ptr::null_mut());
+        }
+    });
+    {
+        let mut reg = REGISTRY.lock();
+        if let Some(i) = reg.iter().position(|x| x.as_ptr() == g) {
+            reg.swap_remove(i);
+        }
+    }
+    // SAFETY: allocated by attach with Box::into_raw; the thread is exiting,
+    // so the record is in no wait queue and nothing else refers to it.
+    drop(unsafe { Box::from_raw(g) });
+}
+
+/// Foreign threads holding attach state.
+pub fn attached_threads() -> i64 {
+    REGISTRY.lock().len() as i64
+}
+
+/// Foreign threads currently inside gort_call.
+pub fn calls_in_progress() -> i64 {
+    IN_CALL.load(Ordering::Relaxed)
+}
+
+/// The records of threads inside gort_call (for dumps).
+pub fn calling_records() -> Vec<GRef> {
+    REGISTRY
+        .lock()
+        .iter()
+        .copied()
+        .filter(|g| g.get().in_call.load(Ordering::Relaxed))
+        .collect()
+}
+
+/// The calling thread's gort_call goroutine, or null if it is not inside
+/// gort_call.
+pub fn current_call() -> *mut Goroutine {
+    let p = record_if_any();
+    // SAFETY: a non-null record is live and owned by this thread.
+    if !p.is_null() && unsafe { (*p).in_call.load(Ordering::Relaxed) } {
+        p
+    } else {
+        ptr::null_mut()
+    }
+}
+
+/// `gort_call`: runs `f(arg)` as a goroutine locked to the calling thread.
+///
+/// # Safety
+/// `f` must be safe to call with `arg` (the C caller's contract).
+pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
+    if !sched::current_g().is_null() {
+        // SAFETY: the caller guarantees f may be called with arg.
+        unsafe { f(arg) };
+        return;
+    }
+    let gp = record();
+    let g = gp.get();
+    let depth = g.call_depth.get();
+    if depth > 0 {
+        g.call_depth.set(depth + 1);
+        // SAFETY: the caller guarantees f may be called with arg.
+        unsafe { f(arg) };
+        g.call_depth.set(depth);
+        return;
+    }
+    crate::init::wait_for_init();
+    g.id.store(sched::new_goid_global(), Ordering::Relaxed);
+    g.start_fn.store(f as usize, Ordering::Relaxed);
+    g.creator_pc.store(0, Ordering::Relaxed);
+    g.status.store(status::RUNNING, Ordering::Relaxed);
+    g.call_depth.set(1);
+    g.in_call.store(true, Ordering::Relaxed);
+    IN_CALL.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: as above.
+    unsafe { f(arg) };
+    IN_CALL.fetch_sub(1, Ordering::Relaxed);
+    g.in_call.store(false, Ordering::Relaxed);
+    g.call_depth.set(0);
+    g.lock_count.set(0);
+    g.id.store(0, Ordering::Relaxed);
+}
