@@ -6,7 +6,10 @@
  * - a plain pthread (a thread gort did not create) starts goroutines too,
  *   and blocks on a WaitGroup like any goroutine would;
  * - results are combined under a gort_mutex; gort_once initialises a table
- *   exactly once even though every worker asks for it.
+ *   exactly once even though every worker asks for it;
+ * - the pthread also calls back into the runtime with gort_call (its
+ *   callback runs as a goroutine on that thread) and passes a Go-style
+ *   handle to it: the callback turns the handle back into the C object.
  *
  * Build and run: make example */
 #include <inttypes.h>
@@ -76,8 +79,29 @@ static void hello(void *arg) {
     printf("[hello] goroutine %" PRId64 " started by a plain pthread says %s\n", gort_goid(), (char *)arg);
     gort_wg_done(&hellos);
 }
+/* A C object handed across the boundary as a gort_handle, not a pointer. */
+struct job {
+    const char *what;
+    int answer;
+};
+
+static void callback(void *arg) {
+    gort_handle h = (gort_handle)arg;
+    struct job *j = gort_handle_value(h); /* panics if h were stale or forged */
+    j->answer = 42;
+    printf("[callback] running as goroutine %" PRId64 " on the pthread; handle %#lx -> \"%s\"; "
+           "goroutines now: %d\n",
+           gort_goid(), (unsigned long)h, j->what, gort_num_goroutine());
+}
+
 static void *c_thread(void *arg) {
     (void)arg;
+    struct job j = {"the question", 0};
+    gort_handle h = gort_handle_new(&j);
+    gort_call(callback, (void *)h); /* a callback from a thread gort did not create */
+    gort_handle_delete(h);
+    printf("[pthread] callback answered %d; the handle is now invalid: %s\n", j.answer,
+           gort_handle_lookup(h, NULL) ? "no" : "yes");
     gort_wg_add(&hellos, 3);
     gort_go(hello, "hi");
     gort_go(hello, "hello");
