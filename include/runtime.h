@@ -252,6 +252,60 @@ void gort_handle_delete(gort_handle h);
 bool gort_handle_lookup(gort_handle h, void **value);
 
 /*
+ Starts a panic with message `msg` (copied; NULL means ""): the deferred
+ calls of the calling goroutine run, innermost frame first. A deferred
+ call that calls gort_recover() stops the panic, and execution continues
+ as if the frame whose deferred call recovered had returned normally:
+ gort_pcall() returns 0, a goroutine ends, gort_call() returns, the main
+ function of gort_main() returns 0. A panic that reaches a gort_pcall()
+ frame is recovered by it (it returns 1). Otherwise the panic is
+ reported on stderr (`panic: <msg>`, a blank line, the goroutine's
+ frames) and the process exits with status 2.
+
+ Recovery skips the C frames between the panic and the recovering frame
+ without unwinding them: code there must not need cleanup beyond its
+ deferred calls (as in Go). On a thread outside any goroutine (and
+ outside gort_call) there is nothing to recover: the panic is reported.
+
+ # Safety
+ `msg` is NULL or a NUL-terminated string.
+ */
+GORT_NORETURN void gort_panic(const char *msg);
+
+/*
+ Pushes `fn(arg)` onto the innermost open frame (a goroutine's entry
+ function, gort_call, gort_main's main function, or a gort_pcall): when
+ that frame's function returns, or a panic or gort_goexit() passes
+ through, its deferred calls run last-in first-out. Outside a goroutine
+ there is no frame: a panic. `fn == NULL` panics.
+ */
+void gort_defer(gort_func fn, void *arg);
+
+/*
+ Inside a deferred call that a panic is running: returns the panic's
+ message and stops the panic (see gort_panic()); the string stays valid
+ until the goroutine's next gort_recover(). Anywhere else, and once the
+ panic is stopped: NULL.
+ */
+const char *gort_recover(void);
+
+/*
+ Calls `fn(arg)` in a frame of its own, the C-friendly `try`. Returns 0
+ if `fn` returned (or a deferred call inside recovered a panic). If a
+ panic is still running when it reaches this frame (after all deferred
+ calls inside ran), gort_pcall recovers it itself, copies its message
+ into `msg` (truncated to `msglen - 1` bytes and NUL-terminated; `msg`
+ may be NULL) and returns 1. gort_goexit() is not a panic and passes
+ through. On a thread outside any goroutine it behaves as gort_call()
+ plus this recovery. `fn == NULL` panics.
+
+ # Safety
+ `fn` must be safe to call with `arg`; `msg` is NULL or writable for
+ `msglen` bytes.
+ */
+int gort_pcall(gort_func fn, void *arg, char *msg, size_t msglen);
+
+/*
  Starts a goroutine running `fn(arg)` and returns its id (> 0).
 
  The goroutine runs on its own stack, on any runtime thread, and may move
@@ -269,8 +323,10 @@ int64_t gort_go(gort_func fn, void *arg);
 void gort_gosched(void);
 
 /*
- Ends the calling goroutine. Calling it outside a goroutine is a fatal
- error.
+ Ends the calling goroutine after running all its deferred calls (every
+ frame's: gort_pcall does not stop it, and it is not a panic, so
+ gort_recover() returns NULL). Calling it outside a goroutine, including
+ inside gort_call on a foreign thread, is a fatal error.
  */
 GORT_NORETURN void gort_goexit(void);
 

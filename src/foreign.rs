@@ -169,6 +169,35 @@ pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
         return;
     }
     crate::init::wait_for_init();
+    enter_call(g, f);
+    // SAFETY: as above; the frame reports a panic that reaches it.
+    unsafe { crate::panic::open_frame(crate::panic::FrameKind::Call, f, arg, ptr::null_mut(), 0) };
+    exit_call(g);
+}
+
+/// `gort_pcall` on a foreign thread outside gort_call: the thread becomes
+/// a goroutine for the call, as in gort_call, and the pcall frame recovers.
+///
+/// # Safety
+/// As for `panic::open_frame`.
+pub unsafe fn pcall_outside_call(
+    f: GoFunc,
+    arg: *mut c_void,
+    msg: *mut std::ffi::c_char,
+    msglen: usize,
+) -> i32 {
+    let gp = record();
+    let g = gp.get();
+    crate::init::wait_for_init();
+    enter_call(g, f);
+    // SAFETY: forwarded contract.
+    let r =
+        unsafe { crate::panic::open_frame(crate::panic::FrameKind::Pcall, f, arg, msg, msglen) };
+    exit_call(g);
+    r
+}
+
+fn enter_call(g: &Goroutine, f: GoFunc) {
     g.id.store(sched::new_goid_global(), Ordering::Relaxed);
     g.start_fn.store(f as usize, Ordering::Relaxed);
     g.creator_pc.store(0, Ordering::Relaxed);
@@ -176,11 +205,14 @@ pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
     g.call_depth.set(1);
     g.in_call.store(true, Ordering::Relaxed);
     IN_CALL.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: as above.
-    unsafe { f(arg) };
+}
+
+fn exit_call(g: &Goroutine) {
     IN_CALL.fetch_sub(1, Ordering::Relaxed);
     g.in_call.store(false, Ordering::Relaxed);
     g.call_depth.set(0);
     g.lock_count.set(0);
     g.id.store(0, Ordering::Relaxed);
+    // SAFETY: our own record; the call is over.
+    unsafe { (*g.panic.get()).reset() };
 }

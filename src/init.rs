@@ -200,12 +200,18 @@ pub fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
 }
 
 unsafe extern "C" fn main_goroutine(_: *mut c_void) {
+    let g = sched::current_g();
+    if !g.is_null() {
+        // SAFETY: the running goroutine is ours.
+        unsafe { (*g).is_main.set(true) };
+    }
     // SAFETY: stored by `main` from a valid function pointer.
     let f: MainFn =
         unsafe { std::mem::transmute::<usize, MainFn>(MAIN_FN.load(Ordering::Relaxed)) };
     // SAFETY: calling the program's main function with its argument is the
     // contract of gort_main.
     let status = unsafe { f(MAIN_ARG.load(Ordering::Relaxed) as *mut c_void) };
+    crate::panic::run_entry_defers();
     crate::panic::before_exit();
     // SAFETY: exit runs the host's atexit handlers; our state needs none.
     unsafe { libc::exit(status) }
@@ -217,6 +223,9 @@ unsafe extern "C" fn main_goroutine(_: *mut c_void) {
 #[cfg_attr(test, allow(dead_code))]
 extern "C" fn gort_library_init() {
     crate::panic::install_rust_panic_hook();
+    // SAFETY: registering a plain extern "C" function; the library is never
+    // unloaded (-z nodelete), so the handler stays valid.
+    unsafe { libc::atexit(crate::panic::hold_exit_for_panics) };
     let _ = crate::sched::sched();
 }
 

@@ -46,7 +46,8 @@
 //! - [`stack`]: goroutine stacks, guard regions, the stack pool.
 //! - [`time`]: the monotonic clock, timers and sleep.
 //! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
-//! - [`panic`]: fatal errors and (for now unrecoverable) panics.
+//! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
+//! - [`frame`]: the frame boundaries a recovered panic returns to.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
 //! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow.
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
@@ -65,6 +66,7 @@
 pub mod config;
 pub mod ffi;
 pub mod foreign;
+pub mod frame;
 pub mod handle;
 pub mod init;
 pub mod note;

@@ -1,48 +1,472 @@
-//! Fatal errors and panics.
+//! Defer, panic and recover (Go: `runtime/panic.go`), fatal errors, and the
+//! exit race.
 //!
-//! A *fatal error* is an internal fault or a misuse Go also treats as
-//! unrecoverable (`sync: unlock of unlocked mutex`): it prints
-//! `fatal error: <what>` and a dump of every goroutine on stderr, then
-//! exits with status 2 without running atexit handlers (as Go's `throw`).
+//! # Frames and deferred calls
 //!
-//! A *panic* is a misuse Go answers with a panic (`go of nil func value`,
-//! `sync: negative WaitGroup counter`). Until defer/recover exists, a panic
-//! is reported exactly as an unrecovered Go panic is (`panic: <msg>`, a
-//! blank line, the panicking goroutine's block) and exits with status 2.
+//! A goroutine's entry function, `gort_call`, `gort_main`'s main function
+//! and every `gort_pcall` open a *frame*. The entry frame is implicit (the
+//! bottom of the goroutine); the others are records in
+//! [`PanicState::frames`], each with the buffer of its frame boundary
+//! (module `frame`). `gort_defer` pushes onto the goroutine's one stack of
+//! deferred calls; a frame owns the calls pushed since it opened
+//! (`defer_base`). When the frame's function returns they run last-in
+//! first-out.
 //!
-//! A Rust panic inside gort is a bug in gort. Release builds abort on
-//! panic (nothing can unwind into C), and the hook installed by the library
-//! constructor first reports it as `fatal error: internal error: ...`.
+//! # Panics
+//!
+//! `gort_panic` runs deferred calls innermost frame first. A deferred call
+//! that calls `gort_recover` while a panic runs it gets the message and
+//! stops the panic: the remaining deferred calls of that frame run as on a
+//! normal return, then the frame returns: a pcall or gort_call *jumps* to
+//! its boundary (skipping the C frames in between: see module `frame` for
+//! why a saved context rather than unwinding), a goroutine ends normally,
+//! the main goroutine makes the process exit 0. A panic that reaches a
+//! pcall frame with no deferred call left is recovered by the pcall, which
+//! returns 1. A panic that reaches a goroutine's or gort_call's frame is
+//! reported (`panic: <msg>`, a blank line, the goroutine's dump; a panic
+//! raised while running the deferred calls of another is printed after it,
+//! Go's way) and the process exits with status 2.
+//!
+//! The runtime's own misuse panics (`go of nil func value`, `misuse of an
+//! invalid handle`, ...) go through the same path, so they are recoverable
+//! too. Every place that raises one holds no lock and owns nothing that
+//! needs dropping, because a recovered panic abandons the frames between
+//! it and the recovering frame.
+//!
+//! # Fatal errors
+//!
+//! An internal fault or a misuse Go treats as unrecoverable (`sync: unlock
+//! of unlocked mutex`): `fatal error: <what>` and every goroutine's dump,
+//! exit status 2, without atexit handlers (Go's `throw`). Never
+//! recoverable. A Rust panic inside gort is a bug in gort: release builds
+//! abort on panic (nothing unwinds into C), after the hook installed by the
+//! library constructor reports it as `fatal error: internal error: ...`.
+//!
+//! # The exit race (Go issues 3934, 20018)
+//!
+//! A panic's report must not be lost to a process exit racing with it.
+//! Program mode: before `exit`, the main goroutine waits (about a thousand
+//! yields) while any goroutine runs the deferred calls of a panic, and
+//! parks forever if a panic is then being reported (the panicking
+//! goroutine exits with status 2). Library mode: an `atexit` handler holds
+//! the host's exit back, at most about a second, for the same reason.
+//!
+//! # Ownership
+//!
+//! `PanicState` lives in its goroutine (or foreign record) and only that
+//! goroutine touches it. User callbacks run in the middle of the
+//! algorithms, and may defer, panic and recover themselves, so the state is
+//! reached through a raw pointer and never borrowed across a callback.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
+use crate::frame::{self, JumpBuf};
 use crate::os;
-use crate::sched;
+use crate::sched::{self, GoFunc, Goroutine};
 
 /// Set once a report is being written, so that a fault while writing it
 /// (or a second failing thread) does not report again.
 static REPORTING: AtomicBool = AtomicBool::new(false);
+/// Goroutines running the deferred calls of a panic.
+static RUNNING_PANIC_DEFERS: AtomicI64 = AtomicI64::new(0);
+
+/// What kind of boundary a frame record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// `gort_pcall`: recovers a panic that reaches it (returns 1).
+    Pcall,
+    /// `gort_call` on a foreign thread: a panic that reaches it is fatal.
+    Call,
+}
+
+/// An open frame above the goroutine's entry frame.
+#[derive(Debug)]
+struct Frame {
+    kind: FrameKind,
+    defer_base: usize,
+    jb: *const JumpBuf,
+    msg: *mut c_char,
+    msglen: usize,
+}
+
+#[derive(Debug)]
+struct PanicRec {
+    msg: CString,
+    recovered: bool,
+}
+
+/// A goroutine's deferred calls, open frames and running panics.
+#[derive(Debug, Default)]
+pub struct PanicState {
+    frames: Vec<Frame>,
+    defers: Vec<(GoFunc, usize)>,
+    panics: Vec<PanicRec>,
+    /// Nesting of deferred calls being run by a panic (recover works
+    /// only inside them).
+    panic_defer_depth: u32,
+    /// The message gort_recover last returned (kept alive for the caller).
+    recovered: Option<CString>,
+}
+
+impl PanicState {
+    /// Empty state.
+    pub const fn new() -> PanicState {
+        PanicState {
+            frames: Vec::new(),
+            defers: Vec::new(),
+            panics: Vec::new(),
+            panic_defer_depth: 0,
+            recovered: None,
+        }
+    }
+
+    /// Forgets everything (the goroutine record is being recycled); keeps
+    /// the allocations.
+    pub fn reset(&mut self) {
+        self.frames.clear();
+        self.defers.clear();
+        self.panics.clear();
+        self.panic_defer_depth = 0;
+        self.recovered = None;
+    }
+}
+
+/// The running goroutine (or the foreign thread inside gort_call).
+fn current() -> Option<&'static Goroutine> {
+    let mut g = sched::current_g();
+    if g.is_null() {
+        g = crate::foreign::current_call();
+    }
+    // SAFETY: the running goroutine (or our own record) is live.
+    (!g.is_null()).then(|| unsafe { &*g })
+}
+
+/// The state of `g`, which must be the running goroutine.
+#[inline]
+fn st(g: &Goroutine) -> *mut PanicState {
+    g.panic.get()
+}
+
+/// `gort_defer`: pushes `f(arg)` onto the innermost open frame.
+pub fn defer(f: GoFunc, arg: *mut c_void) {
+    let Some(g) = current() else {
+        go_panic("gort_defer called outside a goroutine: no frame to defer to");
+    };
+    // SAFETY: our own state; no callback runs while it is borrowed.
+    unsafe { (*st(g)).defers.push((f, arg as usize)) };
+}
+
+/// Like [`defer`], but returns false instead of panicking outside a
+/// goroutine.
+pub fn try_defer(f: GoFunc, arg: *mut c_void) -> bool {
+    match current() {
+        Some(g) => {
+            // SAFETY: our own state; no callback runs while it is borrowed.
+            unsafe { (*st(g)).defers.push((f, arg as usize)) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Pops the innermost deferred call (the one the caller pushed) and runs it.
+pub fn pop_and_run_defer() {
+    if let Some(g) = current() {
+        // SAFETY: our own state; released before the call.
+        let d = unsafe { (*st(g)).defers.pop() };
+        if let Some((f, a)) = d {
+            // SAFETY: running a deferred call is the contract of defer.
+            unsafe { f(a as *mut c_void) };
+        }
+    }
+}
+
+/// `gort_recover`: the running panic's message if called while a panic
+/// runs deferred calls; that panic then stops. NULL otherwise.
+pub fn recover() -> *const c_char {
+    let Some(g) = current() else {
+        return std::ptr::null();
+    };
+    // SAFETY: our own state; no callback runs while it is borrowed.
+    let s = unsafe { &mut *st(g) };
+    if s.panic_defer_depth == 0 {
+        return std::ptr::null();
+    }
+    match s.panics.last_mut() {
+        Some(p) if !p.recovered => {
+            // The pointer stays valid: the CString's buffer does not move
+            // when the record later moves into `recovered`.
+            p.recovered = true;
+            p.msg.as_ptr()
+        }
+        _ => std::ptr::null(),
+    }
+}
+
+/// Runs the deferred calls above `base` as on a normal return.
+fn run_defers_to(g: &Goroutine, base: usize) {
+    let s = st(g);
+    // SAFETY: our own state, not borrowed across the calls.
+    let saved = unsafe { std::mem::replace(&mut (*s).panic_defer_depth, 0) };
+    loop {
+        // SAFETY: our own state, not borrowed across a user callback.
+        let next = unsafe {
+            if (*s).defers.len() > base {
+                (*s).defers.pop()
+            } else {
+                None
+            }
+        };
+        let Some((f, a)) = next else { break };
+        // SAFETY: running a deferred call is the contract of gort_defer.
+        unsafe { f(a as *mut c_void) };
+    }
+    // SAFETY: our own state, not borrowed across a user callback.
+    unsafe { (*s).panic_defer_depth = saved };
+}
+
+/// The entry frame returned: runs every deferred call of the goroutine.
+pub fn run_entry_defers() {
+    if let Some(g) = current() {
+        // SAFETY: our own state.
+        if unsafe { !(*st(g)).defers.is_empty() } {
+            run_defers_to(g, 0);
+        }
+    }
+}
+
+/// `gort_goexit` on a goroutine: runs every deferred call (all frames;
+/// pcall does not stop it), then the caller ends the goroutine.
+pub fn goexit_defers(g: &Goroutine) {
+    run_defers_to(g, 0);
+    // SAFETY: our own state.
+    unsafe { (*st(g)).frames.clear() };
+}
+
+struct FrameCtx {
+    kind: FrameKind,
+    f: GoFunc,
+    arg: *mut c_void,
+    msg: *mut c_char,
+    msglen: usize,
+}
+
+unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
+    // SAFETY: `open_frame` passes its FrameCtx.
+    let c = unsafe { &*(ctx as *const FrameCtx) };
+    let Some(g) = current() else {
+        // SAFETY: calling the user's function is the caller's contract.
+        unsafe { (c.f)(c.arg) };
+        return 0;
+    };
+    let s = st(g);
+    // SAFETY: our own state.
+    let base = unsafe {
+        (*s).frames.push(Frame {
+            kind: c.kind,
+            defer_base: (*s).defers.len(),
+            jb,
+            msg: c.msg,
+            msglen: c.msglen,
+        });
+        (*s).defers.len()
+    };
+    // SAFETY: calling the user's function is the caller's contract.
+    unsafe { (c.f)(c.arg) };
+    run_defers_to(g, base);
+    // SAFETY: our own state; the frame pushed above is the innermost.
+    unsafe { (*s).frames.pop() };
+    0
+}
+
+/// Runs `f(arg)` in a new frame of kind `kind` on the calling goroutine
+/// (or foreign thread inside gort_call). Returns 0 if `f` returned or a
+/// deferred call of this frame recovered a panic, 1 if a pcall frame
+/// recovered a panic itself (its message copied to `msg`).
+///
+/// # Safety
+/// `f` must be safe to call with `arg`; `msg` is NULL or writable for
+/// `msglen` bytes.
+pub unsafe fn open_frame(
+    kind: FrameKind,
+    f: GoFunc,
+    arg: *mut c_void,
+    msg: *mut c_char,
+    msglen: usize,
+) -> i32 {
+    let mut ctx = FrameCtx {
+        kind,
+        f,
+        arg,
+        msg,
+        msglen,
+    };
+    // SAFETY: frame_body follows the trampoline's contract with ctx.
+    unsafe { frame::run(frame_body, &mut ctx as *mut FrameCtx as *mut c_void) as i32 }
+}
+
+/// `gort_panic`: the panic algorithm (module docs).
+pub fn panic(msg: &str) -> ! {
+    panic_with(cstring(msg))
+}
+
+/// [`panic`] with a message already owned (no copy). Nothing on the
+/// caller's frame may need dropping: a recovered panic abandons it.
+pub fn panic_with(msg: CString) -> ! {
+    let Some(g) = current() else {
+        // A foreign thread outside gort_call: nothing can recover it.
+        report_unrecovered(&[(msg, false)]);
+    };
+    let s = st(g);
+    RUNNING_PANIC_DEFERS.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: our own state, never borrowed across a user callback (as
+    // every access to *s below).
+    unsafe {
+        (*s).panics.push(PanicRec {
+            msg,
+            recovered: false,
+        })
+    };
+    // SAFETY: our own state, not borrowed across a user callback.
+    let base = unsafe { (*s).frames.last().map_or(0, |f| f.defer_base) };
+    loop {
+        // SAFETY: our own state, not borrowed across a user callback.
+        let next = unsafe {
+            if (*s).defers.len() > base {
+                (*s).defers.pop()
+            } else {
+                None
+            }
+        };
+        let Some((f, a)) = next else { break };
+        // SAFETY: our own state, not borrowed across a user callback.
+        unsafe { (*s).panic_defer_depth += 1 };
+        // SAFETY: running a deferred call is the contract of gort_defer.
+        unsafe { f(a as *mut c_void) };
+        // SAFETY: our own state, not borrowed across a user callback.
+        unsafe { (*s).panic_defer_depth -= 1 };
+        // SAFETY: our own state, not borrowed across a user callback.
+        let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
+        if recovered {
+            // Stop panicking (earlier panics this one interrupted are
+            // over too), finish the frame's deferred calls, return. The
+            // recovered message moves to where gort_recover's pointer
+            // stays valid.
+            // SAFETY: our own state, not borrowed across a user callback.
+            let n = unsafe {
+                let mut panics = std::mem::take(&mut (*s).panics);
+                let n = panics.len();
+                (*s).recovered = panics.pop().map(|p| p.msg);
+                n
+            };
+            RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+            run_defers_to(g, base);
+            return_from_frame(g, 0);
+        }
+    }
+    // SAFETY: our own state, not borrowed across a user callback.
+    let kind = unsafe { (*s).frames.last().map(|f| f.kind) };
+    match kind {
+        Some(FrameKind::Pcall) => {
+            // SAFETY: our own state, not borrowed across a user callback.
+            let (jb, n) = unsafe {
+                let fr = (*s).frames.pop().expect("frame");
+                let top = (*s).panics.last().expect("panic");
+                copy_message(&top.msg, fr.msg, fr.msglen);
+                let n = std::mem::take(&mut (*s).panics).len();
+                (fr.jb, n)
+            };
+            RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+            // SAFETY: the pcall's trampoline is active below us; the
+            // frames in between are C frames and this function, which
+            // holds nothing that needs dropping now.
+            unsafe { frame::jump(jb, 1) };
+        }
+        _ => {
+            // SAFETY: our own state, not borrowed across a user callback.
+            let chain: Vec<(CString, bool)> = unsafe {
+                (*s).panics
+                    .iter()
+                    .map(|p| (p.msg.clone(), p.recovered))
+                    .collect()
+            };
+            report_unrecovered(&chain);
+        }
+    }
+}
+
+/// Continues as if the innermost frame's function had returned normally.
+fn return_from_frame(g: &Goroutine, value: isize) -> ! {
+    let s = st(g);
+    // SAFETY: our own state.
+    let fr = unsafe { (*s).frames.pop() };
+    match fr {
+        // SAFETY: as in `panic`: the boundary is active below us and the
+        // abandoned frames own nothing.
+        Some(fr) => unsafe { frame::jump(fr.jb, value) },
+        None if g.is_main.get() => {
+            before_exit();
+            // SAFETY: exit runs atexit handlers; our state needs none.
+            unsafe { libc::exit(0) }
+        }
+        // SAFETY: a goroutine whose deferred calls all ran; nothing on its
+        // stack needs dropping.
+        None => unsafe { sched::goexit() },
+    }
+}
+
+fn copy_message(m: &CString, out: *mut c_char, len: usize) {
+    if out.is_null() || len == 0 {
+        return;
+    }
+    let b = m.as_bytes();
+    let n = b.len().min(len - 1);
+    // SAFETY: the pcall caller made out writable for len bytes; n < len.
+    unsafe {
+        std::ptr::copy_nonoverlapping(b.as_ptr(), out.cast::<u8>(), n);
+        *out.add(n) = 0;
+    }
+}
+
+fn cstring(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Prints the panic chain and the goroutine's dump; exits with status 2.
+fn report_unrecovered(chain: &[(CString, bool)]) -> ! {
+    let mut out = String::new();
+    for (i, (m, recovered)) in chain.iter().enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        out.push_str("panic: ");
+        out.push_str(&m.to_string_lossy());
+        if *recovered {
+            out.push_str(" [recovered]");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    finish_report(out, false)
+}
 
 /// Reports a fatal error and exits with status 2 (Go: `throw`): the
 /// message, then every goroutine's block.
 #[cold]
 pub fn fatal(msg: &str) -> ! {
-    report("fatal error: ", msg, true)
+    finish_report(format!("fatal error: {msg}\n\n"), true)
 }
 
-/// Reports a panic (not yet recoverable) and exits with status 2, as an
-/// unrecovered Go panic does: the message, then the panicking goroutine's
-/// block.
+/// A panic raised by the runtime (misuse Go answers with a panic), with
+/// Go's words. Recoverable like any panic: callers hold no lock and own
+/// nothing that needs dropping.
 #[cold]
 pub fn go_panic(msg: &str) -> ! {
-    report("panic: ", msg, false)
+    panic(msg)
 }
 
-fn report(kind: &str, msg: &str, all: bool) -> ! {
-    let mut out = String::with_capacity(msg.len() + 64);
-    out.push_str(kind);
-    out.push_str(msg);
-    out.push_str("\n\n");
+fn finish_report(mut out: String, all: bool) -> ! {
     if REPORTING.swap(true, Ordering::SeqCst) {
         // Failing while reporting: print the bare message only.
         os::write_stderr(out.as_bytes());
@@ -51,7 +475,12 @@ fn report(kind: &str, msg: &str, all: bool) -> ! {
     }
     let dump = crate::trace::dump(all);
     if dump.is_empty() {
-        push_goroutine_header(&mut out);
+        let id = sched::goid();
+        if id != 0 {
+            out.push_str(&format!("goroutine {id} [running]:\n"));
+        } else {
+            out.push_str("(on a thread outside the runtime)\n");
+        }
     } else {
         out.push_str(&dump);
     }
@@ -60,19 +489,40 @@ fn report(kind: &str, msg: &str, all: bool) -> ! {
     unsafe { libc::_exit(2) }
 }
 
-fn push_goroutine_header(out: &mut String) {
-    let id = sched::goid();
-    if id != 0 {
-        out.push_str(&format!("goroutine {id} [running]:\n"));
-    } else {
-        out.push_str("(on a thread outside the runtime)\n");
+/// Program mode, just before `exit` (Go: the end of `runtime.main`): let
+/// goroutines that are running the deferred calls of a panic finish, and
+/// never exit under a panic that is being reported.
+pub fn before_exit() {
+    for _ in 0..1000 {
+        if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        if sched::current_g().is_null() {
+            os::thread_sleep(1_000);
+        } else {
+            sched::gosched();
+        }
+    }
+    if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0 || REPORTING.load(Ordering::SeqCst) {
+        // The panicking goroutine will exit the process with status 2.
+        loop {
+            os::thread_sleep(1_000_000_000);
+        }
     }
 }
 
-/// Program mode, just before `exit`: the hook for waiting out a panic that
-/// is still running deferred calls (arrives with defer/recover; nothing
-/// can be running one yet).
-pub fn before_exit() {}
+/// Library mode: registered with atexit by the constructor. Holds the
+/// host's exit back (at most about a second) while a panic is running
+/// deferred calls or being reported, so that its report is printed and the
+/// status is 2.
+pub extern "C" fn hold_exit_for_panics() {
+    for _ in 0..1000 {
+        if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0 && !REPORTING.load(Ordering::SeqCst) {
+            return;
+        }
+        os::thread_sleep(1_000_000);
+    }
+}
 
 /// Installs the hook that turns a Rust panic inside gort into a fatal
 /// error report.

@@ -18,6 +18,7 @@ use crate::panic::fatal;
 
 pub mod foreign;
 pub mod handle;
+pub mod panic;
 pub mod runtime;
 pub mod sync;
 

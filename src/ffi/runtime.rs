@@ -73,16 +73,22 @@ pub extern "C" fn gort_gosched() {
     fence(sched::gosched)
 }
 
-/// Ends the calling goroutine. Calling it outside a goroutine is a fatal
-/// error.
+/// Ends the calling goroutine after running all its deferred calls (every
+/// frame's: gort_pcall does not stop it, and it is not a panic, so
+/// gort_recover() returns NULL). Calling it outside a goroutine, including
+/// inside gort_call on a foreign thread, is a fatal error.
 #[no_mangle]
 pub extern "C" fn gort_goexit() -> ! {
-    if sched::current_g().is_null() {
+    let g = sched::current_g();
+    if g.is_null() {
         fatal("gort_goexit called on a foreign thread");
     }
-    // SAFETY: on a goroutine. The frames between the goroutine's entry and
-    // here are the caller's C frames (no destructors) and this function's,
-    // which owns nothing.
+    crate::init::wait_for_init();
+    // SAFETY: the running goroutine is ours.
+    crate::panic::goexit_defers(unsafe { &*g });
+    // SAFETY: on a goroutine whose deferred calls all ran. The frames
+    // between the goroutine's entry and here are the caller's C frames (no
+    // destructors) and the runtime's, which own nothing now.
     unsafe { sched::goexit() }
 }
 

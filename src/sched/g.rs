@@ -114,6 +114,10 @@ pub struct Goroutine {
     pub wait_next_addr: Cell<*mut Goroutine>,
     /// Set by the waker when it acquired the semaphore for this waiter.
     pub wait_ticket: Cell<bool>,
+    /// Defer records, frames and panics (owner only; see `crate::panic`).
+    pub panic: UnsafeCell<crate::panic::PanicState>,
+    /// Whether this is the main goroutine of gort_main.
+    pub is_main: Cell<bool>,
     /// Whether the goroutine counts in gort_num_goroutine and dumps
     /// (cleared by [`super::uncount_current`] just before it ends).
     pub counted: AtomicBool,
@@ -193,6 +197,8 @@ impl Goroutine {
             wait_next_addr: Cell::new(std::ptr::null_mut()),
             wait_ticket: Cell::new(false),
             wait_reason: AtomicPtr::new(std::ptr::null_mut()),
+            panic: UnsafeCell::new(crate::panic::PanicState::new()),
+            is_main: Cell::new(false),
             counted: AtomicBool::new(false),
             lock_count: Cell::new(0),
             locked_m: AtomicPtr::new(std::ptr::null_mut()),

@@ -1530,6 +1530,8 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
             // its argument is the contract of gort_go.
             unsafe { f(arg) };
         }
+        // The entry frame returned: its deferred calls run now.
+        crate::panic::run_entry_defers();
     })
 }
 
@@ -1603,6 +1605,9 @@ fn gdestroy(p: Option<&Processor>, gp: GRef) {
     }
     g.yielder.set(ptr::null());
     g.arg.set(ptr::null_mut());
+    g.is_main.set(false);
+    // SAFETY: the goroutine is finished; its state is ours to reset.
+    unsafe { (*g.panic.get()).reset() };
     g.stack_lo.set(0);
     g.stack_hi.set(0);
     let counted = g.counted.swap(false, Ordering::Relaxed);

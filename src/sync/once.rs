@@ -42,10 +42,30 @@ impl RawOnce {
     #[cold]
     fn call_slow(&self, f: impl FnOnce()) {
         self.m.lock();
-        if self.done.load(Ordering::Relaxed) == 0 {
-            f();
-            self.done.store(1, Ordering::Release);
+        if self.done.load(Ordering::Relaxed) != 0 {
+            self.m.unlock();
+            return;
         }
-        self.m.unlock();
+        // If f panics, the panic runs this deferred call: as in Go, a
+        // panicking f counts as done, and the lock is released (a recovered
+        // panic abandons this frame). Outside a goroutine nothing can
+        // recover a panic, so no deferred call is needed there.
+        let me = self as *const RawOnce as *mut std::ffi::c_void;
+        if crate::panic::try_defer(finish_once, me) {
+            f();
+            crate::panic::pop_and_run_defer();
+        } else {
+            f();
+            // SAFETY: me is self.
+            unsafe { finish_once(me) };
+        }
     }
+}
+
+/// The second half of `call_slow`: mark done, unlock.
+unsafe extern "C" fn finish_once(o: *mut std::ffi::c_void) {
+    // SAFETY: `call_slow` passes its RawOnce, alive while it runs.
+    let o = unsafe { &*(o as *const RawOnce) };
+    o.done.store(1, Ordering::Release);
+    o.m.unlock();
 }
