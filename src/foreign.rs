@@ -121,6 +121,15 @@ pub fn attached_threads() -> i64 {
     REGISTRY.lock().len() as i64
 }
 
+/// Whether some foreign thread is inside gort_call or blocked in a gort
+/// call (it is alive and may still wake something).
+pub fn attached_threads_busy() -> bool {
+    REGISTRY.lock().iter().any(|g| {
+        let g = g.get();
+        g.in_call.load(Ordering::Relaxed) || g.status.load(Ordering::Relaxed) != status::RUNNING
+    })
+}
+
 /// Foreign threads currently inside gort_call.
 pub fn calls_in_progress() -> i64 {
     IN_CALL.load(Ordering::Relaxed)

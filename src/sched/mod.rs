@@ -147,6 +147,12 @@ pub struct Sched {
     sysmon_note: crate::note::Note,
     sysmon_sleeping: std::sync::atomic::AtomicBool,
     sysmon_delay: AtomicI64,
+    /// Runtime threads alive (sysmon excluded).
+    nm_alive: AtomicI64,
+    /// Ms parked in stoplockedm (their goroutine blocked).
+    nm_locked_idle: AtomicI64,
+    /// Program mode (gort_main) started: deadlocks are reported.
+    pub program_mode: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Sched {
@@ -197,6 +203,9 @@ impl Sched {
             sysmon_note: crate::note::Note::new(),
             sysmon_sleeping: std::sync::atomic::AtomicBool::new(false),
             sysmon_delay: AtomicI64::new(0),
+            nm_alive: AtomicI64::new(0),
+            nm_locked_idle: AtomicI64::new(0),
+            program_mode: std::sync::atomic::AtomicBool::new(false),
         };
         m::init_membarrier();
         {
@@ -820,6 +829,7 @@ fn newm(p: &Processor, spinning: bool) {
     s.allm.lock().push(m);
     m::register(m);
     s.nthreads.fetch_add(1, Ordering::Relaxed);
+    s.nm_alive.fetch_add(1, Ordering::SeqCst);
     if spawn_thread(m_entry, m as *const Machine as *mut c_void).is_err() {
         fatal("newm: cannot create a runtime thread");
     }
@@ -872,6 +882,8 @@ pub fn run_main_thread(main: GoFunc) -> ! {
     s.allm.lock().push(m);
     m::register(m);
     s.nthreads.fetch_add(1, Ordering::Relaxed);
+    s.nm_alive.fetch_add(1, Ordering::SeqCst);
+    s.program_mode.store(true, Ordering::SeqCst);
     minit(m);
     // Runs on an M without a P: the goroutine goes to the global queue.
     spawn(main, ptr::null_mut());
@@ -933,12 +945,16 @@ fn mexit(m: &'static Machine) {
     }
     if m.main_thread.load(Ordering::Relaxed) {
         // Blocked forever; its P was handed on. Nothing hands a P to an M
-        // that is on no list, so the note is never notified again.
+        // that is on no list, so the note is never notified again. It
+        // counts as idle for deadlock detection.
+        s.nm_locked_idle.fetch_add(1, Ordering::SeqCst);
+        checkdead();
         loop {
             m.note.wait(None);
         }
     }
     s.nthreads.fetch_sub(1, Ordering::Relaxed);
+    s.nm_alive.fetch_sub(1, Ordering::SeqCst);
 }
 
 fn pidleget_locked<'a>(s: &'a Sched, idle: &mut IdleLists) -> Option<&'a Processor> {
@@ -969,7 +985,8 @@ fn stopm(m: &Machine) {
     debug_assert!(m.p().is_null());
     loop {
         s.idle.lock().ms.push(m);
-        s.nmidle.fetch_add(1, Ordering::Relaxed);
+        s.nmidle.fetch_add(1, Ordering::SeqCst);
+        checkdead();
 
         let me = m as *const Machine as *mut Machine;
         let mut deadline = None;
@@ -1384,12 +1401,55 @@ fn startlockedm(m: &Machine, lm: &Machine) {
 /// it a P along with that goroutine (Go: `stoplockedm`).
 fn stoplockedm(m: &Machine) {
     debug_assert!(m.p().is_null());
+    let s = sched();
+    s.nm_locked_idle.fetch_add(1, Ordering::SeqCst);
+    checkdead();
     loop {
         m.note.wait(None);
         if take_handed_p(m) {
+            s.nm_locked_idle.fetch_sub(1, Ordering::SeqCst);
             return;
         }
     }
+}
+
+/// Program mode: dies with Go's deadlock report if no goroutine can ever
+/// run again (Go: `checkdead`): every runtime thread idle (a thread running
+/// C code, or inside gort_blocking_enter, is not), no thread in the process
+/// but runtime threads (a host thread could still call in and wake
+/// something), no timer pending, nothing queued, and goroutines left. When
+/// in doubt it does not report: a false report kills a correct program.
+fn checkdead() {
+    let s = sched();
+    if !s.program_mode.load(Ordering::SeqCst) {
+        return;
+    }
+    let idle = s.nmidle.load(Ordering::SeqCst) as i64 + s.nm_locked_idle.load(Ordering::SeqCst);
+    if idle < s.nm_alive.load(Ordering::SeqCst) {
+        return;
+    }
+    if s.timers.pending() || !s.injector.is_empty() || any_runq_nonempty(s) {
+        return;
+    }
+    if crate::foreign::attached_threads_busy() {
+        return;
+    }
+    if num_goroutine() == 0 {
+        return;
+    }
+    // Every thread of the process must be ours: runtime threads + sysmon.
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count() as i64)
+        .unwrap_or(i64::MAX);
+    if threads > s.nm_alive.load(Ordering::SeqCst) + 1 {
+        return;
+    }
+    // Re-check after the slow part: still nobody running?
+    let idle = s.nmidle.load(Ordering::SeqCst) as i64 + s.nm_locked_idle.load(Ordering::SeqCst);
+    if idle < s.nm_alive.load(Ordering::SeqCst) || s.timers.pending() || !s.injector.is_empty() {
+        return;
+    }
+    fatal("all goroutines are asleep - deadlock!");
 }
 
 /// The continuation of [`execute`] for a goroutine locked to this M: the M
