@@ -223,5 +223,5 @@ fn exit_call(g: &Goroutine) {
     g.lock_count.set(0);
     g.id.store(0, Ordering::Relaxed);
     // SAFETY: our own record; the call is over.
-    unsafe { (*g.panic.get()).reset() };
+    unsafe { (*g.panic.get()).end_call() };
 }

@@ -121,6 +121,16 @@ impl PanicState {
         }
     }
 
+    /// Forgets frames, deferred calls and panics at the end of a gort_call
+    /// (or a pcall outside one), but keeps the last recovered message:
+    /// gort_recover's result stays valid until the thread's next recover.
+    pub fn end_call(&mut self) {
+        self.frames.clear();
+        self.defers.clear();
+        self.panics.clear();
+        self.panic_defer_depth = 0;
+    }
+
     /// Forgets everything (the goroutine record is being recycled); keeps
     /// the allocations.
     pub fn reset(&mut self) {
