@@ -12,6 +12,13 @@
 #   startup_{plain,gort,go}  benches/startup.c: no runtime / libgort.a /
 #                      a minimal Go c-archive (benches/go/cexport)
 #   startup_timer      benches/startup_timer.c: interleaved fork/exec timer
+#   foreign_bench_gort benches/foreign_bench.c linked with libgort.a: calls
+#                      from C threads (gort_call), locked goroutines exiting
+#   foreign_bench_goc  benches/foreign_bench.c -DWITH_GO: the same calls into
+#                      a Go c-archive's exported no-op (benches/go/callexport)
+#   foreign_bench_go   benches/go/foreign_bench: Go's lock_exit, in Go
+#   panic_bench_gort   benches/panic_bench.c: defer, pcall, panic+recover
+#   panic_bench_go     benches/go/panic_bench: the same in Go
 #   libgort.stripped.so, libcexport.stripped.so  for the size row
 # then runs every benchmark REPS times (gort and Go alternately, one
 # process at a time) and prints the medians in one table at the end.
@@ -67,6 +74,12 @@ $CC $CFLAGS -I"$ROOT/include" benches/handle_bench.c "$LIB/libgort.a" -lpthread 
 $CC $CFLAGS -DWITH_GO benches/handle_bench.c "$OUT/go/libhandlecexport.a" -lpthread -o "$OUT/handle_bench_goc"
 (cd benches/go && go build -buildmode=c-archive -o "$OUT/go/libcexport.a" ./cexport)
 (cd benches/go && go build -buildmode=c-shared -o "$OUT/go/libcexport.so" ./cexport)
+$CC $CFLAGS -I"$ROOT/include" benches/foreign_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/foreign_bench_gort"
+(cd benches/go && go build -buildmode=c-archive -o "$OUT/go/libcallexport.a" ./callexport)
+$CC $CFLAGS -DWITH_GO benches/foreign_bench.c "$OUT/go/libcallexport.a" -lpthread -o "$OUT/foreign_bench_goc"
+(cd benches/go && go build -o "$OUT/foreign_bench_go" ./foreign_bench)
+$CC $CFLAGS -I"$ROOT/include" benches/panic_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/panic_bench_gort"
+(cd benches/go && go build -o "$OUT/panic_bench_go" ./panic_bench)
 
 $CC $CFLAGS benches/startup_timer.c -o "$OUT/startup_timer"
 $CC -O2 benches/startup.c -o "$OUT/startup_plain"
@@ -91,6 +104,8 @@ echo "size go $SIZE_GO" >>"$RES"
 
 MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle"
 HANDLE_MODES="handle_1t handle_2t handle_value"
+FOREIGN_MODES="call_pthread call_main call_first lock_exit"
+PANIC_MODES="panic_defer panic_pcall panic_recover"
 
 # run_one IMPL MODE REP: one process, its "name value unit" lines appended
 # to results.txt as "run IMPL REP name value unit"; failures are recorded.
@@ -100,6 +115,13 @@ run_one() {
     [ "$impl $mode" = "go blocking" ] && bin=$OUT/cgocall_go
     # Handle rows have their own programs (goc: Go's handles driven from C).
     case $mode in handle_*) bin=$OUT/handle_bench_$impl ;; esac
+    case $mode in panic_*) bin=$OUT/panic_bench_$impl ;; esac
+    # Foreign-thread rows: gort's C program; Go's calls go from the same C
+    # program into a c-archive (goc), Go's lock_exit is a Go program.
+    case "$impl $mode" in
+        "gort call_"* | *" lock_exit") bin=$OUT/foreign_bench_$impl ;;
+        "go call_"*) bin=$OUT/foreign_bench_goc ;;
+    esac
     timeout "$RUN_TIMEOUT" "$bin" "$mode" >"$log.out" 2>"$log.err" || rc=$?
     if [ "$rc" -eq 0 ] && grep -q "^$mode " "$log.out"; then
         awk -v i="$impl" -v r="$rep" '!/^#/ && NF == 3 { print "run", i, r, $1, $2, $3 }' "$log.out" >>"$RES"
@@ -134,6 +156,14 @@ for rep in $(seq 1 "$REPS"); do
             [ "$impl" = goc ] && [ "$mode" != handle_1t ] && continue
             run_one "$impl" "$mode" "$rep"
         done
+    done
+    # Calls from C threads, locked goroutines exiting, defer/panic.
+    for mode in $FOREIGN_MODES $PANIC_MODES; do
+        if [ $((rep % 2)) -eq 1 ]; then
+            run_one gort "$mode" "$rep"; run_one go "$mode" "$rep"
+        else
+            run_one go "$mode" "$rep"; run_one gort "$mode" "$rep"
+        fi
     done
     # Start-up: whole process runs (posix_spawn to waitpid), the three
     # programs interleaved run by run; medians per program.
@@ -212,6 +242,13 @@ rows = [
     ("handle_1t_c", "the same driven from C (Go: cgo.Handle called through a c-archive)", "ns/op", "-", None),
     ("handle_2t", "handle new+value+delete, 2 threads at once (wall time / ops of both)", "ns/op", ">= 1.5x 1-thread throughput", lambda g, o: handle_scaling(g)),
     ("handle_value", "handle value() of a live handle", "ns/op", "<= 5 ns", lambda g, o: g <= 5),
+    ("call_pthread", "gort_call of a no-op, repeated, one pthread (Go: an exported no-op via a c-archive)", "ns/call", "<= Go/10", lambda g, o: g <= o / 10),
+    ("call_main", "the same from the process main thread", "ns/call", "<= Go/10", lambda g, o: g <= o / 10),
+    ("call_first", "first call from a fresh pthread, timed inside the thread (median of 2000 threads)", "ns/call", "<= Go", lambda g, o: g <= o),
+    ("lock_exit", "a goroutine locks its thread and exits (thread retired), 10,000 in sequence", "ns/goroutine", "<= Go", lambda g, o: g <= o),
+    ("panic_defer", "a call with one deferred call (gort: pcall whose function defers; Go: open-coded defer)", "ns/call", "<= 2x Go", lambda g, o: g <= 2 * o),
+    ("panic_pcall", "gort_pcall of a no-op (Go: a plain call)", "ns/call", "<= 20 ns", lambda g, o: g <= 20),
+    ("panic_recover", "panic + recover", "ns/op", "<= Go", lambda g, o: g <= o),
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
 ]

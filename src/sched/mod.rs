@@ -885,11 +885,12 @@ pub fn run_main_thread(main: GoFunc) -> ! {
     s.nm_alive.fetch_add(1, Ordering::SeqCst);
     s.program_mode.store(true, Ordering::SeqCst);
     minit(m);
-    // Runs on an M without a P: the goroutine goes to the global queue.
-    spawn(main, ptr::null_mut());
+    // Take a P first, so that the main goroutine lands in this thread's
+    // runnext and starts here, on the process main thread, as in Go.
     if let Some(p) = pidleget() {
         m.set_p(p);
     }
+    spawn(main, ptr::null_mut());
     schedule(m);
     // Only a goroutine that exits while locked to this thread ends the
     // loop; the main thread must not exit: wedge it.
