@@ -12,37 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include "testutil.h"
-
-static void before(void) {
-    printf("before\n");
-    fflush(stdout);
-}
-
-static void after(void) {
-    printf("after\n");
-    fflush(stdout);
-}
-
-static gort_waitgroup child_wg;
-
-static void run_in_goroutine(gort_func fn) {
-    gort_wg_add(&child_wg, 1);
-    gort_go(fn, NULL);
-    gort_wg_wait(&child_wg);
-}
-
-static void *thread_trampoline(void *arg) {
-    gort_func fn;
-    memcpy(&fn, arg, sizeof fn);
-    fn(NULL);
-    return NULL;
-}
-
-static void run_in_pthread(gort_func fn) {
-    pthread_t th;
-    CHECK(pthread_create(&th, NULL, thread_trampoline, &fn) == 0);
-    CHECK(pthread_join(th, NULL) == 0);
-}
+#include "misuse.h"
 
 /* Runs this program as a child in `mode`: status 2, exactly one stderr
  * line starting with `msg`, and nothing printed after the misuse. */

@@ -12,45 +12,7 @@
  * NULLs go through volatile variables so no compiler sees a literal NULL
  * argument (keeps -Werror clean whatever attributes the header grows). */
 #include "testutil.h"
-
-static void before(void) {
-    printf("before\n");
-    fflush(stdout);
-}
-
-static void after(void) {
-    printf("after\n");
-    fflush(stdout);
-}
-
-/* Runs this program as a child in `mode`; it must exit with status 2, its
- * stderr must hold exactly one line starting with `line_prefix` that also
- * contains `contains`, and the code after the misuse must not have run
- * (the child prints "after" to stdout if it does). */
-static void expect_crash(const char *mode, const char *line_prefix, const char *contains) {
-    static child_result res;
-    run_self(mode, NULL, &res);
-    CHECKF(res.status == 2, "%s: status %d, stderr:\n%s", mode, res.status, res.err);
-    int found = 0;
-    size_t pl = strlen(line_prefix);
-    for (const char *p = res.err; *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len >= pl && strncmp(p, line_prefix, pl) == 0) {
-            char line[1024];
-            snprintf(line, sizeof line, "%.*s", (int)len, p);
-            CHECKF(strstr(line, contains), "%s: line \"%s\" lacks \"%s\"", mode, line, contains);
-            found++;
-        }
-        if (!nl) break;
-        p = nl + 1;
-    }
-    CHECKF(found == 1, "%s: %d lines start with \"%s\"; stderr:\n%s", mode, found, line_prefix, res.err);
-    CHECKF(strstr(res.out, "after") == NULL, "%s: code after the misuse ran", mode);
-    CHECKF(strstr(res.out, "before") != NULL, "%s: the child did not get to the misuse", mode);
-    printf("%-24s status 2: %.*s\n", mode, (int)strcspn(strstr(res.err, line_prefix), "\n"),
-           strstr(res.err, line_prefix));
-}
+#include "misuse.h"
 
 static gort_mutex *volatile nil_mu;
 static gort_waitgroup *volatile nil_wg;

@@ -214,21 +214,25 @@ pub fn recover() -> *const c_char {
     }
 }
 
+/// Pops the innermost deferred call if the frame starting at `base` still
+/// has one.
+fn pop_defer_above(s: *mut PanicState, base: usize) -> Option<(GoFunc, usize)> {
+    // SAFETY: `s` is the running goroutine's own state, not borrowed
+    // across a user callback (the borrow ends here).
+    let s = unsafe { &mut *s };
+    if s.defers.len() > base {
+        s.defers.pop()
+    } else {
+        None
+    }
+}
+
 /// Runs the deferred calls above `base` as on a normal return.
 fn run_defers_to(g: &Goroutine, base: usize) {
     let s = st(g);
     // SAFETY: our own state, not borrowed across the calls.
     let saved = unsafe { std::mem::replace(&mut (*s).panic_defer_depth, 0) };
-    loop {
-        // SAFETY: our own state, not borrowed across a user callback.
-        let next = unsafe {
-            if (*s).defers.len() > base {
-                (*s).defers.pop()
-            } else {
-                None
-            }
-        };
-        let Some((f, a)) = next else { break };
+    while let Some((f, a)) = pop_defer_above(s, base) {
         // SAFETY: running a deferred call is the contract of gort_defer.
         unsafe { f(a as *mut c_void) };
     }
@@ -340,16 +344,7 @@ pub fn panic_with(msg: CString) -> ! {
     };
     // SAFETY: our own state, not borrowed across a user callback.
     let base = unsafe { (*s).frames.last().map_or(0, |f| f.defer_base) };
-    loop {
-        // SAFETY: our own state, not borrowed across a user callback.
-        let next = unsafe {
-            if (*s).defers.len() > base {
-                (*s).defers.pop()
-            } else {
-                None
-            }
-        };
-        let Some((f, a)) = next else { break };
+    while let Some((f, a)) = pop_defer_above(s, base) {
         // SAFETY: our own state, not borrowed across a user callback.
         unsafe { (*s).panic_defer_depth += 1 };
         // SAFETY: running a deferred call is the contract of gort_defer.

@@ -580,12 +580,7 @@ fn foreign_g() -> GRef {
 pub fn lock_os_thread() {
     let gp = current_g();
     if gp.is_null() {
-        let r = crate::foreign::current_call();
-        if !r.is_null() {
-            // SAFETY: our own record.
-            let r = unsafe { &*r };
-            r.lock_count.set(r.lock_count.get().saturating_add(1));
-        }
+        count_foreign_lock(1);
         return;
     }
     // SAFETY: the running goroutine and its M are ours.
@@ -602,16 +597,23 @@ pub fn lock_os_thread() {
     }
 }
 
+/// On a foreign thread inside gort_call the goroutine is its thread
+/// anyway: locking only counts.
+fn count_foreign_lock(delta: i32) {
+    let r = crate::foreign::current_call();
+    if !r.is_null() {
+        // SAFETY: our own record.
+        let r = unsafe { &*r };
+        r.lock_count
+            .set(r.lock_count.get().saturating_add_signed(delta));
+    }
+}
+
 /// Undoes one [`lock_os_thread`]; a no-op when not locked (as in Go).
 pub fn unlock_os_thread() {
     let gp = current_g();
     if gp.is_null() {
-        let r = crate::foreign::current_call();
-        if !r.is_null() {
-            // SAFETY: our own record.
-            let r = unsafe { &*r };
-            r.lock_count.set(r.lock_count.get().saturating_sub(1));
-        }
+        count_foreign_lock(-1);
         return;
     }
     // SAFETY: as above.
