@@ -19,6 +19,8 @@
 #   foreign_bench_go   benches/go/foreign_bench: Go's lock_exit, in Go
 #   panic_bench_gort   benches/panic_bench.c: defer, pcall, panic+recover
 #   panic_bench_go     benches/go/panic_bench: the same in Go
+#   chan_bench_gort    benches/chan_bench.c: channels and select
+#   chan_bench_go      benches/go/chan_bench: the same in Go
 #   libgort.stripped.so, libcexport.stripped.so  for the size row
 # then runs every benchmark REPS times (gort and Go alternately, one
 # process at a time) and prints the medians in one table at the end.
@@ -80,6 +82,8 @@ $CC $CFLAGS -DWITH_GO benches/foreign_bench.c "$OUT/go/libcallexport.a" -lpthrea
 (cd benches/go && go build -o "$OUT/foreign_bench_go" ./foreign_bench)
 $CC $CFLAGS -I"$ROOT/include" benches/panic_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/panic_bench_gort"
 (cd benches/go && go build -o "$OUT/panic_bench_go" ./panic_bench)
+$CC $CFLAGS -I"$ROOT/include" benches/chan_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/chan_bench_gort"
+(cd benches/go && go build -o "$OUT/chan_bench_go" ./chan_bench)
 
 $CC $CFLAGS benches/startup_timer.c -o "$OUT/startup_timer"
 $CC -O2 benches/startup.c -o "$OUT/startup_plain"
@@ -106,6 +110,7 @@ MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle"
 HANDLE_MODES="handle_1t handle_2t handle_value"
 FOREIGN_MODES="call_pthread call_main call_first lock_exit"
 PANIC_MODES="panic_defer panic_pcall panic_recover"
+CHAN_MODES="chan_pingpong_1 chan_pingpong_2 chan_buffered chan_select4 chan_fanin"
 
 # run_one IMPL MODE REP: one process, its "name value unit" lines appended
 # to results.txt as "run IMPL REP name value unit"; failures are recorded.
@@ -116,6 +121,7 @@ run_one() {
     # Handle rows have their own programs (goc: Go's handles driven from C).
     case $mode in handle_*) bin=$OUT/handle_bench_$impl ;; esac
     case $mode in panic_*) bin=$OUT/panic_bench_$impl ;; esac
+    case $mode in chan_*) bin=$OUT/chan_bench_$impl ;; esac
     # Foreign-thread rows: gort's C program; Go's calls go from the same C
     # program into a c-archive (goc), Go's lock_exit is a Go program.
     case "$impl $mode" in
@@ -157,8 +163,9 @@ for rep in $(seq 1 "$REPS"); do
             run_one "$impl" "$mode" "$rep"
         done
     done
-    # Calls from C threads, locked goroutines exiting, defer/panic.
-    for mode in $FOREIGN_MODES $PANIC_MODES; do
+    # Calls from C threads, locked goroutines exiting, defer/panic,
+    # channels.
+    for mode in $FOREIGN_MODES $PANIC_MODES $CHAN_MODES; do
         if [ $((rep % 2)) -eq 1 ]; then
             run_one gort "$mode" "$rep"; run_one go "$mode" "$rep"
         else
@@ -249,6 +256,11 @@ rows = [
     ("panic_defer", "a call with one deferred call (gort: pcall whose function defers; Go: open-coded defer)", "ns/call", "<= 2x Go", lambda g, o: g <= 2 * o),
     ("panic_pcall", "gort_pcall of a no-op (Go: a plain call)", "ns/call", "<= 20 ns", lambda g, o: g <= 20),
     ("panic_recover", "panic + recover", "ns/op", "<= Go", lambda g, o: g <= o),
+    ("chan_pingpong_1", "unbuffered channel ping-pong between 2 goroutines, GOMAXPROCS 1", "ns/roundtrip", "<= Go/2", lambda g, o: g <= o / 2),
+    ("chan_pingpong_2", "the same at GOMAXPROCS 2", "ns/roundtrip", "<= Go", lambda g, o: g <= o),
+    ("chan_buffered", "buffered channel (cap 128), producer to consumer, 10M 8-byte elements", "ns/element", "<= Go", lambda g, o: g <= o),
+    ("chan_select4", "blocking select over 4 receive cases, one ready (buffered values)", "ns/select", "<= Go", lambda g, o: g <= o),
+    ("chan_fanin", "fan-in: 100 producer goroutines into one unbuffered channel, 2M elements", "ns/element", "<= Go", lambda g, o: g <= o),
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
 ]

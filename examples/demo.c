@@ -1,12 +1,14 @@
 /* gort demo: a C program using goroutines.
  *
  * - the C main thread starts 64 worker goroutines that count primes in
- *   slices of a range, and a "reporter" goroutine that sleeps and prints
- *   progress;
+ *   slices of a range; each sends its result on a channel, which main
+ *   receives; a "reporter" goroutine prints progress, waiting in a select
+ *   on a quit channel and a gort_after timer;
  * - a plain pthread (a thread gort did not create) starts goroutines too,
  *   and blocks on a WaitGroup like any goroutine would;
- * - results are combined under a gort_mutex; gort_once initialises a table
- *   exactly once even though every worker asks for it;
+ * - the running total for the reporter is kept under a gort_mutex;
+ *   gort_once initialises a table exactly once even though every worker
+ *   asks for it;
  * - the pthread also calls back into the runtime with gort_call (its
  *   callback runs as a goroutine on that thread) and passes a Go-style
  *   handle to it: the callback turns the handle back into the C object.
@@ -24,11 +26,15 @@
 
 static gort_mutex total_mu = GORT_MUTEX_INIT;
 static long total_primes;
-static gort_waitgroup workers = GORT_WAITGROUP_INIT;
 static gort_once table_once = GORT_ONCE_INIT;
 static unsigned small_primes[2000];
 static int n_small;
-static volatile int done_flag;
+
+struct result {
+    long slice, primes;
+};
+static gort_chan *results; /* of struct result, from the workers to main */
+static gort_chan *quit;    /* closed by main: the reporter stops */
 
 static void build_table(void *arg) {
     (void)arg;
@@ -59,18 +65,27 @@ static void count_slice(void *arg) {
     gort_mutex_lock(&total_mu);
     total_primes += n;
     gort_mutex_unlock(&total_mu);
-    gort_wg_done(&workers);
+    struct result r = {slice, n};
+    gort_chan_send(results, &r); /* copies r; waits while the buffer is full */
 }
 
 static void reporter(void *arg) {
-    (void)arg;
-    while (!done_flag) {
-        gort_sleep(20 * 1000 * 1000);
+    gort_chan *stop = arg; /* the reporter's own reference to quit */
+    for (;;) {
+        gort_chan *tick = gort_after(20 * 1000 * 1000); /* Go's time.After */
+        gort_select_case cases[] = {
+            {stop, GORT_RECV, NULL, false},
+            {tick, GORT_RECV, NULL, false},
+        };
+        int chosen = gort_select(cases, 2, true);
+        gort_chan_release(tick); /* fine even before it fired */
+        if (chosen == 0) break; /* quit was closed */
         gort_mutex_lock(&total_mu);
         long t = total_primes;
         gort_mutex_unlock(&total_mu);
         printf("[reporter] primes so far: %ld, goroutines alive: %d\n", t, gort_num_goroutine());
     }
+    gort_chan_release(stop);
 }
 
 /* A thread the runtime did not create: it starts goroutines and waits. */
@@ -118,11 +133,21 @@ int main(void) {
     pthread_t th;
     pthread_create(&th, NULL, c_thread, NULL);
 
-    gort_go(reporter, NULL);
-    gort_wg_add(&workers, SLICES);
+    results = gort_chan_new(sizeof(struct result), 8);
+    quit = gort_chan_new(0, 0); /* element size 0: a pure signal */
+    gort_go(reporter, gort_chan_retain(quit)); /* each user holds a reference */
     for (long s = 0; s < SLICES; s++) gort_go(count_slice, (void *)s);
-    gort_wg_wait(&workers);
-    done_flag = 1;
+    long sum = 0, seen[SLICES] = {0};
+    for (int i = 0; i < SLICES; i++) { /* the main thread blocks; goroutines park */
+        struct result r;
+        gort_chan_recv(results, &r);
+        seen[r.slice]++;
+        sum += r.primes;
+    }
+    for (int s = 0; s < SLICES; s++)
+        if (seen[s] != 1) sum = -1;
+    printf("[main] %d results received on a channel, sum %ld\n", SLICES, sum);
+    gort_chan_close(quit);
     pthread_join(th, NULL);
 
     gort_stats st;
@@ -131,5 +156,7 @@ int main(void) {
            (gort_nanotime() - t0) / 1e6);
     printf("stats: goroutines created %" PRId64 ", threads %" PRId64 ", steals %" PRId64 "\n",
            st.goroutines_created, st.threads, st.steals);
-    return total_primes == 148933 ? 0 : 1;
+    gort_chan_release(results);
+    gort_chan_release(quit);
+    return total_primes == 148933 && sum == 148933 ? 0 : 1;
 }

@@ -47,9 +47,68 @@
 
 
 /*
+ The direction of a gort_select_case: receive.
+ */
+#define GORT_RECV 1
+
+/*
+ The direction of a gort_select_case: send.
+ */
+#define GORT_SEND 2
+
+/*
  gort_init_register() after initialization was sealed.
  */
 #define GORT_ELATE 1
+
+/*
+ A channel (Go's `chan`): a typed-by-size pipe between goroutines and
+ threads. Opaque and reference counted: gort_chan_new() and gort_after()
+ return one reference, gort_chan_retain() adds one, gort_chan_release()
+ drops one; the channel is freed when the last reference is gone and no
+ operation is still using it.
+
+ Elements are `elem_size` bytes copied with memcpy: a send copies from
+ `elem`, a receive copies into it. Element sizes 0 (pure
+ synchronisation; `elem` may then be NULL everywhere) to any size that
+ fits in memory are supported.
+
+ Every operation works from goroutines and from any other thread: a
+ goroutine that must wait parks (its thread runs other goroutines), a
+ thread outside the runtime blocks. A goroutine woken by a channel
+ operation runs next on its waker's processor.
+
+ A NULL `gort_chan *` is Go's nil channel: sends and receives on it
+ block forever, it is never ready in gort_select(), its length and
+ capacity are 0, and closing it panics.
+ */
+typedef struct gort_chan gort_chan;
+
+/*
+ One case of gort_select().
+ */
+typedef struct gort_select_case {
+  /*
+   The channel. NULL: the case is never ready (a nil channel in Go).
+   */
+  struct gort_chan *chan;
+  /*
+   GORT_RECV or GORT_SEND; anything else panics.
+   */
+  int dir;
+  /*
+   GORT_SEND: the value to send (elem_size bytes; may be NULL only if
+   the element size is 0). GORT_RECV: where to store the value
+   received (NULL: drop it).
+   */
+  void *elem;
+  /*
+   Written by gort_select() for the chosen case only: for a receive,
+   true if a value was received and false if the channel is closed and
+   drained (elem zeroed); true for a send.
+   */
+  bool ok;
+} gort_select_case;
 
 /*
  A goroutine entry function (or any callback taking one argument).
@@ -136,6 +195,145 @@ typedef struct gort_once {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/*
+ Makes a channel of `cap` elements of `elem_size` bytes each (cap 0:
+ unbuffered, every send waits for a receiver), and returns it with one
+ reference. `elem_size` may be 0. A size whose buffer could not exist
+ panics with "makechan: size out of range".
+ */
+struct gort_chan *gort_chan_new(size_t elem_size, size_t cap);
+
+/*
+ Adds a reference to `c` and returns `c`. The caller must already hold
+ one. NULL returns NULL.
+
+ # Safety
+ `c` is NULL or a channel the caller holds a reference to.
+ */
+struct gort_chan *gort_chan_retain(struct gort_chan *c);
+
+/*
+ Drops a reference to `c`; the last one frees it. Releasing the last
+ reference while goroutines or threads are blocked on `c` panics with
+ "release of channel with blocked goroutines" and drops nothing. An
+ operation that has completed needs no reference: once a sent value has
+ been received (or a close observed), the other side may release the
+ last reference even if the sender has not yet returned. NULL is ignored.
+
+ # Safety
+ `c` is NULL or a channel the caller holds a reference to; the caller
+ does not use that reference again.
+ */
+void gort_chan_release(struct gort_chan *c);
+
+/*
+ Sends the `elem_size` bytes at `elem` on `c`, waiting until a receiver
+ takes them or buffer room is free. Panics with "send on closed channel"
+ if `c` is closed, or closed while waiting. On NULL `c`, blocks forever.
+ `elem` may be NULL only if the element size is 0 (else panics with
+ "gort_chan_send: nil element pointer").
+
+ # Safety
+ `c` is NULL or a live channel; `elem` is readable for the element size.
+ */
+void gort_chan_send(struct gort_chan *c, const void *elem);
+
+/*
+ Receives from `c` into `elem` (NULL: the value is dropped), waiting
+ until a value is available. Returns true for a value, false if `c` is
+ closed and drained (then `elem` is zeroed). On NULL `c`, blocks
+ forever.
+
+ # Safety
+ `c` is NULL or a live channel; `elem` is NULL or writable for the
+ element size.
+ */
+bool gort_chan_recv(struct gort_chan *c, void *elem);
+
+/*
+ Sends without waiting (Go's select with one send case and default):
+ returns 1 if the value was taken or buffered, 0 if the send would have
+ to wait (always 0 for NULL `c`). Panics with "send on closed channel"
+ if `c` is closed. `elem` may be NULL only if the element size is 0.
+
+ # Safety
+ As gort_chan_send().
+ */
+int gort_chan_try_send(struct gort_chan *c, const void *elem);
+
+/*
+ Receives without waiting: returns 1 if a value was received into
+ `elem`, 0 if none is available now (always 0 for NULL `c`), -1 if `c`
+ is closed and drained (then `elem` is zeroed). `elem` may be NULL.
+
+ # Safety
+ As gort_chan_recv().
+ */
+int gort_chan_try_recv(struct gort_chan *c, void *elem);
+
+/*
+ Closes `c`: no more values may be sent. Buffered values can still be
+ received; after them every receive returns at once with a zeroed
+ element and false/-1. Every waiting receiver wakes up that way, and
+ every waiting sender wakes up and panics with "send on closed channel".
+ Closing a closed channel panics with "close of closed channel"; closing
+ NULL panics with "close of nil channel".
+
+ # Safety
+ `c` is NULL or a live channel.
+ */
+void gort_chan_close(struct gort_chan *c);
+
+/*
+ The number of values buffered in `c` now (0 for NULL), as Go's
+ `len(c)`: a snapshot that may be stale by the time it is used.
+
+ # Safety
+ `c` is NULL or a live channel.
+ */
+size_t gort_chan_len(const struct gort_chan *c);
+
+/*
+ The buffer capacity of `c` (0 for NULL or an unbuffered channel).
+
+ # Safety
+ `c` is NULL or a live channel.
+ */
+size_t gort_chan_cap(const struct gort_chan *c);
+
+/*
+ Returns a new channel (capacity 1, element `int64_t`) that receives one
+ value, gort_nanotime() at that moment, about `ns` nanoseconds from now
+ (at once if `ns <= 0`), like Go's time.After. The caller owns the one
+ reference and releases it when done, whether or not the value arrived;
+ the pending timer keeps the channel alive by itself until it fires,
+ and costs no thread. If the buffer is full or the channel closed when
+ the timer fires, the value is dropped.
+ */
+struct gort_chan *gort_after(int64_t ns);
+
+/*
+ Waits until one of the `n` cases can proceed, performs it, and returns
+ its index (Go's select statement). Among several ready cases one is
+ chosen uniformly at random. A receive case on a closed, drained channel
+ is ready (its `elem` is zeroed and `ok` set false); a send case on a
+ closed channel panics with "send on closed channel". Cases with a NULL
+ channel are never ready. With `block` false (Go's `default`), returns
+ -1 at once if no case is ready; with `block` true and no case that can
+ ever become ready (n == 0, or all channels NULL), blocks forever.
+
+ The same channel may appear in several cases, in either direction.
+ `ok` is written for the chosen case only. `cases` may be NULL if `n` is
+ 0; `n` is at most 65536. A `dir` other than GORT_RECV or GORT_SEND
+ panics, and so does a send case with a NULL `elem` and a non-zero
+ element size ("gort_select: nil element pointer").
+
+ # Safety
+ `cases` points to `n` cases; each non-NULL channel is live, and each
+ `elem` is valid for its channel's element size.
+ */
+int gort_select(struct gort_select_case *cases, size_t n, bool block);
 
 /*
  Registers an init function: `fn(arg)` runs once, in registration order,

@@ -2,10 +2,10 @@
 //!
 //! gort is a runtime shipped as `libgort.a` / `libgort.so` with a generated
 //! C header (`include/runtime.h`). It gives C code goroutines on an M:N
-//! work-stealing scheduler, Go's sync primitives, sleeps and timers, and
-//! handles (Go's cgo.Handle); later parts add channels, callbacks from
-//! foreign threads and panic/recover. The C contract is the header; this
-//! crate's Rust API is internal and exists for tests and benchmarks.
+//! work-stealing scheduler, channels and select, Go's sync primitives,
+//! sleeps and timers, handles (Go's cgo.Handle), callbacks from foreign
+//! threads and panic/recover. The C contract is the header; this crate's
+//! Rust API is internal and exists for tests and benchmarks.
 //!
 //! # Design overview
 //!
@@ -35,7 +35,8 @@
 //! | g0          | an M's own thread stack, running `sched::schedule` |
 //! | gopark      | `sched::park`         |
 //! | goready     | `sched::ready`        |
-//! | sudog       | the wait links inside `Goroutine` |
+//! | sudog       | `chan::Waiter`; semaphores use the wait links inside `Goroutine` |
+//! | hchan       | `chan::Chan`          |
 //! | note        | `note::Note`          |
 //! | semacquire  | `sync::sema::acquire` |
 //!
@@ -44,7 +45,9 @@
 //! - [`ffi`]: every `extern "C"` item, argument checks, panic fences.
 //! - [`sched`]: goroutines, machines, processors, the scheduler loop.
 //! - [`stack`]: goroutine stacks, guard regions, the stack pool.
-//! - [`time`]: the monotonic clock, timers and sleep.
+//! - [`chan`]: channels (Go's `chan.go`).
+//! - [`select`]: select over channels (Go's `select.go`).
+//! - [`time`]: the monotonic clock, timers, sleep and `gort_after`.
 //! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
 //! - [`frame`]: the frame boundaries a recovered panic returns to.
@@ -63,6 +66,7 @@
     missing_debug_implementations
 )]
 
+pub mod chan;
 pub mod config;
 pub mod ffi;
 pub mod foreign;
@@ -73,6 +77,7 @@ pub mod note;
 pub mod os;
 pub mod panic;
 pub mod sched;
+pub mod select;
 pub mod signals;
 pub mod stack;
 pub mod sync;

@@ -1,8 +1,8 @@
-//! Time: the monotonic clock, the timer heap, and sleep.
+//! Time: the monotonic clock, the timer heap, sleep, and `gort_after`.
 //!
 //! # Timers
 //!
-//! One min-heap of (deadline, goroutine) under a short lock, plus an atomic
+//! One min-heap of (deadline, what to do) under a short lock, plus an atomic
 //! copy of the earliest deadline so that the scheduler's per-round check
 //! ("is anything due?") is one relaxed load when nothing is pending, and
 //! one clock read otherwise. Due timers are fired by whichever M looks
@@ -15,6 +15,16 @@
 //! the goroutine is off its stack, so it can never fire early onto a
 //! goroutine that is still running.
 //!
+//! A timer either readies a goroutine (sleep) or sends on a channel
+//! (`gort_after`, Go's `time.After`): [`after`] makes a channel of
+//! capacity 1 and adds a timer that, when it fires, offers the current
+//! time to it without blocking (Go's `sendTime`: a full or closed channel
+//! drops the value). The timer holds a pin on the channel (see
+//! `crate::chan`), so the program may release the channel before it
+//! fires. Fired timers act outside the heap lock; a channel timer takes the
+//! channel's lock and may ready a receiver, so the heap lock and channel
+//! locks are never held together.
+//!
 //! Rejected: per-P heaps (Go 1.14+). They scale better under heavy timer
 //! use but need timer stealing when a P is busy; one heap is simpler and
 //! its lock is held for O(log n) per operation.
@@ -25,6 +35,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::chan::{self, Chan, TimerChan};
 use crate::os;
 use crate::sched::{self, GRef};
 
@@ -34,11 +45,20 @@ pub fn nanotime() -> i64 {
     os::nanotime()
 }
 
+/// What a timer does when it fires.
+#[derive(Debug)]
+enum Fire {
+    /// Ready a sleeping goroutine.
+    Ready(GRef),
+    /// Offer the time to a `gort_after` channel.
+    Send(TimerChan),
+}
+
 #[derive(Debug)]
 struct Entry {
     when: i64,
     seq: u64,
-    gp: GRef,
+    fire: Fire,
 }
 
 impl PartialEq for Entry {
@@ -97,9 +117,19 @@ impl Timers {
     /// Adds a timer that readies `gp` at `when`. Returns whether it is now
     /// the earliest.
     pub fn add(&self, when: i64, gp: GRef) -> bool {
+        self.push(when, Fire::Ready(gp))
+    }
+
+    /// Adds a timer that offers the time to `ch` at `when`. Returns
+    /// whether it is now the earliest.
+    pub fn add_chan(&self, when: i64, ch: TimerChan) -> bool {
+        self.push(when, Fire::Send(ch))
+    }
+
+    fn push(&self, when: i64, fire: Fire) -> bool {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
-        h.push(Entry { when, seq, gp });
+        h.push(Entry { when, seq, fire });
         let earliest = when < self.next_when.load(Ordering::Relaxed);
         if earliest {
             self.next_when.store(when, Ordering::SeqCst);
@@ -119,20 +149,21 @@ impl Timers {
         }
     }
 
-    /// Fires every timer due at `now`. Goroutines are readied outside the
-    /// heap lock.
+    /// Fires every timer due at `now`. Goroutines are readied, and
+    /// channels sent to, outside the heap lock.
     pub fn run(&self, now: i64) {
         loop {
-            let gp = {
+            let fire = {
                 let mut h = self.heap.lock();
                 let due = matches!(h.peek(), Some(e) if e.when <= now);
-                let gp = if due { h.pop().map(|e| e.gp) } else { None };
+                let fire = if due { h.pop().map(|e| e.fire) } else { None };
                 let next = h.peek().map_or(i64::MAX, |e| e.when);
                 self.next_when.store(next, Ordering::SeqCst);
-                gp
+                fire
             };
-            match gp {
-                Some(gp) => sched::ready(gp, false),
+            match fire {
+                Some(Fire::Ready(gp)) => sched::ready(gp, false),
+                Some(Fire::Send(ch)) => ch.fire(),
                 None => return,
             }
         }
@@ -157,6 +188,28 @@ pub fn sleep(ns: i64) {
     unsafe { sched::park(add_timer, when as usize as *mut (), &WAIT_SLEEP) };
 }
 
+/// Returns a channel (capacity 1, 8-byte elements, one reference) that
+/// receives `nanotime()` as an `i64` about `ns` nanoseconds from now (Go:
+/// `time.After`); at once if `ns <= 0`.
+pub fn after(ns: i64) -> *const Chan {
+    let c = Chan::new(8, 1);
+    if ns <= 0 {
+        let now = nanotime();
+        // SAFETY: c is new and ours, with 8-byte elements.
+        unsafe { chan::offer(&*c, &now as *const i64 as *const u8) };
+        return c;
+    }
+    // i64::MAX means "no timer" to the heap: a timer that far out is one
+    // nanosecond earlier, so it still counts as pending.
+    let when = nanotime().saturating_add(ns).min(i64::MAX - 1);
+    // SAFETY: we hold c's only reference.
+    let tc = unsafe { TimerChan::new(c) };
+    if sched::sched().timers.add_chan(when, tc) {
+        sched::timer_kick();
+    }
+    c
+}
+
 /// Park callback: queue the sleeping goroutine's timer.
 unsafe fn add_timer(gp: GRef, data: *mut ()) -> bool {
     let when = data as usize as i64;
@@ -176,7 +229,11 @@ mod tests {
         let g = Box::leak(Box::new(crate::sched::Goroutine::new(false)));
         let gp = GRef(std::ptr::NonNull::from(g));
         for (when, seq) in [(30, 0), (10, 1), (20, 2), (10, 3)] {
-            h.push(Entry { when, seq, gp });
+            h.push(Entry {
+                when,
+                seq,
+                fire: Fire::Ready(gp),
+            });
         }
         let order: Vec<_> = std::iter::from_fn(|| h.pop().map(|e| (e.when, e.seq))).collect();
         assert_eq!(order, vec![(10, 1), (10, 3), (20, 2), (30, 0)]);

@@ -16,6 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::panic::fatal;
 
+pub mod chan;
 pub mod foreign;
 pub mod handle;
 pub mod panic;
