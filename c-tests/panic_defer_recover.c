@@ -106,8 +106,10 @@ static void goexit_inner(void *arg) {
     gort_defer(goexit_recover, NULL);
     gort_goexit();
 }
+static void wg_done(void *arg);
 static void goexit_goroutine(void *arg) {
     (void)arg;
+    gort_defer(wg_done, NULL); /* pushed first: runs last */
     gort_defer(mark, "E");
     char m[8];
     gort_pcall(goexit_inner, NULL, m, sizeof m); /* goexit passes through */
@@ -212,13 +214,10 @@ int main(int argc, char **argv) {
     /* goexit: every deferred call, through pcall, not recoverable. */
     reset();
     gort_wg_add(&wg, 1);
-    static const char marker[] = "";
-    (void)marker;
     gort_go(goexit_goroutine, NULL);
-    gort_sleep(20 * 1000 * 1000);
+    gort_wg_wait(&wg); /* released by the goroutine's last deferred call */
     CHECKF(strcmp(trail, "GE") == 0, "goexit: %s", trail);
     CHECK(after_goexit == 0);
-    gort_wg_done(&wg);
 
     /* A goroutine that recovers ends normally. */
     reset();
