@@ -38,23 +38,6 @@ static gort_waitgroup parked_started, parked_release, parked_done;
 static int baseline;
 static char *dump;
 
-/* Counts lines "goroutine <digits> [". */
-static int count_headers(const char *s) {
-    int n = 0;
-    for (const char *p = s; p && *p;) {
-        if (strncmp(p, "goroutine ", 10) == 0) {
-            const char *q = p + 10;
-            if (*q >= '0' && *q <= '9') {
-                while (*q >= '0' && *q <= '9') q++;
-                if (strncmp(q, " [", 2) == 0) n++;
-            }
-        }
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    return n;
-}
-
 /* Whether the block of goroutine `id` mentions `needle`. */
 static bool block_has(const char *s, long long id, const char *needle) {
     char head[64];

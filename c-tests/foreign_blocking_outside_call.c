@@ -33,22 +33,6 @@
 #define MS 1000000LL
 #define BIG (1 << 20)
 
-static int count_headers(const char *s) {
-    int n = 0;
-    for (const char *p = s; p && *p;) {
-        if (strncmp(p, "goroutine ", 10) == 0) {
-            const char *q = p + 10;
-            if (*q >= '0' && *q <= '9') {
-                while (*q >= '0' && *q <= '9') q++;
-                if (strncmp(q, " [", 2) == 0) n++;
-            }
-        }
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    return n;
-}
-
 /* ---- many threads on one WaitGroup ------------------------------------- */
 
 static gort_waitgroup gate, waiters_ready, releaser_may_go;

@@ -27,31 +27,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "testutil.h"
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* ---- watchdog ---------------------------------------------------------- */
-
-static const char *volatile phase = "start";
-static atomic_int watchdog_done;
-
-static void *watchdog(void *arg) {
-    int64_t limit = (int64_t)(intptr_t)arg * 1000000000LL, t0 = now_ns();
-    while (!atomic_load(&watchdog_done)) {
-        if (now_ns() - t0 > limit) {
-            fprintf(stderr, "watchdog: no progress after %lld s, stuck in phase: %s\n",
-                    (long long)(limit / 1000000000LL), phase);
-            fflush(stderr);
-            _exit(1);
-        }
-        usleep(10000);
-    }
-    return NULL;
-}
+#include "watchdog.h"
 
 /* ---- reader / writer rounds --------------------------------------------- */
 

@@ -23,33 +23,11 @@
 #include <stdint.h>
 #include <time.h>
 #include "testutil.h"
+#include "watchdog.h"
 
 #define NBLOCK 8
 #define NWORK 6
 #define SLACK 3
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static const char *volatile phase = "start";
-static atomic_int watchdog_done;
-
-static void *watchdog(void *arg) {
-    int64_t limit = (int64_t)(intptr_t)arg * 1000000000LL, t0 = now_ns();
-    while (!atomic_load(&watchdog_done)) {
-        if (now_ns() - t0 > limit) {
-            fprintf(stderr, "watchdog: no progress after %lld s, stuck in phase: %s\n",
-                    (long long)(limit / 1000000000LL), phase);
-            fflush(stderr);
-            _exit(1);
-        }
-        usleep(10000);
-    }
-    return NULL;
-}
 
 static int pipes[NBLOCK][2];
 static atomic_int entered;   /* readers past gort_blocking_enter */

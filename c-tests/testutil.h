@@ -10,6 +10,7 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -104,6 +105,23 @@ static inline void run_self(const char *mode, const char *const *env, child_resu
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Counts goroutine blocks in a gort_stack() dump: lines "goroutine <digits> [". */
+static inline int count_headers(const char *s) {
+    int n = 0;
+    for (const char *p = s; p && *p;) {
+        if (strncmp(p, "goroutine ", 10) == 0) {
+            const char *q = p + 10;
+            if (*q >= '0' && *q <= '9') {
+                while (*q >= '0' && *q <= '9') q++;
+                if (strncmp(q, " [", 2) == 0) n++;
+            }
+        }
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return n;
 }
 
 #endif

@@ -40,23 +40,6 @@ static char *dump;
 
 /* ---- text helpers ------------------------------------------------------ */
 
-/* Counts lines "goroutine <digits> [". */
-static int count_headers(const char *s) {
-    int n = 0;
-    for (const char *p = s; p && *p;) {
-        if (strncmp(p, "goroutine ", 10) == 0) {
-            const char *q = p + 10;
-            if (*q >= '0' && *q <= '9') {
-                while (*q >= '0' && *q <= '9') q++;
-                if (strncmp(q, " [", 2) == 0) n++;
-            }
-        }
-        p = strchr(p, '\n');
-        if (p) p++;
-    }
-    return n;
-}
-
 /* The block of goroutine `id` (a malloc'd copy), or NULL. */
 static char *find_block(const char *s, int64_t id) {
     char head[64];

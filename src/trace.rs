@@ -205,7 +205,17 @@ pub fn function_name(addr: usize) -> String {
 
 /// `name(...)\n\tpath+0xoff\n` for a code address (`?` if unknown).
 fn write_frame(out: &mut String, addr: usize, prefix: &str) {
-    match symbolize(addr) {
+    write_symbolized(out, addr, symbolize(addr), prefix);
+}
+
+/// [`write_frame`] for an address already symbolized.
+fn write_symbolized(
+    out: &mut String,
+    addr: usize,
+    sym: Option<(String, String, usize)>,
+    prefix: &str,
+) {
+    match sym {
         Some((name, path, bias)) => {
             let _ = writeln!(
                 out,
@@ -305,11 +315,12 @@ fn write_current(out: &mut String, g: &Goroutine) {
     let mut printed = 0;
     let mut saw_entry = false;
     for &ip in &ips[start..] {
-        let name = symbolize(ip - 1).map(|(n, _, _)| n);
+        let sym = symbolize(ip - 1);
+        let name = sym.as_ref().map(|(n, _, _)| n.clone());
         if printed > 0 && name.as_deref().is_some_and(is_runtime_frame) {
             break;
         }
-        write_frame(out, ip - 1, "");
+        write_symbolized(out, ip - 1, sym, "");
         printed += 1;
         if name.is_some() && name == entry {
             saw_entry = true;

@@ -500,31 +500,29 @@ pub unsafe fn goexit() -> ! {
     fatal("goexit: a dead goroutine was resumed")
 }
 
+/// This thread's M, if it is running a goroutine (not on a foreign
+/// thread, not on the scheduler stack).
+fn goroutine_m() -> Option<&'static Machine> {
+    let mp = current_m();
+    // SAFETY: Ms are never freed; this is our own M.
+    let m = unsafe { mp.as_ref() }?;
+    (!m.curg.load(Ordering::Relaxed).is_null()).then_some(m)
+}
+
 /// The calling goroutine is about to block in C (Go: `entersyscall`):
 /// if its P has other work, hand the P on now; otherwise keep it, marked
 /// as blocked, so that sysmon hands it on as soon as work appears, and an
 /// early return takes it back without a locked instruction. A no-op on a
 /// foreign thread, and when already blocking.
 pub fn blocking_enter() {
-    let mp = current_m();
-    if mp.is_null() {
-        return;
-    }
-    // SAFETY: our own M; Ms are never freed.
-    let m = unsafe { &*mp };
-    if m.curg.load(Ordering::Relaxed).is_null() {
-        return;
-    }
+    let Some(m) = goroutine_m() else { return };
     let was = m.enter_runtime();
     let p = m.p();
     if !p.is_null() && !m.blocking.load(Ordering::Relaxed) {
         // SAFETY: m holds p and is inside the runtime.
         let pr = unsafe { &*p };
-        // SAFETY: as above: the owner may look at its own queue.
-        let local = !pr.runnext.load(Ordering::Relaxed).is_null()
-            || !unsafe { pr.runq() }.is_empty()
-            || !pr.yield_slot.load(Ordering::Relaxed).is_null();
-        if local || !sched().injector.is_empty() {
+        // SAFETY: as above.
+        if unsafe { pr.has_local_work_owned() } || !sched().injector.is_empty() {
             m.set_p(ptr::null());
             handoffp(pr);
         } else {
@@ -537,15 +535,7 @@ pub fn blocking_enter() {
 /// The goroutine is back from blocking in C (Go: `exitsyscall`): keep the
 /// P if sysmon did not take it, else take an idle one, else wait for one.
 pub fn blocking_exit() {
-    let mp = current_m();
-    if mp.is_null() {
-        return;
-    }
-    // SAFETY: our own M; Ms are never freed.
-    let m = unsafe { &*mp };
-    if m.curg.load(Ordering::Relaxed).is_null() {
-        return;
-    }
+    let Some(m) = goroutine_m() else { return };
     let was = m.enter_runtime();
     m.blocking.store(false, Ordering::Relaxed);
     if !m.p().is_null() {
@@ -756,11 +746,7 @@ fn wakep_after_inject() {
 /// Hands an idle P to an idle or new M (Go: `startm`).
 fn startm(spinning: bool) {
     let s = sched();
-    let p = {
-        let mut idle = s.idle.lock();
-        pidleget_locked(s, &mut idle)
-    };
-    match p {
+    match pidleget() {
         Some(p) => startm_with(p, spinning),
         None => {
             if spinning {
@@ -1178,11 +1164,7 @@ fn find_runnable(m: &Machine) -> GRef {
         // idle is seen here, or its waker saw our idle P.
         fence(Ordering::SeqCst);
         if !s.injector.is_empty() || (was_spinning && any_runq_nonempty(s)) {
-            let p = {
-                let mut idle = s.idle.lock();
-                pidleget_locked(s, &mut idle)
-            };
-            if let Some(p) = p {
+            if let Some(p) = pidleget() {
                 m.set_p(p);
                 if was_spinning {
                     m.spinning.set(true);
@@ -1489,7 +1471,8 @@ fn after_locked(
             g.status.store(status::RUNNABLE, Ordering::Relaxed);
             if let Some(p) = held {
                 p.tick();
-                if !p.has_local_work() && s.injector.is_empty() {
+                // SAFETY: m holds p.
+                if !unsafe { p.has_local_work_owned() } && s.injector.is_empty() {
                     return After::Run(gp); // nothing else wants this P
                 }
             }

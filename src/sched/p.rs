@@ -139,6 +139,18 @@ impl Processor {
         !self.runq_empty() || !self.yield_slot.load(Ordering::Relaxed).is_null()
     }
 
+    /// [`Processor::has_local_work`] for the owner, which may look at its
+    /// own queue without the fence a stealer's view needs.
+    ///
+    /// # Safety
+    /// The caller's M must hold this P.
+    pub unsafe fn has_local_work_owned(&self) -> bool {
+        !self.runnext.load(Ordering::Relaxed).is_null()
+            // SAFETY: the caller holds the P.
+            || !unsafe { self.runq() }.is_empty()
+            || !self.yield_slot.load(Ordering::Relaxed).is_null()
+    }
+
     /// Bumps the owner's scheduling counter; returns the new value.
     #[inline]
     pub fn tick(&self) -> u32 {
