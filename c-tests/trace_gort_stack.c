@@ -20,7 +20,9 @@
  *     "created by" line names the function that called gort_go;
  *   - all=false from a goroutine writes one block, the caller's, naming
  *     the function that called gort_stack and the goroutine's entry
- *     function; from the main thread (no goroutine) it writes no block;
+ *     function, and (this test is built with -g) the file and line of
+ *     the gort_stack call; from the main thread (no goroutine) it writes
+ *     no block;
  *   - small buffers: the return value is at most len and nothing is
  *     written past buf[len-1] (guard bytes), for len 0..200, also NULL/0.
  * (Go: TestStackAllOutput-style checks of runtime.Stack.) */
@@ -161,10 +163,12 @@ static gort_waitgroup dumper_wg;
 static char *self_dump;
 static size_t self_len;
 static int64_t dumper_goid;
+static int gort_stack_line; /* the line of the gort_stack call in dump_self_kappa */
 static int all_headers, all_num;
 static char *all_from_goroutine;
 
 static NOIPA size_t dump_self_kappa(char *buf, size_t len) {
+    gort_stack_line = __LINE__ + 1;
     size_t n = gort_stack(buf, len, false);
     CHECK(n <= len);
     return n + 0 * (size_t)gort_goid(); /* not a tail call */
@@ -290,6 +294,10 @@ int main(void) {
     created_by(self_dump, cb, sizeof cb);
     CHECKF(has_name(cb, "spawn_dumper_epsilon"), "caller's block: \"created by %s\", want spawn_dumper_epsilon:\n%s",
            cb, self_dump);
+    /* Built with -g: the running goroutine's frames carry file:line. */
+    char where[64];
+    snprintf(where, sizeof where, "trace_gort_stack.c:%d +0x", gort_stack_line);
+    CHECKF(strstr(self_dump, where), "the caller's frame lacks \"%s\" (debug info):\n%s", where, self_dump);
     printf("all=false from a goroutine:\n%s\n", self_dump);
 
     CHECKF(all_headers == all_num, "all=true from a goroutine: %d headers, gort_num_goroutine() = %d:\n%s",

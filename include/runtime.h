@@ -603,14 +603,17 @@ int *gort_errno_location(void);
  its frames down to its entry function; for the others, their entry
  function), then `created by <function that called gort_go>`. Names of
  static functions are found too, without -rdynamic, unless the program
- was stripped. Writes at most `len` bytes and returns how many it wrote;
+ was stripped. Under each name, `file.c:42 +0x1d` where the object has
+ (uncompressed) debug information, else `object+0x1234`. Writes at most `len` bytes and returns how many it wrote;
  when they fit, a terminating NUL follows (not counted). Outside a
  goroutine the caller has no block. `buf` may be NULL only if `len` is 0.
 
  # Safety
  `buf` must be writable for `len` bytes.
  */
-size_t gort_stack(char *buf, size_t len, bool all);
+size_t gort_stack(char *buf,
+                  size_t len,
+                  bool all);
 
 /*
  The monotonic clock, in nanoseconds.

@@ -5,11 +5,11 @@
 //! ```text
 //! goroutine 7 [running]:
 //! inner(...)
-//!         /path/prog+0x1234
+//!         /src/prog.c:42 +0x1d
 //! worker(...)
-//!         /path/prog+0x1290
+//!         /src/prog.c:57 +0x2b
 //! created by spawner
-//!         /path/prog+0x1402
+//!         /src/prog.c:80 +0x11
 //!
 //! goroutine 9 [sync.WaitGroup.Wait]:
 //! parked_worker(...)
@@ -26,6 +26,10 @@
 //! thread, so their block names their entry function and state. Every
 //! goroutine made by `gort_go` has its `created by` line.
 //!
+//! Under each function name: `file:line +0xoff` (offset into the
+//! function) where the object has debug information, else
+//! `object+0xoff` (offset into the object file, for `addr2line -e`).
+//!
 //! # Symbolizer
 //!
 //! Names come from the ELF symbol tables (`.symtab`, else `.dynsym`) of the
@@ -33,17 +37,23 @@
 //! `object` crate, so static functions are named in programs built without
 //! `-rdynamic` (the symbol table is in the file unless it was stripped).
 //! GCC's split fragments (`f.cold`, `f.part.0`, `f.isra.0`,
-//! `f.constprop.0`) are shown as `f`. Each object's table is read once and
-//! cached. File and line numbers (DWARF) are not read.
+//! `f.constprop.0`) are shown as `f`. Files and lines come from the DWARF
+//! line tables (`addr2line` over `gimli`), read in place from a read-only
+//! mapping of the file; compressed debug sections and separate debug files
+//! are not read (those frames show the object offset). Each object is read
+//! once and cached for the life of the process; nothing is read until the
+//! first dump.
 //!
-//! Rejected: the `backtrace` crate, which also reads DWARF but would more
-//! than double the size of `libgort.so`.
+//! Rejected: the `backtrace` crate, which wraps the same DWARF reader but
+//! brings its own loader and demanglers, doubling the size of
+//! `libgort.so`.
 
 use std::ffi::{c_int, c_void, CStr};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use object::{Object, ObjectSymbol, SymbolKind};
+use addr2line::gimli;
+use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 use parking_lot::Mutex;
 
 use crate::sched::{self, status, Goroutine};
@@ -59,14 +69,36 @@ struct Sym {
     name: String,
 }
 
-#[derive(Debug)]
-struct ModuleSyms {
+/// A file's DWARF line tables, read in place from its mapping.
+type Lines = addr2line::Context<gimli::EndianSlice<'static, gimli::NativeEndian>>;
+
+/// What is known about one loaded object.
+struct Module {
     path: String,
     bias: usize,
     syms: Vec<Sym>,
+    /// None when the file has no usable debug information.
+    lines: Option<Lines>,
 }
 
-static CACHE: Mutex<Vec<ModuleSyms>> = Mutex::new(Vec::new());
+/// Loaded objects seen so far, each read once. Entries are never removed:
+/// a mapping whose file has line tables stays mapped for the life of the
+/// process (it is read only when a dump is written).
+static CACHE: Mutex<Vec<Module>> = Mutex::new(Vec::new());
+
+/// A code address, symbolized.
+#[derive(Debug, Clone)]
+struct Frame {
+    /// The function's name (GCC fragments mapped to their function).
+    name: String,
+    /// The function's first address.
+    start: usize,
+    /// The object file's path and load bias.
+    path: String,
+    bias: usize,
+    /// The source file and line, where debug information exists.
+    line: Option<(String, u32)>,
+}
 
 /// The loaded object containing `addr`: (file path, load bias).
 fn module_of(addr: usize) -> Option<(String, usize)> {
@@ -118,14 +150,37 @@ fn module_of(addr: usize) -> Option<(String, usize)> {
     search.found
 }
 
-/// Reads the function symbols of the object at `path`, loaded at `bias`.
-fn load_syms(path: &str, bias: usize) -> Vec<Sym> {
-    let Ok(data) = std::fs::read(path) else {
-        return Vec::new();
+/// Maps `path` read-only for the life of the process; None if it cannot
+/// be read.
+fn map_file(path: &str) -> Option<&'static [u8]> {
+    let file = std::fs::File::open(path).ok()?;
+    let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+    if len == 0 {
+        return None;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: a fresh private read-only mapping of an open file; the
+    // descriptor may be closed once it exists.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        )
     };
-    let Ok(file) = object::File::parse(&*data) else {
-        return Vec::new();
-    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: the mapping is `len` readable bytes and is never unmapped
+    // while the slice is in use (see `load_module`).
+    Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+}
+
+/// The function symbols of a parsed object loaded at `bias`.
+fn function_syms(file: &object::File<'_>, bias: usize) -> Vec<Sym> {
     let collect = |symbols: &mut dyn Iterator<Item = object::Symbol<'_, '_>>| -> Vec<Sym> {
         symbols
             .filter(|sym| sym.kind() == SymbolKind::Text && sym.address() != 0)
@@ -146,6 +201,54 @@ fn load_syms(path: &str, bias: usize) -> Vec<Sym> {
     }
     syms.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
     syms
+}
+
+/// The DWARF line tables of a parsed object, if it has any that can be
+/// read in place (compressed debug sections are not). The objects are
+/// the process's own, so their byte order is the machine's.
+fn line_tables(file: &object::File<'static>) -> Option<Lines> {
+    file.section_by_name(".debug_info")?;
+    file.section_by_name(".debug_line")?;
+    let load = |id: gimli::SectionId| -> Result<_, ()> {
+        let data = match file.section_by_name(id.name()) {
+            Some(section) => {
+                let c = section.compressed_data().map_err(|_| ())?;
+                if c.format != object::CompressionFormat::None {
+                    return Err(());
+                }
+                c.data
+            }
+            None => &[],
+        };
+        Ok(gimli::EndianSlice::new(data, gimli::NativeEndian))
+    };
+    let dwarf = gimli::Dwarf::load(load).ok()?;
+    addr2line::Context::from_dwarf(dwarf).ok()
+}
+
+/// Reads the object at `path`, loaded at `bias`: its function symbols
+/// and, where it has them, its line tables.
+fn load_module(path: &str, bias: usize) -> Module {
+    let mut module = Module {
+        path: path.to_owned(),
+        bias,
+        syms: Vec::new(),
+        lines: None,
+    };
+    let Some(data) = map_file(path) else {
+        return module;
+    };
+    if let Ok(file) = object::File::parse(data) {
+        module.syms = function_syms(&file, bias);
+        module.lines = line_tables(&file);
+    }
+    if module.lines.is_none() {
+        // Nothing borrows the mapping: give it back.
+        // SAFETY: `data` is the whole mapping made by map_file, and the
+        // symbols copied what they need out of it.
+        unsafe { libc::munmap(data.as_ptr() as *mut c_void, data.len()) };
+    }
+    module
 }
 
 /// The path of libgort.so when the runtime lives in a shared object (None
@@ -171,68 +274,59 @@ fn base_name(name: &str) -> &str {
     }
 }
 
-/// The function containing `addr`, and the object's path and load bias.
-fn symbolize(addr: usize) -> Option<(String, String, usize)> {
+/// The function containing `addr`, its object, and its source line.
+fn symbolize(addr: usize) -> Option<Frame> {
     let (path, bias) = module_of(addr)?;
     let mut cache = CACHE.lock();
     let idx = match cache.iter().position(|m| m.path == path && m.bias == bias) {
         Some(i) => i,
         None => {
-            let syms = load_syms(&path, bias);
-            cache.push(ModuleSyms {
-                path: path.clone(),
-                bias,
-                syms,
-            });
+            cache.push(load_module(&path, bias));
             cache.len() - 1
         }
     };
     let m = &cache[idx];
     let i = m.syms.partition_point(|s| s.start <= addr);
-    let name = m.syms[..i]
-        .iter()
-        .rev()
-        .take(8)
-        .find(|s| addr < s.end)
-        .map(|s| s.name.clone());
-    name.map(|n| (n, path, bias))
+    let sym = m.syms[..i].iter().rev().take(8).find(|s| addr < s.end)?;
+    let line = m.lines.as_ref().and_then(|lines| {
+        let loc = lines.find_location((addr - bias) as u64).ok()??;
+        Some((loc.file?.to_owned(), loc.line?))
+    });
+    Some(Frame {
+        name: sym.name.clone(),
+        start: sym.start,
+        path,
+        bias,
+        line,
+    })
 }
 
 /// The name of the function at `addr` (`?` if unknown).
 pub fn function_name(addr: usize) -> String {
-    symbolize(addr).map_or_else(|| format!("{addr:#x}"), |(n, _, _)| n)
+    symbolize(addr).map_or_else(|| format!("{addr:#x}"), |f| f.name)
 }
 
-/// `name(...)\n\tpath+0xoff\n` for a code address (`?` if unknown).
+/// Two lines for a code address, as Go writes them:
+/// `name(...)` then `\tfile.c:42 +0x1d` (the offset into the function)
+/// where debug information gives the line, else `\tobject+0x1234` (the
+/// offset into the object file); `?` for an unknown function.
 fn write_frame(out: &mut String, addr: usize, prefix: &str) {
-    write_symbolized(out, addr, symbolize(addr), prefix);
+    write_symbolized(out, addr, symbolize(addr).as_ref(), prefix);
 }
 
 /// [`write_frame`] for an address already symbolized.
-fn write_symbolized(
-    out: &mut String,
-    addr: usize,
-    sym: Option<(String, String, usize)>,
-    prefix: &str,
-) {
-    match sym {
-        Some((name, path, bias)) => {
-            let _ = writeln!(
-                out,
-                "{prefix}{name}{}",
-                if prefix.is_empty() { "(...)" } else { "" }
-            );
-            let _ = writeln!(out, "\t{path}+{:#x}", addr - bias);
+fn write_symbolized(out: &mut String, addr: usize, frame: Option<&Frame>, prefix: &str) {
+    let args = if prefix.is_empty() { "(...)" } else { "" };
+    let _ = match frame {
+        Some(f) => {
+            let _ = writeln!(out, "{prefix}{}{args}", f.name);
+            match &f.line {
+                Some((file, line)) => writeln!(out, "\t{file}:{line} +{:#x}", addr - f.start),
+                None => writeln!(out, "\t{}+{:#x}", f.path, addr - f.bias),
+            }
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "{prefix}?{}",
-                if prefix.is_empty() { "(...)" } else { "" }
-            );
-            let _ = writeln!(out, "\t?+{addr:#x}");
-        }
-    }
+        None => writeln!(out, "{prefix}?{args}\n\t?+{addr:#x}"),
+    };
 }
 
 /// cbindgen:ignore
@@ -298,7 +392,7 @@ fn write_created_by(out: &mut String, g: &Goroutine) {
 fn write_current(out: &mut String, g: &Goroutine) {
     let _ = writeln!(out, "goroutine {} [running]:", g.goid());
     let ips = unwind_here();
-    let entry = symbolize(g.start_fn.load(Ordering::Relaxed)).map(|(n, _, _)| n);
+    let entry = symbolize(g.start_fn.load(Ordering::Relaxed)).map(|f| f.name);
     // Skip the runtime's own frames (gort_stack, a panic or fatal report):
     // everything up to the first frame that is neither Rust code nor a
     // gort_* entry point.
@@ -307,7 +401,7 @@ fn write_current(out: &mut String, g: &Goroutine) {
         .iter()
         .position(|&ip| {
             let in_lib = ours.is_some() && module_of(ip - 1).map(|(p, _)| p) == ours;
-            !in_lib && !symbolize(ip - 1).is_some_and(|(n, _, _)| is_runtime_frame(&n))
+            !in_lib && !symbolize(ip - 1).is_some_and(|f| is_runtime_frame(&f.name))
         })
         .unwrap_or(0);
     // Then the program's frames, down to the entry function or the next
@@ -315,12 +409,12 @@ fn write_current(out: &mut String, g: &Goroutine) {
     let mut printed = 0;
     let mut saw_entry = false;
     for &ip in &ips[start..] {
-        let sym = symbolize(ip - 1);
-        let name = sym.as_ref().map(|(n, _, _)| n.clone());
+        let frame = symbolize(ip - 1);
+        let name = frame.as_ref().map(|f| f.name.clone());
         if printed > 0 && name.as_deref().is_some_and(is_runtime_frame) {
             break;
         }
-        write_symbolized(out, ip - 1, sym, "");
+        write_symbolized(out, ip - 1, frame.as_ref(), "");
         printed += 1;
         if name.is_some() && name == entry {
             saw_entry = true;
@@ -396,11 +490,13 @@ mod tests {
     #[test]
     fn symbolizes_a_function_of_this_binary() {
         let addr = symbolizes_a_function_of_this_binary as fn() as usize;
-        let (name, path, _) = symbolize(addr).expect("symbol found");
+        let f = symbolize(addr).expect("symbol found");
         assert!(
-            name.contains("symbolizes_a_function_of_this_binary"),
-            "{name}"
+            f.name.contains("symbolizes_a_function_of_this_binary"),
+            "{}",
+            f.name
         );
-        assert!(!path.is_empty());
+        assert!(!f.path.is_empty());
+        assert_eq!(f.start, addr);
     }
 }
