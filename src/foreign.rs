@@ -180,7 +180,9 @@ pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
     crate::init::wait_for_init();
     enter_call(g, f);
     // SAFETY: as above; the frame reports a panic that reaches it.
-    unsafe { crate::panic::open_frame(crate::panic::FrameKind::Call, f, arg, ptr::null_mut(), 0) };
+    unsafe {
+        crate::panic::open_frame(g, crate::panic::FrameKind::Call, f, arg, ptr::null_mut(), 0)
+    };
     exit_call(g);
 }
 
@@ -201,7 +203,7 @@ pub unsafe fn pcall_outside_call(
     enter_call(g, f);
     // SAFETY: forwarded contract.
     let r =
-        unsafe { crate::panic::open_frame(crate::panic::FrameKind::Pcall, f, arg, msg, msglen) };
+        unsafe { crate::panic::open_frame(g, crate::panic::FrameKind::Pcall, f, arg, msg, msglen) };
     exit_call(g);
     r
 }

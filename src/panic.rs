@@ -259,6 +259,8 @@ pub fn goexit_defers(g: &Goroutine) {
 }
 
 struct FrameCtx {
+    /// The running goroutine (found once, by the frame's opener).
+    g: *const Goroutine,
     kind: FrameKind,
     f: GoFunc,
     arg: *mut c_void,
@@ -269,11 +271,8 @@ struct FrameCtx {
 unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
     // SAFETY: `open_frame` passes its FrameCtx.
     let c = unsafe { &*(ctx as *const FrameCtx) };
-    let Some(g) = current() else {
-        // SAFETY: calling the user's function is the caller's contract.
-        unsafe { (c.f)(c.arg) };
-        return 0;
-    };
+    // SAFETY: the opener's goroutine runs this frame; it is live.
+    let g = unsafe { &*c.g };
     let s = st(g);
     // SAFETY: our own state.
     let base = unsafe {
@@ -288,21 +287,25 @@ unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
     };
     // SAFETY: calling the user's function is the caller's contract.
     unsafe { (c.f)(c.arg) };
-    run_defers_to(g, base);
+    // SAFETY: our own state, not borrowed across a user callback.
+    if unsafe { (*s).defers.len() } > base {
+        run_defers_to(g, base);
+    }
     // SAFETY: our own state; the frame pushed above is the innermost.
     unsafe { (*s).frames.pop() };
     0
 }
 
-/// Runs `f(arg)` in a new frame of kind `kind` on the calling goroutine
-/// (or foreign thread inside gort_call). Returns 0 if `f` returned or a
-/// deferred call of this frame recovered a panic, 1 if a pcall frame
-/// recovered a panic itself (its message copied to `msg`).
+/// Runs `f(arg)` in a new frame of kind `kind` on `g`, the calling
+/// goroutine (or foreign thread inside gort_call). Returns 0 if `f`
+/// returned or a deferred call of this frame recovered a panic, 1 if a
+/// pcall frame recovered a panic itself (its message copied to `msg`).
 ///
 /// # Safety
-/// `f` must be safe to call with `arg`; `msg` is NULL or writable for
-/// `msglen` bytes.
+/// `g` is the running goroutine; `f` must be safe to call with `arg`;
+/// `msg` is NULL or writable for `msglen` bytes.
 pub unsafe fn open_frame(
+    g: &Goroutine,
     kind: FrameKind,
     f: GoFunc,
     arg: *mut c_void,
@@ -310,6 +313,7 @@ pub unsafe fn open_frame(
     msglen: usize,
 ) -> i32 {
     let mut ctx = FrameCtx {
+        g,
         kind,
         f,
         arg,
@@ -318,6 +322,20 @@ pub unsafe fn open_frame(
     };
     // SAFETY: frame_body follows the trampoline's contract with ctx.
     unsafe { frame::run(frame_body, &mut ctx as *mut FrameCtx as *mut c_void) as i32 }
+}
+
+/// `gort_pcall`: a pcall frame on the running goroutine, or on a foreign
+/// thread outside gort_call, which becomes a goroutine for the call.
+///
+/// # Safety
+/// As for [`open_frame`].
+pub unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize) -> i32 {
+    match current() {
+        // SAFETY: forwarded contract; g is the running goroutine.
+        Some(g) => unsafe { open_frame(g, FrameKind::Pcall, f, arg, msg, msglen) },
+        // SAFETY: forwarded contract.
+        None => unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen) },
+    }
 }
 
 /// `gort_panic`: the panic algorithm (module docs).

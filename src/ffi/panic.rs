@@ -4,8 +4,7 @@ use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
 use super::fence;
 use super::runtime::gort_func;
-use crate::panic::{self, FrameKind};
-use crate::{foreign, sched};
+use crate::panic;
 
 /// Starts a panic with message `msg` (copied; NULL means ""): the deferred
 /// calls of the calling goroutine run, innermost frame first. A deferred
@@ -81,13 +80,6 @@ pub unsafe extern "C" fn gort_pcall(
     let Some(f) = r#fn else {
         panic::go_panic(super::NIL_DEREF);
     };
-    fence(|| {
-        if sched::current_g().is_null() && foreign::current_call().is_null() {
-            // SAFETY: forwarded contract.
-            unsafe { foreign::pcall_outside_call(f, arg, msg, msglen) }
-        } else {
-            // SAFETY: forwarded contract.
-            unsafe { panic::open_frame(FrameKind::Pcall, f, arg, msg, msglen) }
-        }
-    })
+    // SAFETY: forwarded contract.
+    fence(|| unsafe { panic::pcall(f, arg, msg, msglen) })
 }
