@@ -498,5 +498,10 @@ mod tests {
         );
         assert!(!f.path.is_empty());
         assert_eq!(f.start, addr);
+        // Test builds carry debug information: the line tables are read.
+        if cfg!(debug_assertions) {
+            let (file, line) = f.line.expect("a source line");
+            assert!(file.ends_with("trace.rs") && line > 0, "{file}:{line}");
+        }
     }
 }
