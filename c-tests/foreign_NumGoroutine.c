@@ -196,10 +196,7 @@ int main(void) {
 
     gort_wg_done(&parked_release);
     gort_wg_wait(&parked_done);
-    for (int i = 0; gort_num_goroutine() != 0; i++) {
-        CHECKF(i < 10000, "num_goroutine stuck at %d", gort_num_goroutine());
-        gort_sleep(1000000);
-    }
+    wait_num_goroutine(0);
     check_num_goroutine("end", 0);
     printf("baseline %d, %d inside gort_call (seen from the callback and from main), "
            "%d after; foreign_threads %lld -> %lld -> %lld\n",

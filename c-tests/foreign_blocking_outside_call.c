@@ -243,10 +243,7 @@ int main(void) {
     test_pingpong();
     test_once();
     test_sleep_and_thread_wakeup();
-    for (int i = 0; gort_num_goroutine() != 0; i++) {
-        CHECKF(i < 10000, "num_goroutine stuck at %d", gort_num_goroutine());
-        gort_sleep(MS);
-    }
+    wait_num_goroutine(0);
     printf("%d threads woken from gort_wg_wait by a goroutine; mutex hand-off goroutine->thread; "
            "%ld lock/unlock x 8 mixed; once x 8 threads; thread->thread wake-up\n",
            NWAITERS, pp_iters);

@@ -143,10 +143,7 @@ static NOIPA void pcall_under_nested_cb(void *arg) {
     /* Other threads' calls spawn and end goroutines at any time, and this
      * thread's holder and spawner may still be on their way out: count
      * only when alone, after those two have gone. */
-    for (int i = 0; c->alone && gort_num_goroutine() != 1; i++) {
-        CHECKF(i < 10000, "%d goroutines while only this call should be left", gort_num_goroutine());
-        gort_sleep(MS);
-    }
+    if (c->alone) wait_num_goroutine(1);
     int n = gort_num_goroutine();
     char msg[64];
     CHECK(gort_pcall(panicker, NULL, msg, sizeof msg) == 1);
@@ -358,10 +355,7 @@ int main(int argc, char **argv) {
     }
     CHECK(atomic_load(&once_ran) == 1);
     CHECK(atomic_load(&children_ran) == 4 * 11);
-    for (int i = 0; gort_num_goroutine() != 0; i++) {
-        CHECKF(i < 10000, "num_goroutine stuck at %d", gort_num_goroutine());
-        gort_sleep(MS);
-    }
+    wait_num_goroutine(0);
     gort_stats st;
     gort_read_stats(&st);
     CHECKF(st.foreign_threads == 1, "foreign_threads %lld after the pthreads exited (the main thread's is left)",

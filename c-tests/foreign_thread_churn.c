@@ -15,11 +15,14 @@
  *   - 10,000 pthreads (100 under valgrind), at most 64 alive at a time,
  *     each calling gort_call once (the callback checks gort_goid() > 0,
  *     counts itself) and exiting; after all are joined, foreign_threads
- *     and threads equal the baseline exactly;
+ *     equals the baseline exactly, and the runtime's own threads (threads
+ *     - foreign_threads) are back within GOMAXPROCS + 2 of theirs (an M
+ *     may start when work appears while the others are busy, and idle Ms
+ *     are kept), never growing with the threads that came and went;
  *   - 64 threads each calling gort_call 100,000 times (1,000 under
  *     valgrind) at once: every call ran, inside each call gort_goid() is
  *     the same for the whole call and > 0, and the count of goroutines is
- *     at least 1; after the joins the counts are back at the baseline and
+ *     at least 1; after the joins the counts are back as above and
  *     gort_num_goroutine() is 0;
  *   - some of the churned threads also block inside their call (spawn a
  *     goroutine and wait for it), and some call in again from a pthread
@@ -107,8 +110,13 @@ static void check_back(const char *when, const gort_stats *base) {
     stats(&st);
     CHECKF(st.foreign_threads == base->foreign_threads, "%s: foreign_threads %lld, baseline %lld", when,
            (long long)st.foreign_threads, (long long)base->foreign_threads);
-    CHECKF(st.threads == base->threads, "%s: threads %lld, baseline %lld (foreign %lld)", when,
-           (long long)st.threads, (long long)base->threads, (long long)st.foreign_threads);
+    /* The runtime's own threads may grow a little (an M started when work
+     * appeared while the others were busy; idle Ms are kept for reuse),
+     * but never with the number of foreign threads that came and went. */
+    long long own = st.threads - st.foreign_threads, base_own = base->threads - base->foreign_threads;
+    CHECKF(own >= base_own && own <= base_own + gort_gomaxprocs(0) + 2,
+           "%s: threads %lld (foreign %lld), baseline %lld (foreign %lld)", when, (long long)st.threads,
+           (long long)st.foreign_threads, (long long)base->threads, (long long)base->foreign_threads);
 }
 
 int main(void) {
@@ -147,7 +155,7 @@ int main(void) {
     CHECKF(late == want_late, "%ld destructor calls, want %ld", late, want_late);
     CHECK(atomic_load(&bad_goid) == 0);
     check_back("after the churn", &base);
-    CHECKF(gort_num_goroutine() == 0, "%d goroutines after the churn", gort_num_goroutine());
+    wait_num_goroutine(0); /* the blocking calls' children may still be returning */
 
     /* Many calls from many threads at once. */
     pthread_t hot[HOT_THREADS];
@@ -155,7 +163,7 @@ int main(void) {
     for (int i = 0; i < HOT_THREADS; i++) CHECK(pthread_join(hot[i], NULL) == 0);
     CHECKF(atomic_load(&hot_bad) == 0, "%ld calls saw a bad goroutine id", atomic_load(&hot_bad));
     check_back("after the concurrent calls", &base);
-    CHECK(gort_num_goroutine() == 0);
+    wait_num_goroutine(0);
 
     printf("%ld threads called in once each (+%ld calls from host TLS destructors, %ld goroutines "
            "spawned inside calls); %d threads x %ld calls; foreign_threads %lld and threads %lld "

@@ -86,12 +86,7 @@ int main(void) {
 
     /* The exit of the last goroutines is counted just after their wg_done:
      * poll (bounded) until the count is back to where it started. */
-    deadline = gort_nanotime() + 30LL * 1000000000;
-    while (gort_num_goroutine() != base) {
-        CHECKF(gort_nanotime() < deadline, "num_goroutine stuck at %d (want %d)",
-               gort_num_goroutine(), base);
-        gort_sleep(1000000);
-    }
+    wait_num_goroutine(base);
     gort_read_stats(&st);
     CHECKF(st.goroutines == base, "stats.goroutines = %lld after all exited", (long long)st.goroutines);
     printf("released and finished in %.1f ms\n", (double)(gort_nanotime() - t0) / 1e6);

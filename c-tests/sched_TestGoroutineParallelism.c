@@ -46,11 +46,7 @@ static void run(int procs, int tries) {
         CHECK(atomic_load(&x) == (unsigned)(3 * P));
     }
     /* The racers are gone before the next round changes GOMAXPROCS. */
-    int64_t deadline = gort_nanotime() + 30LL * 1000000000;
-    while (gort_num_goroutine() != 0) {
-        CHECK(gort_nanotime() < deadline);
-        gort_sleep(1000000);
-    }
+    wait_num_goroutine(0);
     gort_gomaxprocs(prev);
     printf("GOMAXPROCS %d: %d tries ok\n", P, tries);
 }

@@ -127,11 +127,7 @@ int main(void) {
         CHECKF(ids[i] != ids[i - 1], "duplicate goroutine id %lld", (long long)ids[i]);
 
     /* Exits are counted just after the last wg_done: poll, bounded. */
-    int64_t deadline = gort_nanotime() + 30LL * 1000000000;
-    while (gort_num_goroutine() != 0) {
-        CHECKF(gort_nanotime() < deadline, "num_goroutine stuck at %d", gort_num_goroutine());
-        gort_sleep(1000000);
-    }
+    wait_num_goroutine(0);
     printf("%ld goroutines from %d pthreads (+%ld nested), ids %lld..%lld\n", total, NTHREADS,
            nnested, (long long)ids[0], (long long)ids[total + nnested - 1]);
     free(ids);

@@ -64,14 +64,6 @@ static void normal(void *arg) {
     gort_wg_done(&wg);
 }
 
-static void wait_count(int want) {
-    int64_t deadline = gort_nanotime() + 30LL * 1000000000;
-    while (gort_num_goroutine() != want) {
-        CHECKF(gort_nanotime() < deadline, "num_goroutine %d, want %d", gort_num_goroutine(), want);
-        gort_sleep(1000000);
-    }
-}
-
 int main(void) {
     const int base = gort_num_goroutine();
 
@@ -80,7 +72,7 @@ int main(void) {
     gort_go(exiter, (void *)(intptr_t)0);
     gort_wg_wait(&wg);
     CHECK(atomic_load(&reached_exit) == 1);
-    wait_count(base);
+    wait_num_goroutine(base);
     CHECK(atomic_load(&ran_after) == 0);
 
     /* Many, mixed with goroutines that return normally. */
@@ -97,7 +89,7 @@ int main(void) {
         gort_wg_wait(&wg);
         CHECK(atomic_load(&reached_exit) == n);
         CHECK(atomic_load(&returned_normally) == n);
-        wait_count(base);
+        wait_num_goroutine(base);
         CHECKF(atomic_load(&ran_after) == 0, "code after gort_goexit ran %d times",
                atomic_load(&ran_after));
     }

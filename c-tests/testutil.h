@@ -107,6 +107,19 @@ static inline void run_self(const char *mode, const char *const *env, child_resu
     res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Waits (up to 30 s) until gort_num_goroutine() == want. A goroutine that
+ * has just woken its waiter (gort_wg_done, a channel send) is still
+ * counted until it has returned: counts settle, they do not jump. */
+#define wait_num_goroutine(want)                                                           \
+    do {                                                                                   \
+        int64_t wng_deadline_ = gort_nanotime() + 30LL * 1000000000;                       \
+        while (gort_num_goroutine() != (want)) {                                           \
+            CHECKF(gort_nanotime() < wng_deadline_, "gort_num_goroutine() stuck at %d, want %d", \
+                   gort_num_goroutine(), (int)(want));                                     \
+            gort_sleep(1000000);                                                           \
+        }                                                                                  \
+    } while (0)
+
 /* Counts goroutine blocks in a gort_stack() dump: lines "goroutine <digits> [". */
 static inline int count_headers(const char *s) {
     int n = 0;

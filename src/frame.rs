@@ -12,11 +12,13 @@
 //!   nanoseconds), where unwinding costs microseconds per frame.
 //!
 //! [`run`] is a small assembly trampoline: it saves the callee-saved
-//! registers, the stack pointer and a resume address into a [`JumpBuf`] on
-//! its own stack, then calls `body(ctx, &jumpbuf)`. If the body returns,
-//! its value is returned. [`jump`] restores the registers from the buffer
-//! and continues at the resume address with a given value, so `run`
-//! returns that value to its caller instead. No Rust function ever
+//! registers on its own stack, marks where its stack pointer is with a
+//! [`JumpBuf`] (on aarch64, which also holds the registers, the stack
+//! pointer and a resume address), then calls `body(ctx, &jumpbuf)`. If the
+//! body returns, its value is returned. [`jump`] resets the stack pointer
+//! to the buffer and continues at the trampoline's epilogue with a given
+//! value, which restores the caller's registers, so `run` returns that
+//! value to its caller instead. No Rust function ever
 //! "returns twice": `run` returns normally either way.
 //!
 //! # Safety rules for jumping
@@ -29,13 +31,15 @@
 
 use std::ffi::c_void;
 
-/// Saved registers of a frame boundary (callee-saved registers, stack
-/// pointer, resume address).
+/// A frame boundary's saved context: its address is where the stack
+/// pointer resumes. On aarch64 it also holds the callee-saved registers,
+/// the stack pointer and the resume address; on x86_64 the trampoline's
+/// own pushes keep the registers and nothing more is needed.
 #[repr(C)]
 #[derive(Debug)]
 pub struct JumpBuf {
     #[cfg(target_arch = "x86_64")]
-    regs: [usize; 8],
+    regs: [usize; 1],
     #[cfg(target_arch = "aarch64")]
     regs: [usize; 22],
 }
@@ -50,6 +54,11 @@ extern "C" {
     fn frame_jump(jb: *const JumpBuf, value: isize) -> !;
 }
 
+// x86_64: the trampoline's own pushes keep the caller's callee-saved
+// registers, so the buffer needs no copy of them: its address is the
+// stack pointer to resume with, and the frame pointer and resume address
+// follow from it. A jump reloads those two and lands on the epilogue,
+// whose pops restore everything else.
 #[cfg(target_arch = "x86_64")]
 std::arch::global_asm!(
     ".pushsection .text.gort_frame,\"ax\",@progbits",
@@ -69,23 +78,14 @@ std::arch::global_asm!(
     "push r13",
     "push r14",
     "push r15",
-    "sub rsp, 72",
-    // JumpBuf at [rsp]: rbx rbp r12 r13 r14 r15 rsp rip
-    "mov [rsp], rbx",
-    "mov [rsp + 8], rbp",
-    "mov [rsp + 16], r12",
-    "mov [rsp + 24], r13",
-    "mov [rsp + 32], r14",
-    "mov [rsp + 40], r15",
-    "mov [rsp + 48], rsp",
-    "lea rax, [rip + 2f]",
-    "mov [rsp + 56], rax",
+    // The JumpBuf, one word, at [rsp] = rbp - 48 (keeps rsp 16-aligned).
+    "sub rsp, 8",
     "mov rax, rdi",
     "mov rdi, rsi",
     "mov rsi, rsp",
     "call rax",
-    "2:",
-    "add rsp, 72",
+    ".Lgort_frame_resume:",
+    "add rsp, 8",
     "pop r15",
     "pop r14",
     "pop r13",
@@ -102,15 +102,10 @@ std::arch::global_asm!(
     ".globl __gortrt_frame_jump",
     ".type __gortrt_frame_jump,@function",
     "__gortrt_frame_jump:",
-    "mov rbx, [rdi]",
-    "mov rbp, [rdi + 8]",
-    "mov r12, [rdi + 16]",
-    "mov r13, [rdi + 24]",
-    "mov r14, [rdi + 32]",
-    "mov r15, [rdi + 40]",
-    "mov rsp, [rdi + 48]",
+    "mov rsp, rdi",
+    "lea rbp, [rdi + 48]",
     "mov rax, rsi",
-    "jmp qword ptr [rdi + 56]",
+    "jmp .Lgort_frame_resume",
     ".size __gortrt_frame_jump, . - __gortrt_frame_jump",
     ".popsection",
 );
