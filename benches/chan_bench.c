@@ -31,6 +31,8 @@
 #include <time.h>
 
 #include "runtime.h"
+#define BENCH_NAME "chan_bench"
+#include "benchutil.h"
 
 #define PINGPONG_N 1000000L
 #define PINGPONG_WARMUP 20000L
@@ -43,24 +45,7 @@
 #define FANIN_PER 20000L
 #define FANIN_WARMUP_PER 1000L
 
-static int failed;
 static const char *mode;
-
-#define CHECKF(cond, ...)                                                      \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "chan_bench: check failed: %s: ", #cond);          \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-            failed = 1;                                                        \
-        }                                                                      \
-    } while (0)
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* ---- ping-pong --------------------------------------------------------- */
 

@@ -36,6 +36,9 @@
 #include <string.h>
 #include <time.h>
 
+#define BENCH_NAME "foreign_bench"
+#include "benchutil.h"
+
 #define MIN_NS 300000000LL /* a reported run lasts at least 0.3 s */
 #define FIRST_THREADS 2000 /* fresh threads for call_first */
 #define FIRST_WARMUP 100
@@ -60,14 +63,6 @@ static void noop(void *arg) {
 }
 static void call_noop(void) { gort_call(noop, NULL); }
 #endif
-
-static int failed;
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void fail(const char *what) {
     fprintf(stderr, "foreign_bench: %s\n", what);
@@ -129,11 +124,6 @@ static void *first_thread(void *arg) {
     call_noop();
     *out = now_ns() - t0;
     return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 static void bench_call_first(void) {

@@ -30,6 +30,9 @@
 #include <string.h>
 #include <time.h>
 
+#define BENCH_NAME "handle_bench"
+#include "benchutil.h"
+
 #if defined(WITH_GO)
 /* benches/go/handlecexport */
 extern uintptr_t GoHandleNew(void *value);
@@ -49,14 +52,7 @@ extern void GoHandleDelete(uintptr_t h);
 
 #define MIN_NS 300000000LL /* a reported run lasts at least 0.3 s */
 
-static int failed;
 static int payload[2]; /* what the handles stand for */
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* n round trips on the calling thread; returns the number of mismatches. */
 static long round_trips(long n, void *v) {

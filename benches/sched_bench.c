@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#define BENCH_NAME "sched_bench"
+#include "benchutil.h"
 
 #define SPAWN_TOTAL 1000000L   /* goroutines per timed spawn round */
 #define SPAWN_BATCH 1000L      /* batch size of spawn_batch */
@@ -40,24 +42,6 @@
 #define BLOCKING_WARMUP 1000000L
 #define IDLE_GOROUTINES 1000L  /* goroutines run before the idle sleep */
 #define IDLE_SLEEP_NS 2000000000LL
-
-static int failed;
-
-#define CHECKF(cond, ...)                                                      \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "sched_bench: check failed: %s: ", #cond);         \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fputc('\n', stderr);                                               \
-            failed = 1;                                                        \
-        }                                                                      \
-    } while (0)
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* Resident bytes from /proc/self/statm (resident pages x page size). */
 static long rss_bytes(void) {

@@ -22,14 +22,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "benchutil.h"
 
 extern char **environ;
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static posix_spawn_file_actions_t actions;
 
@@ -46,11 +41,6 @@ static int64_t run_once(const char *prog) {
     int64_t t1 = now_ns();
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
     return t1 - t0;
-}
-
-static int cmp64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {
@@ -92,7 +82,7 @@ int main(int argc, char **argv) {
     }
     for (int p = 0; p < n; p++) {
         int64_t *v = t + (size_t)p * (size_t)runs;
-        qsort(v, (size_t)runs, sizeof *v, cmp64);
+        qsort(v, (size_t)runs, sizeof *v, cmp_i64);
         double med = runs % 2 ? (double)v[runs / 2] : ((double)v[runs / 2 - 1] + (double)v[runs / 2]) / 2.0;
         printf("startup %s %.3f %.3f\n", progs[p], med / 1000.0, (double)v[0] / 1000.0);
     }

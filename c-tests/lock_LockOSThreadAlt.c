@@ -39,19 +39,12 @@ static pid_t tid(void) { return (pid_t)syscall(SYS_gettid); }
  * with the id, it names a thread even if the kernel reuses the id
  * (pid_max may be as low as 32768 on a busy machine). 0 if gone. */
 static unsigned long long task_starttime(pid_t t) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)t);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p) return 0;
+    char buf[1024];
+    const char *f = task_stat_fields(t, buf, sizeof buf);
+    if (!f) return 0;
     unsigned long long start = 0;
-    /* after ')': fields 3..21, then starttime (22) */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+    /* fields 3..21, then starttime (22) */
+    if (sscanf(f, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
                &start) != 1)
         return 0;
     return start;

@@ -39,21 +39,14 @@ static pid_t tid(void) { return (pid_t)syscall(SYS_gettid); }
 /* State letter and utime+stime (ticks) of a thread of this process; 0 if
  * the thread is gone. */
 static char task_state(pid_t t, long *ticks) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)t);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* after the command name */
-    if (!p || p[1] != ' ') return 0;
-    char state = p[2];
-    /* fields after ')': state(3) ppid pgrp session tty tpgid flags minflt
-     * cminflt majflt cmajflt utime(14) stime(15) */
+    char buf[1024];
+    const char *f = task_stat_fields(t, buf, sizeof buf);
+    if (!f) return 0;
+    char state = f[0];
+    /* fields: state(3) ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime(14) stime(15) */
     unsigned long ut = 0, st = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return 0;
+    if (sscanf(f, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return 0;
     if (ticks) *ticks = (long)(ut + st);
     return state;
 }

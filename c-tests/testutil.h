@@ -107,6 +107,23 @@ static inline void run_self(const char *mode, const char *const *env, child_resu
     res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Reads /proc/self/task/<t>/stat into buf (NUL-terminated) and returns
+ * its fields from the third (the state letter) on: the text after the
+ * command name's ") ". NULL if the thread is gone or the line is odd. */
+static inline const char *task_stat_fields(pid_t t, char *buf, size_t cap) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)t);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return NULL;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0) return NULL;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* after the command name */
+    if (!p || p[1] != ' ') return NULL;
+    return p + 2;
+}
+
 /* Waits (up to 30 s) until gort_num_goroutine() == want. A goroutine that
  * has just woken its waiter (gort_wg_done, a channel send) is still
  * counted until it has returned: counts settle, they do not jump. */

@@ -108,6 +108,37 @@ unsafe fn unlock_bucket(_gp: GRef, data: *mut ()) -> bool {
     true
 }
 
+/// The address queue for `addr` in `b`: (the queue before it, its head),
+/// each null if there is none. Bucket lock held.
+///
+/// # Safety
+/// The caller holds `b`'s lock; every linked record is live.
+unsafe fn find_queue(b: &Bucket, addr: *const AtomicU32) -> (*mut Goroutine, *mut Goroutine) {
+    let mut head = b.heads.get();
+    let mut prev: *mut Goroutine = ptr::null_mut();
+    // SAFETY: per the contract, the links are stable and the records live.
+    while !head.is_null() && unsafe { (*head).wait_addr.get() } != addr as usize {
+        prev = head;
+        // SAFETY: as above.
+        head = unsafe { (*head).wait_next_addr.get() };
+    }
+    (prev, head)
+}
+
+/// Puts `queue` (a head, or null) where the queue after `prev` starts:
+/// the bucket's list head when `prev` is null. Bucket lock held.
+///
+/// # Safety
+/// The caller holds `b`'s lock; `prev` is null or a live queue head in `b`.
+unsafe fn link_queue(b: &Bucket, prev: *mut Goroutine, queue: *mut Goroutine) {
+    if prev.is_null() {
+        b.heads.set(queue);
+    } else {
+        // SAFETY: per the contract.
+        unsafe { (*prev).wait_next_addr.set(queue) };
+    }
+}
+
 /// Links the calling goroutine (or foreign record) into `b`'s queue for
 /// `addr`. Bucket lock held.
 fn enqueue_self(b: &Bucket, addr: *const AtomicU32, lifo: bool) -> *mut Goroutine {
@@ -119,12 +150,7 @@ fn enqueue_self(b: &Bucket, addr: *const AtomicU32, lifo: bool) -> *mut Goroutin
         g.wait_addr.set(addr as usize);
         g.wait_next.set(ptr::null_mut());
         g.wait_ticket.set(false);
-        let mut head = b.heads.get();
-        let mut prev: *mut Goroutine = ptr::null_mut();
-        while !head.is_null() && (*head).wait_addr.get() != addr as usize {
-            prev = head;
-            head = (*head).wait_next_addr.get();
-        }
+        let (prev, head) = find_queue(b, addr);
         if head.is_null() {
             // New address queue, at the front of the bucket list.
             g.wait_tail.set(me);
@@ -137,11 +163,7 @@ fn enqueue_self(b: &Bucket, addr: *const AtomicU32, lifo: bool) -> *mut Goroutin
             g.wait_next_addr.set((*head).wait_next_addr.get());
             (*head).wait_next_addr.set(ptr::null_mut());
             (*head).wait_tail.set(ptr::null_mut());
-            if prev.is_null() {
-                b.heads.set(me);
-            } else {
-                (*prev).wait_next_addr.set(me);
-            }
+            link_queue(b, prev, me);
         } else {
             let tail = (*head).wait_tail.get();
             (*tail).wait_next.set(me);
@@ -165,12 +187,7 @@ fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
     // SAFETY: the caller holds the bucket lock, which protects every link
     // reached here; all linked records are live (their owners are parked).
     unsafe {
-        let mut head = b.heads.get();
-        let mut prev: *mut Goroutine = ptr::null_mut();
-        while !head.is_null() && (*head).wait_addr.get() != addr as usize {
-            prev = head;
-            head = (*head).wait_next_addr.get();
-        }
+        let (prev, head) = find_queue(b, addr);
         if head.is_null() {
             return head;
         }
@@ -183,11 +200,7 @@ fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
             (*next).wait_next_addr.set(after);
             next
         };
-        if prev.is_null() {
-            b.heads.set(replacement);
-        } else {
-            (*prev).wait_next_addr.set(replacement);
-        }
+        link_queue(b, prev, replacement);
         (*head).wait_next.set(ptr::null_mut());
         (*head).wait_next_addr.set(ptr::null_mut());
         (*head).wait_tail.set(ptr::null_mut());
