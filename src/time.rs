@@ -162,7 +162,7 @@ impl Timers {
                 fire
             };
             match fire {
-                Some(Fire::Ready(gp)) => sched::ready(gp, false),
+                Some(Fire::Ready(gp)) => sched::ready(gp, true),
                 Some(Fire::Send(ch)) => ch.fire(),
                 None => return,
             }

@@ -636,6 +636,11 @@ fn runqput(p: &Processor, gp: GRef, next: bool) {
     }
 }
 
+/// Takes the next goroutine from `p`'s own queues (Go: `runqget`).
+/// `runnext` comes first and inherits the running time slice, so a chain
+/// of hand-offs counts as one slice; once sysmon has flagged that slice as
+/// too long (`preempt`), the `runnext` goroutine joins the back of the
+/// queue instead and the queue's head starts a new slice.
 fn runqget(p: &Processor) -> Option<GRef> {
     // A plain load first: runnext is usually empty, and a locked swap costs
     // as much as the rest of a goroutine switch.
@@ -643,11 +648,18 @@ fn runqget(p: &Processor) -> Option<GRef> {
         let next = p.runnext.swap(ptr::null_mut(), Ordering::AcqRel);
         if !next.is_null() {
             // SAFETY: runnext only ever holds live Gs.
-            return Some(unsafe { GRef::from_ptr(next) });
+            let next = unsafe { GRef::from_ptr(next) };
+            if !p.preempt.load(Ordering::Relaxed) {
+                return Some(next);
+            }
+            // SAFETY: the caller's M holds p.
+            unsafe { p.runq().push(next) };
         }
     }
     // SAFETY: the caller's M holds p.
-    unsafe { p.runq().pop() }
+    let g = unsafe { p.runq().pop() }?;
+    p.new_slice();
+    Some(g)
 }
 
 fn globrunqget(p: &Processor) -> Option<GRef> {
@@ -1120,17 +1132,21 @@ fn find_runnable(m: &Machine) -> GRef {
         let tick = p.tick();
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
             if let Some(g) = globrunqget(p) {
-                return found(m, g);
+                return found(m, p, g);
             }
         }
         if let Some(g) = runqget(p) {
-            return found(m, g);
+            // runqget started a new slice unless g inherits this one.
+            if m.spinning.get() {
+                reset_spinning(m);
+            }
+            return g;
         }
         if let Some(g) = globrunqget(p) {
-            return found(m, g);
+            return found(m, p, g);
         }
         if let Some(g) = take_yield_slot(p) {
-            return found(m, g);
+            return found(m, p, g);
         }
 
         if !m.spinning.get() {
@@ -1145,7 +1161,7 @@ fn find_runnable(m: &Machine) -> GRef {
         }
         if m.spinning.get() {
             if let Some(g) = steal_work(m, p) {
-                return found(m, g);
+                return found(m, p, g);
             }
         }
 
@@ -1177,8 +1193,11 @@ fn find_runnable(m: &Machine) -> GRef {
     }
 }
 
+/// `g` was found elsewhere than in `p`'s own queues: it starts a new
+/// time slice.
 #[inline]
-fn found(m: &Machine, g: GRef) -> GRef {
+fn found(m: &Machine, p: &Processor, g: GRef) -> GRef {
+    p.new_slice();
     if m.spinning.get() {
         reset_spinning(m);
     }
@@ -1594,6 +1613,7 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
 ///   yielder join its tail in yield order.
 fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
     p.tick();
+    p.new_slice();
     s.timers.run_if_due();
     if !s.injector.is_empty() {
         if let Some(next) = globrunqget(p) {

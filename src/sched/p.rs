@@ -14,7 +14,7 @@
 //! `status` (changed under the scheduler's idle lock).
 
 use std::cell::{Cell, UnsafeCell};
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 
 use crossbeam_deque::{Stealer, Worker};
 
@@ -57,6 +57,16 @@ pub struct Processor {
     /// Scheduling rounds, for the global-queue fairness check and for
     /// sysmon to see that the P made progress. Written only by the owner.
     pub schedtick: AtomicU32,
+    /// Time slices started: bumped whenever the P runs a goroutine that
+    /// does not inherit the running slice (everything but a `runnext`
+    /// hand-off). sysmon watches it to bound a chain of hand-offs. Written
+    /// only by the owner.
+    pub slicetick: AtomicU32,
+    /// Set by sysmon when the running slice has lasted too long while
+    /// other goroutines wait: the next `runnext` goroutine goes to the
+    /// back of the queue instead of inheriting the slice. Cleared by the
+    /// owner.
+    pub preempt: AtomicBool,
 }
 
 // SAFETY: the non-Sync fields are owner-only (see the module docs); the
@@ -91,6 +101,8 @@ impl Processor {
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
             schedtick: AtomicU32::new(0),
+            slicetick: AtomicU32::new(0),
+            preempt: AtomicBool::new(false),
         }
     }
 
@@ -157,5 +169,21 @@ impl Processor {
         let t = self.schedtick.load(Ordering::Relaxed).wrapping_add(1);
         self.schedtick.store(t, Ordering::Relaxed);
         t
+    }
+
+    /// Starts a new time slice (owner only: a load and a plain store).
+    #[inline]
+    pub fn new_slice(&self) {
+        let t = self.slicetick.load(Ordering::Relaxed).wrapping_add(1);
+        self.slicetick.store(t, Ordering::Relaxed);
+        if self.preempt.load(Ordering::Relaxed) {
+            self.preempt.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether goroutines wait in the queue proper (runnext excluded).
+    /// Racy; any thread.
+    pub fn has_queued_work(&self) -> bool {
+        !self.stealer.is_empty() || !self.yield_slot.load(Ordering::Relaxed).is_null()
     }
 }

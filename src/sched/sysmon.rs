@@ -18,6 +18,13 @@
 //! when it next needs one (see `Machine` for the handshake that makes the
 //! taking safe while that goroutine might re-enter the runtime).
 //!
+//! - a chain of goroutines handing work to each other through `runnext`
+//!   (a channel ping-pong) shares one time slice; when the slice has
+//!   lasted more than 10 ms while goroutines wait in the P's queue, sysmon
+//!   flags the P (`preempt`) and the next hand-off goes to the back of the
+//!   queue (Go preempts the running goroutine; here it switches at its next
+//!   hand-off anyway).
+//!
 //! sysmon also fires due timers when every P is busy in C code.
 //!
 //! # Cost when idle
@@ -35,6 +42,9 @@ use crate::os;
 
 /// How long a P may go without a scheduling round before sysmon takes it.
 pub(crate) const FORCE_HANDOFF_NS: i64 = 10_000_000;
+/// How long a chain of hand-offs may keep a P while others wait (Go:
+/// `forcePreemptNS`).
+const FORCE_PREEMPT_NS: i64 = 10_000_000;
 const MIN_DELAY_NS: i64 = 20_000;
 const MAX_DELAY_NS: i64 = 10_000_000;
 
@@ -43,6 +53,9 @@ struct Seen {
     m: i64,
     tick: u32,
     since: i64,
+    /// The P's slice counter when last seen to change, and when.
+    slice: u32,
+    slice_since: i64,
 }
 
 /// The sysmon thread's body.
@@ -86,6 +99,26 @@ pub fn sysmon_main() {
     }
 }
 
+/// Bounds a chain of `runnext` hand-offs (Go: `retake`'s `preemptone`
+/// for a goroutine that has run for 10 ms): a P whose time slice has
+/// lasted FORCE_PREEMPT_NS while goroutines wait in its queue is flagged,
+/// and its next hand-off goes to the back of the queue. The goroutines
+/// here switch constantly, so the flag is all it takes.
+fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
+    let slice = p.slicetick.load(Ordering::Relaxed);
+    if e.slice != slice || e.slice_since == 0 {
+        e.slice = slice;
+        e.slice_since = now;
+        return;
+    }
+    if now - e.slice_since > FORCE_PREEMPT_NS
+        && !p.preempt.load(Ordering::Relaxed)
+        && (p.has_queued_work() || !sched().injector.is_empty())
+    {
+        p.preempt.store(true, Ordering::Relaxed);
+    }
+}
+
 fn all_idle() -> bool {
     let s = sched();
     s.npidle.load(Ordering::SeqCst) >= s.gomaxprocs.load(Ordering::SeqCst)
@@ -98,19 +131,21 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
     let mut took = false;
     for m in ms {
         let p = m.p_unsynced();
-        if p.is_null() || m.in_gort.load(Ordering::Acquire) {
-            continue; // no P, or in the scheduler: it looks after itself
+        if p.is_null() {
+            continue;
         }
         // SAFETY: Ps are never freed; only atomics are read here.
         let pr = unsafe { &*p };
-        let tick = pr.schedtick.load(Ordering::Relaxed);
         let e = &mut seen[pr.id];
+        preempt_long_slice(pr, e, now);
+        if m.in_gort.load(Ordering::Acquire) {
+            continue; // in the scheduler: it looks after itself
+        }
+        let tick = pr.schedtick.load(Ordering::Relaxed);
         if e.m != m.id || e.tick != tick {
-            *e = Seen {
-                m: m.id,
-                tick,
-                since: now,
-            };
+            e.m = m.id;
+            e.tick = tick;
+            e.since = now;
             continue;
         }
         let stuck = now - e.since;
@@ -122,7 +157,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             work && stuck > FORCE_HANDOFF_NS
         };
         if take && m.try_retake(p) {
-            *e = Seen::default();
+            e.m = 0;
             handoffp(pr);
             took = true;
         }
