@@ -21,6 +21,9 @@
 #   panic_bench_go     benches/go/panic_bench: the same in Go
 #   chan_bench_gort    benches/chan_bench.c: channels and select
 #   chan_bench_go      benches/go/chan_bench: the same in Go
+#   workloads_gort     benches/workloads.c: skynet, timer storm, token ring,
+#                      worker pool, WaitGroup park rounds, at GOMAXPROCS 1, 2
+#   workloads_go       benches/go/workloads: the same in Go
 #   libgort.stripped.so, libcexport.stripped.so  for the size row
 # then runs every benchmark REPS times (gort and Go alternately, one
 # process at a time) and prints the medians in one table at the end.
@@ -30,6 +33,11 @@
 #   STARTUP_RUNS=N   runs of each start-up program per repetition (default 300)
 #   STARTUP_WARMUP=N warm-up runs of each before those (default 20)
 #   CC               C compiler (default gcc)
+#   RUN_TIMEOUT=S    seconds one benchmark process may run (default 300); a
+#                    process that fails or times out is reported as FAILED
+#                    and the run goes on
+#   ONLY_MODES="M .." run only these modes (names as in the lists below, plus
+#                    startup and size); the table shows only their rows
 # GOMAXPROCS, GORT_MAXPROCS, GOGC and GODEBUG are cleared so both runtimes
 # use their defaults except where a benchmark sets GOMAXPROCS itself.
 set -euo pipefail
@@ -46,6 +54,33 @@ CFLAGS="-O2 -std=c11 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE"
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 
 case $REPS in ''|*[!0-9]*|0) echo "run.sh: REPS must be a positive integer" >&2; exit 2 ;; esac
+
+MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle"
+HANDLE_MODES="handle_1t handle_2t handle_value"
+FOREIGN_MODES="call_pthread call_main call_first lock_exit"
+PANIC_MODES="panic_defer panic_pcall panic_recover"
+CHAN_MODES="chan_pingpong_1 chan_pingpong_2 chan_buffered chan_select4 chan_fanin"
+WORKLOAD_MODES=""
+for w in skynet timer_storm token_ring worker_pool wg_park; do
+    WORKLOAD_MODES="$WORKLOAD_MODES ${w}_p1 ${w}_p2"
+done
+ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $WORKLOAD_MODES startup size"
+
+# ONLY_MODES, words separated by any blanks, each a known mode.
+ONLY_MODES=$(echo ${ONLY_MODES:-})
+for m in $ONLY_MODES; do
+    case " $ALL_MODES " in
+        *" $m "*) ;;
+        *) echo "run.sh: ONLY_MODES: unknown mode '$m'; modes:" $ALL_MODES >&2; exit 2 ;;
+    esac
+done
+
+# selected MODE: true if MODE is to run (every mode when ONLY_MODES is empty).
+selected() {
+    [ -z "$ONLY_MODES" ] && return 0
+    case " $ONLY_MODES " in *" $1 "*) return 0 ;; esac
+    return 1
+}
 
 for tool in go python3 strip timeout "$CC"; do
     command -v "$tool" >/dev/null 2>&1 || { echo "run.sh: $tool not found" >&2; exit 2; }
@@ -84,6 +119,8 @@ $CC $CFLAGS -I"$ROOT/include" benches/panic_bench.c "$LIB/libgort.a" -lpthread -
 (cd benches/go && go build -o "$OUT/panic_bench_go" ./panic_bench)
 $CC $CFLAGS -I"$ROOT/include" benches/chan_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/chan_bench_gort"
 (cd benches/go && go build -o "$OUT/chan_bench_go" ./chan_bench)
+$CC $CFLAGS -I"$ROOT/include" benches/workloads.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/workloads_gort"
+(cd benches/go && go build -o "$OUT/workloads_go" ./workloads)
 
 $CC $CFLAGS benches/startup_timer.c -o "$OUT/startup_timer"
 $CC -O2 benches/startup.c -o "$OUT/startup_plain"
@@ -106,22 +143,17 @@ RES=$OUT/results.txt
 echo "size gort $SIZE_GORT" >>"$RES"
 echo "size go $SIZE_GO" >>"$RES"
 
-MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle"
-HANDLE_MODES="handle_1t handle_2t handle_value"
-FOREIGN_MODES="call_pthread call_main call_first lock_exit"
-PANIC_MODES="panic_defer panic_pcall panic_recover"
-CHAN_MODES="chan_pingpong_1 chan_pingpong_2 chan_buffered chan_select4 chan_fanin"
-
 # run_one IMPL MODE REP: one process, its "name value unit" lines appended
 # to results.txt as "run IMPL REP name value unit"; failures are recorded.
 run_one() {
-    local impl=$1 mode=$2 rep=$3 bin=$OUT/sched_bench_$1 log=$LOGS/$1-$2-$3 rc=0
+    local impl=$1 mode=$2 rep=$3 bin=$OUT/sched_bench_$1 log=$LOGS/$1-$2-$3 rc=0 shown
     # Go's counterpart of gort_blocking_enter/exit is a cgo call.
     [ "$impl $mode" = "go blocking" ] && bin=$OUT/cgocall_go
     # Handle rows have their own programs (goc: Go's handles driven from C).
     case $mode in handle_*) bin=$OUT/handle_bench_$impl ;; esac
     case $mode in panic_*) bin=$OUT/panic_bench_$impl ;; esac
     case $mode in chan_*) bin=$OUT/chan_bench_$impl ;; esac
+    case " $WORKLOAD_MODES " in *" $mode "*) bin=$OUT/workloads_$impl ;; esac
     # Foreign-thread rows: gort's C program; Go's calls go from the same C
     # program into a c-archive (goc), Go's lock_exit is a Go program.
     case "$impl $mode" in
@@ -131,7 +163,11 @@ run_one() {
     timeout "$RUN_TIMEOUT" "$bin" "$mode" >"$log.out" 2>"$log.err" || rc=$?
     if [ "$rc" -eq 0 ] && grep -q "^$mode " "$log.out"; then
         awk -v i="$impl" -v r="$rep" '!/^#/ && NF == 3 { print "run", i, r, $1, $2, $3 }' "$log.out" >>"$RES"
-        printf '  %-4s %-12s %s\n' "$impl" "$mode" "$(grep "^$mode " "$log.out" | cut -d' ' -f2-)"
+        shown=$(grep "^$mode " "$log.out" | cut -d' ' -f2-)
+        if grep -q "^${mode}_rss " "$log.out"; then
+            shown="$shown, peak RSS $(grep "^${mode}_rss " "$log.out" | cut -d' ' -f2-)"
+        fi
+        printf '  %-4s %-15s %s\n' "$impl" "$mode" "$shown"
         if [ -s "$log.err" ]; then
             echo "       note: stderr was not empty ($log.err):"
             head -n 3 "$log.err" | sed 's/^/      | /'
@@ -139,14 +175,31 @@ run_one() {
     else
         [ "$rc" -eq 124 ] && rc="timeout"
         echo "fail $impl $rep $mode $rc" >>"$RES"
-        printf '  %-4s %-12s FAILED (exit %s); stderr tail:\n' "$impl" "$mode" "$rc"
+        printf '  %-4s %-15s FAILED (exit %s); stderr tail:\n' "$impl" "$mode" "$rc"
         tail -n 5 "$log.err" | sed 's/^/      | /'
+    fi
+}
+
+# run_startup REP: start-up, whole process runs (posix_spawn to waitpid),
+# the three programs interleaved run by run; medians per program.
+run_startup() {
+    local rep=$1
+    if "$OUT/startup_timer" "$STARTUP_RUNS" "$STARTUP_WARMUP" \
+        "$OUT/startup_plain" "$OUT/startup_gort" "$OUT/startup_go" >"$LOGS/startup-$rep.out" 2>"$LOGS/startup-$rep.err"; then
+        awk -v r="$rep" '$1 == "startup" { n = $2; sub(/.*startup_/, "", n); print "startup", n, r, $3 }' \
+            "$LOGS/startup-$rep.out" >>"$RES"
+        printf '  %-4s %-15s %s\n' "-" "startup" "$(awk -v r="$rep" '$1 == "startup" && $3 == r { printf "%s %s us  ", $2, $4 }' "$RES")"
+    else
+        echo "fail startup $rep startup timer" >>"$RES"
+        echo "  startup FAILED; stderr tail:"
+        tail -n 5 "$LOGS/startup-$rep.err" | sed 's/^/      | /'
     fi
 }
 
 for rep in $(seq 1 "$REPS"); do
     echo "== repetition $rep/$REPS"
     for mode in $MODES; do
+        selected "$mode" || continue
         # Alternate which runtime goes first, to spread drift evenly.
         if [ $((rep % 2)) -eq 1 ]; then
             run_one gort "$mode" "$rep"; run_one go "$mode" "$rep"
@@ -156,6 +209,7 @@ for rep in $(seq 1 "$REPS"); do
     done
     # Handles: gort, Go inside Go, and (one-thread row only) Go driven from C.
     for mode in $HANDLE_MODES; do
+        selected "$mode" || continue
         impls="gort go goc"
         [ $((rep % 2)) -eq 0 ] && impls="goc go gort"
         for impl in $impls; do
@@ -164,34 +218,25 @@ for rep in $(seq 1 "$REPS"); do
         done
     done
     # Calls from C threads, locked goroutines exiting, defer/panic,
-    # channels.
-    for mode in $FOREIGN_MODES $PANIC_MODES $CHAN_MODES; do
+    # channels, the classic workloads.
+    for mode in $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $WORKLOAD_MODES; do
+        selected "$mode" || continue
         if [ $((rep % 2)) -eq 1 ]; then
             run_one gort "$mode" "$rep"; run_one go "$mode" "$rep"
         else
             run_one go "$mode" "$rep"; run_one gort "$mode" "$rep"
         fi
     done
-    # Start-up: whole process runs (posix_spawn to waitpid), the three
-    # programs interleaved run by run; medians per program.
-    if "$OUT/startup_timer" "$STARTUP_RUNS" "$STARTUP_WARMUP" \
-        "$OUT/startup_plain" "$OUT/startup_gort" "$OUT/startup_go" >"$LOGS/startup-$rep.out" 2>"$LOGS/startup-$rep.err"; then
-        awk -v r="$rep" '$1 == "startup" { n = $2; sub(/.*startup_/, "", n); print "startup", n, r, $3 }' \
-            "$LOGS/startup-$rep.out" >>"$RES"
-        printf '  %-4s %-12s %s\n' "-" "startup" "$(awk -v r="$rep" '$1 == "startup" && $3 == r { printf "%s %s us  ", $2, $4 }' "$RES")"
-    else
-        echo "fail startup $rep startup timer" >>"$RES"
-        echo "  startup FAILED; stderr tail:"
-        tail -n 5 "$LOGS/startup-$rep.err" | sed 's/^/      | /'
-    fi
+    if selected startup; then run_startup "$rep"; fi
 done
 
 # ---- table -------------------------------------------------------------
-python3 - "$RES" "$REPS" "$GOVERSION" <<'EOF'
+python3 - "$RES" "$REPS" "$GOVERSION" "$ONLY_MODES" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 
 res_path, reps, gover = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+only = set(sys.argv[4].split())  # empty: every mode ran
 runs = defaultdict(list)      # (impl, name) -> [value]
 startup = defaultdict(dict)   # rep -> {plain|gort|go: us}
 fails = defaultdict(list)     # (impl, mode) -> [why]
@@ -235,6 +280,22 @@ def handle_scaling(g):
     one = runs.get(("gort", "handle_1t"))
     return bool(one) and g <= statistics.median(one) / 1.5
 
+# The classic workloads: a time row and a peak RSS row per GOMAXPROCS.
+workload_rows = []
+for name, what, unit, goals in [
+    ("skynet", "skynet: 1M leaf goroutines in a 10-ary tree, sums over unbuffered channels", "ms", True),
+    ("timer_storm", "timer storm: 100,000 goroutines sleep 0-10 ms, then WaitGroup done", "ms", True),
+    ("token_ring", "token ring: 10,000 goroutines on unbuffered channels, 1M hops", "ms", True),
+    ("worker_pool", "worker pool: 8 workers, 1M jobs and results over channels of capacity 1024", "ms", False),
+    ("wg_park", "WaitGroup park rounds: 100,000 goroutines park and are released, mean of 3", "ms/round", False),
+]:
+    for procs in (1, 2):
+        key = "%s_p%d" % (name, procs)
+        workload_rows.append((key, "%s, GOMAXPROCS %d" % (what, procs), unit,
+                              "<= Go" if goals else "-", (lambda g, o: g <= o) if goals else None))
+        workload_rows.append((key + "_rss", "peak RSS of the same", "KiB",
+                              "<= 1.6x Go" if goals else "-", (lambda g, o: g <= 1.6 * o) if goals else None))
+
 rows = [
     # key, label, unit, goal text, goal test(gort, go)
     ("spawn_batch", "spawn+finish 1M goroutines, batches of 1000, GOMAXPROCS 1", "ns/goroutine", "<= Go", lambda g, o: g <= o),
@@ -261,9 +322,18 @@ rows = [
     ("chan_buffered", "buffered channel (cap 128), producer to consumer, 10M 8-byte elements", "ns/element", "<= Go", lambda g, o: g <= o),
     ("chan_select4", "blocking select over 4 receive cases, one ready (buffered values)", "ns/select", "<= Go", lambda g, o: g <= o),
     ("chan_fanin", "fan-in: 100 producer goroutines into one unbuffered channel, 2M elements", "ns/element", "<= Go", lambda g, o: g <= o),
+    *workload_rows,
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
 ]
+
+def mode_of(key):
+    # The mode whose runs give a row its values.
+    key = key[:-len("_rss")] if key.endswith("_rss") else key
+    return "handle_1t" if key == "handle_1t_c" else key
+
+if only:
+    rows = [r for r in rows if mode_of(r[0]) in only]
 
 def fmt(v, unit):
     if v is None:
@@ -285,9 +355,9 @@ print("== raw values per repetition")
 for key, label, unit, _, _ in rows:
     for impl in ("gort", "go"):
         v = runs.get((impl, key), [])
-        print("  {:<12} {:<4} {:<13} {}".format(key, impl, unit, " ".join(fmt(x, unit) for x in v) or "-"))
+        print("  {:<18} {:<4} {:<13} {}".format(key, impl, unit, " ".join(fmt(x, unit) for x in v) or "-"))
 if runs.get(("plain", "startup_abs")):
-    print("  {:<12} {:<4} {:<13} {}".format("startup", "C", "us (absolute)", " ".join(fmt(x, "us") for x in runs[("plain", "startup_abs")])))
+    print("  {:<18} {:<4} {:<13} {}".format("startup", "C", "us (absolute)", " ".join(fmt(x, "us") for x in runs[("plain", "startup_abs")])))
 
 table = []
 header = ("operation", "gort", "Go " + gover.lstrip("go"), "ratio gort/Go", "goal")
@@ -298,10 +368,12 @@ for key, label, unit, goal, test in rows:
     o, on = med("go", key)
     gs = fmt(g, unit)
     os_ = fmt(o, unit)
-    if fails.get(("gort", key)):
-        gs += " (%d FAILED)" % len(fails[("gort", key)])
-    if fails.get(("go", key)):
-        os_ += " (%d FAILED)" % len(fails[("go", key)])
+    # A failed run loses its peak RSS row too.
+    fkey = key[:-len("_rss")] if key.endswith("_rss") else key
+    if fails.get(("gort", fkey)):
+        gs += " (%d FAILED)" % len(fails[("gort", fkey)])
+    if fails.get(("go", fkey)):
+        os_ += " (%d FAILED)" % len(fails[("go", fkey)])
     ratio = "n/a" if g is None or o is None or o <= 0 else "{:.2f}".format(g / o)
     if key != "size" and min(gn, on) < reps:
         short.append("%s: gort %d, Go %d of %d" % (key, gn, on, reps))
