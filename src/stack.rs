@@ -26,12 +26,29 @@
 //!
 //! # Pooling
 //!
-//! Stacks are reused: each processor keeps a small cache (no locking), and a
-//! global pool takes the overflow. A stack entering the global pool has its
-//! deep pages returned to the kernel (`MADV_DONTNEED` below the top
-//! [`KEEP_RESIDENT`] bytes), so a burst of deep recursion does not pin
-//! memory in the pool forever. Beyond the global pool's capacity stacks are
-//! unmapped.
+//! Stacks are reused, never mapped and unmapped per goroutine: each
+//! processor keeps a cache of [`LOCAL_CACHE`] stacks (no locking), and a
+//! global pool, sized by use (it grows to the most stacks ever free at
+//! once), takes the overflow and refills the caches, half a cache per lock
+//! round. Spawning, parking and waking goroutines in a steady state
+//! therefore makes no system call for stacks.
+//!
+//! Memory goes back to the kernel lazily: sysmon calls [`scavenge`] every
+//! [`SCAVENGE_PERIOD_NS`] while the pool holds more than [`POOL_RESERVE`]
+//! stacks, and it releases only the stacks that sat in the pool for the
+//! whole period (the pool is LIFO, so those are its bottom `low_water`
+//! entries): they are unmapped, except a reserve that is trimmed to its top
+//! [`KEEP_RESIDENT`] bytes (`MADV_DONTNEED`), so a burst of deep recursion
+//! or of goroutines does not pin memory for long.
+//!
+//! # Invariants
+//!
+//! - Every stack in a cache or the pool has the size it was mapped with
+//!   and no goroutine running on it.
+//! - `Pool::low_water <= Pool::stacks.len()` after every operation under
+//!   the pool lock.
+//! - A stack is `trimmed` only if its pages below the top `KEEP_RESIDENT`
+//!   bytes were given back after it was last handed out.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
@@ -41,14 +58,21 @@ use parking_lot::Mutex;
 
 use crate::os;
 
-/// Bytes of guard region below every stack.
-pub(crate) const GUARD_SIZE: usize = 64 * 1024;
+/// Bytes of guard region below every stack. Large, so that a C function
+/// with a big frame (code built without `-fstack-clash-protection` moves
+/// the stack pointer past its locals without touching them) still lands in
+/// the guard rather than in the stack below: the guard costs address
+/// space only (no memory, and no more map entries than a small one).
+pub(crate) const GUARD_SIZE: usize = 256 * 1024;
 /// Bytes at the top of a pooled stack kept resident when it is trimmed.
 pub(crate) const KEEP_RESIDENT: usize = 16 * 1024;
 /// Stacks kept by each processor without locking.
-pub(crate) const LOCAL_CACHE: usize = 16;
-/// Stacks kept in the global pool.
-pub(crate) const GLOBAL_POOL: usize = 512;
+pub(crate) const LOCAL_CACHE: usize = 64;
+/// Idle stacks the global pool keeps (trimmed) when it scavenges.
+pub(crate) const POOL_RESERVE: usize = 64;
+/// How long a pooled stack must sit unused before [`scavenge`] gives its
+/// memory back.
+pub(crate) const SCAVENGE_PERIOD_NS: i64 = 2_000_000_000;
 
 /// `madvise` advice that installs guard pages (Linux 6.13+).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -73,6 +97,9 @@ pub struct GStack {
     mprotected: bool,
     /// Whether the low GUARD_SIZE bytes are a guard at all.
     guarded: bool,
+    /// Whether the pages below the top KEEP_RESIDENT bytes were given
+    /// back since the stack was last handed out.
+    trimmed: bool,
     _valgrind: ValgrindStackRegistration,
 }
 
@@ -99,28 +126,14 @@ impl GStack {
     /// Returns None if the address space is exhausted.
     pub fn new(size: usize) -> Option<GStack> {
         let len = size + GUARD_SIZE;
-        // SAFETY: a fresh anonymous private mapping; no existing memory is
-        // affected.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        let low = p as usize;
+        let low = map_fresh(len)?;
         let (guarded, mprotected) = install_guard(low);
         Some(GStack {
             low,
             len,
             mprotected,
             guarded,
+            trimmed: true,
             _valgrind: ValgrindStackRegistration::new((low + GUARD_SIZE) as *mut u8, size),
         })
     }
@@ -146,8 +159,11 @@ impl GStack {
     }
 
     /// Returns the stack's pages below the top KEEP_RESIDENT bytes to the
-    /// kernel; the next touch reads zeros.
-    fn trim(&self) {
+    /// kernel; the next touch reads zeros. Once per hand-out.
+    fn trim(&mut self) {
+        if std::mem::replace(&mut self.trimmed, true) {
+            return;
+        }
         let keep = KEEP_RESIDENT.min(self.size());
         let from = self.low + GUARD_SIZE;
         let n = self.size() - keep;
@@ -167,6 +183,72 @@ impl Drop for GStack {
         // SAFETY: we own the mapping and nothing runs on it any more.
         unsafe { libc::munmap(self.low as *mut libc::c_void, self.len) };
     }
+}
+
+/// Address space mapped ahead for new stacks: `[next, end)` of the last
+/// chunk, in steps of `len`.
+struct Fresh {
+    next: usize,
+    end: usize,
+    len: usize,
+}
+
+static FRESH: Mutex<Fresh> = Mutex::new(Fresh {
+    next: 0,
+    end: 0,
+    len: 0,
+});
+
+/// Stacks mapped by one `mmap` call.
+const CHUNK_STACKS: usize = 16;
+
+/// Carves `len` bytes for a new stack out of a chunk mapped for
+/// [`CHUNK_STACKS`] stacks at once (one system call fewer per new stack;
+/// each stack is unmapped on its own later, which `munmap` allows for any
+/// page range). Returns None when the address space is exhausted.
+fn map_fresh(len: usize) -> Option<usize> {
+    let mut f = FRESH.lock();
+    if f.len != len || f.next == f.end {
+        if f.next != f.end {
+            // SAFETY: the rest of our own chunk, never handed out.
+            unsafe { libc::munmap(f.next as *mut libc::c_void, f.end - f.next) };
+        }
+        let mut n = CHUNK_STACKS;
+        let p = loop {
+            // SAFETY: a fresh anonymous private mapping; no existing memory
+            // is affected.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len * n,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                break p as usize;
+            }
+            if n == 1 {
+                *f = Fresh {
+                    next: 0,
+                    end: 0,
+                    len: 0,
+                };
+                return None;
+            }
+            n = 1; // near the limit: one stack's worth may still fit
+        };
+        *f = Fresh {
+            next: p,
+            end: p + len * n,
+            len,
+        };
+    }
+    let low = f.next;
+    f.next += len;
+    Some(low)
 }
 
 /// Installs the guard at `low`; returns (guarded, costs a VMA).
@@ -221,13 +303,24 @@ fn mprotect_budget() -> usize {
 }
 
 /// The process-wide pool behind the per-processor caches.
-static POOL: Mutex<Vec<GStack>> = Mutex::new(Vec::new());
+struct Pool {
+    stacks: Vec<GStack>,
+    /// The fewest stacks the pool held since the last scavenge: that many
+    /// (the bottom of this LIFO pool) sat unused for the whole period.
+    low_water: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    stacks: Vec::new(),
+    low_water: 0,
+});
 
 /// Takes a stack of `size` bytes: from `cache`, the global pool, or a new
 /// mapping. Returns None only when memory is exhausted.
 pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
-    if let Some(s) = cache.pop() {
+    if let Some(mut s) = cache.pop() {
         if s.size() == size {
+            s.trimmed = false;
             return Some(s);
         }
     }
@@ -235,49 +328,79 @@ pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
         let mut pool = POOL.lock();
         // Refill half the local cache in one lock round.
         while cache.len() < LOCAL_CACHE / 2 {
-            match pool.pop() {
-                Some(s) if s.size() == size => cache.push(s),
+            match pool.stacks.pop() {
+                Some(mut s) if s.size() == size => {
+                    s.trimmed = false;
+                    cache.push(s);
+                }
                 Some(_) => {}
                 None => break,
             }
         }
+        pool.low_water = pool.low_water.min(pool.stacks.len());
     }
-    cache.pop().or_else(|| GStack::new(size))
+    cache.pop().or_else(|| {
+        GStack::new(size).map(|mut s| {
+            s.trimmed = false;
+            s
+        })
+    })
 }
 
 /// Returns a stack to `cache`; when the cache is full, half of it moves to
-/// the global pool (trimmed), or is unmapped if the pool is full.
+/// the global pool. No system call: memory goes back to the kernel only
+/// when [`scavenge`] finds stacks unused for a whole period.
 pub fn free(cache: &mut Vec<GStack>, s: GStack) {
     cache.push(s);
     if cache.len() > LOCAL_CACHE {
-        let spill: Vec<GStack> = cache.drain(..LOCAL_CACHE / 2).collect();
-        for s in &spill {
-            s.trim();
-        }
         let mut pool = POOL.lock();
-        for s in spill {
-            if pool.len() < GLOBAL_POOL {
-                pool.push(s);
-            } else {
-                drop(s);
-            }
-        }
+        pool.stacks.extend(cache.drain(..LOCAL_CACHE / 2));
     }
 }
 
-/// Returns a stack straight to the global pool (trimmed), for an M that
-/// holds no processor.
+/// Returns a stack straight to the global pool, for an M that holds no
+/// processor.
 pub fn free_global(s: GStack) {
-    s.trim();
-    let mut pool = POOL.lock();
-    if pool.len() < GLOBAL_POOL {
-        pool.push(s);
-    }
+    POOL.lock().stacks.push(s);
 }
 
-/// Whether new stacks get guard pages through MADV_GUARD_INSTALL.
-pub fn guard_install_in_use() -> bool {
-    GUARD_MODE.load(Ordering::Relaxed) == GUARD_INSTALL
+/// Whether the global pool holds stacks that [`scavenge`] could release.
+pub fn scavengeable() -> bool {
+    POOL.lock().stacks.len() > POOL_RESERVE
+}
+
+/// Gives back the memory of stacks that sat in the global pool, unused,
+/// since the previous call (sysmon calls this every [`SCAVENGE_PERIOD_NS`]):
+/// beyond the first [`POOL_RESERVE`], they are unmapped; the reserve is
+/// trimmed to its top pages. Stacks in use, or reused during the period,
+/// are not touched, so a program that keeps spawning and parking
+/// goroutines makes no system call for its stacks.
+pub fn scavenge() {
+    let idle: Vec<GStack> = {
+        let mut pool = POOL.lock();
+        let n = pool.low_water.min(pool.stacks.len());
+        let idle = pool.stacks.drain(..n).collect();
+        pool.low_water = pool.stacks.len();
+        idle
+    };
+    if idle.is_empty() {
+        return;
+    }
+    let mut keep = Vec::new();
+    for mut s in idle {
+        if keep.len() < POOL_RESERVE {
+            s.trim();
+            keep.push(s);
+        } // else: dropped, i.e. unmapped
+    }
+    let mut pool = POOL.lock();
+    // The reserve goes back to the bottom, which allocation reaches last;
+    // it counts as unused for the next period too (trimming it again is a
+    // no-op without a system call).
+    pool.low_water += keep.len();
+    let rest = std::mem::replace(&mut pool.stacks, keep);
+    pool.stacks.extend(rest);
+    debug_assert!(pool.low_water <= pool.stacks.len());
 }
 
 #[cfg(test)]

@@ -5,10 +5,13 @@
 //! One min-heap of (deadline, what to do) under a short lock, plus an atomic
 //! copy of the earliest deadline so that the scheduler's per-round check
 //! ("is anything due?") is one relaxed load when nothing is pending, and
-//! one clock read otherwise. Due timers are fired by whichever M looks
-//! first: Ms holding a P at every scheduling round, and the *timer M* (an
-//! idle M sleeping on its note exactly until the earliest deadline; see
-//! `sched`). No thread is dedicated to timers, and an idle process with no
+//! one clock read otherwise. Due timers are fired by Ms holding a P at
+//! every scheduling round (until one goroutine is readied into the P's
+//! `runnext`, as Go's `goready` does: it runs next), and by the *timer M*
+//! (an idle M sleeping on its note until the earliest deadline; see
+//! `sched`), which takes an idle P to do so, or, when every P has been busy
+//! past a grace period (stuck in C code), fires them itself into the global
+//! queue. No thread is dedicated to timers, and an idle process with no
 //! timers has no thread waking up.
 //!
 //! A sleeping goroutine's timer is added by the park callback, i.e. after
@@ -137,36 +140,47 @@ impl Timers {
         earliest
     }
 
-    /// Fires due timers if any (the scheduler's per-round check).
+    /// The scheduler's per-round check, for an M holding a P: fires due
+    /// timers until one has readied a goroutine into that P's `runnext`
+    /// (at least one), leaving the rest for the next rounds. Firing a whole
+    /// burst at once would push all but the last readied goroutine to the
+    /// back of the local queue (each `runnext` ready kicks the previous one
+    /// there), behind everything queued, which starves sleepers in a
+    /// program that keeps its queue long.
     #[inline]
-    pub fn run_if_due(&self) {
+    pub fn run_if_due(&self, runnext_taken: impl Fn() -> bool) {
         let next = self.next_when.load(Ordering::Relaxed);
         if next != i64::MAX {
             let now = os::nanotime();
             if now >= next {
-                self.run(now);
+                while self.fire_one(now) && !runnext_taken() {}
             }
         }
     }
 
-    /// Fires every timer due at `now`. Goroutines are readied, and
-    /// channels sent to, outside the heap lock.
+    /// Fires every timer due at `now` (for a thread without a P: the
+    /// goroutines go to the global queue).
     pub fn run(&self, now: i64) {
-        loop {
-            let fire = {
-                let mut h = self.heap.lock();
-                let due = matches!(h.peek(), Some(e) if e.when <= now);
-                let fire = if due { h.pop().map(|e| e.fire) } else { None };
-                let next = h.peek().map_or(i64::MAX, |e| e.when);
-                self.next_when.store(next, Ordering::SeqCst);
-                fire
-            };
-            match fire {
-                Some(Fire::Ready(gp)) => sched::ready(gp, true),
-                Some(Fire::Send(ch)) => ch.fire(),
-                None => return,
-            }
+        while self.fire_one(now) {}
+    }
+
+    /// Fires the earliest timer if it is due at `now`, outside the heap
+    /// lock; returns whether it did.
+    fn fire_one(&self, now: i64) -> bool {
+        let fire = {
+            let mut h = self.heap.lock();
+            let due = matches!(h.peek(), Some(e) if e.when <= now);
+            let fire = if due { h.pop().map(|e| e.fire) } else { None };
+            let next = h.peek().map_or(i64::MAX, |e| e.when);
+            self.next_when.store(next, Ordering::SeqCst);
+            fire
+        };
+        match fire {
+            Some(Fire::Ready(gp)) => sched::ready(gp, true),
+            Some(Fire::Send(ch)) => ch.fire(),
+            None => return false,
         }
+        true
     }
 }
 

@@ -88,8 +88,15 @@ use crate::time::Timers;
 
 /// Goroutine ids handed to a P at a time.
 const GOID_BATCH: i64 = 16;
+/// Goroutines a P's local queue holds before half of them move to the
+/// global queue (Go: the 256-entry `runq`).
+const LOCAL_QUEUE_MAX: usize = 256;
 /// Every this many rounds an M looks at the global queue first (fairness).
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
+/// How long past its deadline a timer is left to the Ps' own scheduling
+/// rounds before an idle M or sysmon fires it (and queues its goroutine
+/// globally) because every P is stuck.
+pub(crate) const TIMER_GRACE_NS: i64 = 1_000_000;
 /// Stack size of a runtime thread (its scheduler context; goroutines run on
 /// their own stacks).
 const M_STACK_SIZE: usize = 256 * 1024;
@@ -622,18 +629,43 @@ pub fn unlock_os_thread() {
 // ---------------------------------------------------------------------------
 // Run queues.
 
+/// Queues `gp` on `p` (Go: `runqput`): in `runnext` with `next` (the
+/// goroutine there before joins the queue), else at the queue's tail.
 fn runqput(p: &Processor, gp: GRef, next: bool) {
-    // SAFETY (both arms): the caller's M holds p.
-    if next {
+    let gp = if next {
         let old = p.runnext.swap(gp.as_ptr(), Ordering::AcqRel);
-        if !old.is_null() {
-            // SAFETY: runnext only ever holds live Gs.
-            unsafe { p.runq().push(GRef::from_ptr(old)) };
+        if old.is_null() {
+            return;
         }
+        // SAFETY: runnext only ever holds live Gs.
+        unsafe { GRef::from_ptr(old) }
     } else {
-        // SAFETY: see above.
-        unsafe { p.runq().push(gp) };
+        gp
+    };
+    // SAFETY: the caller's M holds p.
+    let q = unsafe { p.runq() };
+    if q.len() >= LOCAL_QUEUE_MAX {
+        runqputslow(q);
     }
+    q.push(gp);
+}
+
+/// Moves the older half of a full local queue to the global queue (Go:
+/// `runqputslow`). Bounding the local queue keeps the newest goroutines
+/// local: a program that spawns faster than it finishes (a spawn tree)
+/// then runs close to depth-first, with far fewer goroutines started and
+/// blocked at once (each holding a stack page), while the global queue,
+/// checked every GLOBAL_CHECK_INTERVAL rounds, keeps the older ones moving.
+#[cold]
+fn runqputslow(q: &crossbeam_deque::Worker<GRef>) {
+    let s = sched();
+    for _ in 0..LOCAL_QUEUE_MAX / 2 {
+        match q.pop() {
+            Some(g) => s.injector.push(g),
+            None => break,
+        }
+    }
+    wakep_after_inject();
 }
 
 /// Takes the next goroutine from `p`'s own queues (Go: `runqget`).
@@ -660,6 +692,12 @@ fn runqget(p: &Processor) -> Option<GRef> {
     let g = unsafe { p.runq().pop() }?;
     p.new_slice();
     Some(g)
+}
+
+/// Whether `p`'s runnext slot is taken (owner's view).
+#[inline]
+fn runnext_taken(p: &Processor) -> bool {
+    !p.runnext.load(Ordering::Relaxed).is_null()
 }
 
 fn globrunqget(p: &Processor) -> Option<GRef> {
@@ -984,6 +1022,8 @@ fn pidleput_locked(s: &Sched, idle: &mut IdleLists, p: &Processor) {
 fn stopm(m: &Machine) {
     let s = sched();
     debug_assert!(m.p().is_null());
+    // Extra time the busy Ps get to fire a due timer themselves.
+    let mut grace = 0;
     loop {
         s.idle.lock().ms.push(m);
         s.nmidle.fetch_add(1, Ordering::SeqCst);
@@ -996,7 +1036,7 @@ fn stopm(m: &Machine) {
                 .compare_exchange(ptr::null_mut(), me, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            deadline = Some(s.timers.next_when());
+            deadline = Some(s.timers.next_when().saturating_add(grace));
         }
         m.note.wait(deadline);
         if deadline.is_some() {
@@ -1020,9 +1060,19 @@ fn stopm(m: &Machine) {
                     return;
                 }
                 drop(idle);
-                // Every P is busy: fire what is due; the readied goroutines
-                // go to the injector for the busy Ps to pick up.
-                s.timers.run(os::nanotime());
+                // Every P is busy. A P that keeps scheduling fires the due
+                // timers itself at its next round, readying the sleepers
+                // into its runnext; firing them here would queue them in
+                // the injector behind everything else. So wait out a grace
+                // period first, and fire only for Ps that stay stuck (in C
+                // code); the readied goroutines then go to the injector.
+                let now = os::nanotime();
+                if now >= s.timers.next_when().saturating_add(TIMER_GRACE_NS) {
+                    s.timers.run(now);
+                    grace = 0;
+                } else {
+                    grace = TIMER_GRACE_NS;
+                }
             }
             None => {
                 // A waker took us off the list and is handing us a P.
@@ -1127,7 +1177,7 @@ fn find_runnable(m: &Machine) -> GRef {
             stopm(m);
             continue;
         }
-        s.timers.run_if_due();
+        s.timers.run_if_due(|| runnext_taken(p));
 
         let tick = p.tick();
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
@@ -1614,7 +1664,7 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
 fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
     p.tick();
     p.new_slice();
-    s.timers.run_if_due();
+    s.timers.run_if_due(|| runnext_taken(p));
     if !s.injector.is_empty() {
         if let Some(next) = globrunqget(p) {
             if let Some(older) = take_yield_slot(p) {

@@ -25,20 +25,23 @@
 //!   queue (Go preempts the running goroutine; here it switches at its next
 //!   hand-off anyway).
 //!
-//! sysmon also fires due timers when every P is busy in C code.
+//! sysmon also fires due timers when every P is busy in C code, and gives
+//! the memory of stacks that sat unused in the pool back to the kernel
+//! (`stack::scavenge`, every two seconds while there are any).
 //!
 //! # Cost when idle
 //!
 //! sysmon polls every 20 µs while it finds something to do, doubling the
 //! interval after 50 quiet rounds up to 10 ms; when every P is idle it
-//! sleeps on a note until a P becomes busy, so an idle process has no
+//! sleeps on a note until a P becomes busy (or the next scavenge, while
+//! idle stacks remain to give back), so an idle process soon has no
 //! thread waking up.
 
 use std::sync::atomic::Ordering;
 
 use super::{handoffp, sched, Machine};
 use crate::config::MAX_PROCS;
-use crate::os;
+use crate::{os, stack};
 
 /// How long a P may go without a scheduling round before sysmon takes it.
 pub(crate) const FORCE_HANDOFF_NS: i64 = 10_000_000;
@@ -64,25 +67,33 @@ pub fn sysmon_main() {
     let mut seen = vec![Seen::default(); MAX_PROCS];
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
+    let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
     loop {
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
-                s.sysmon_note.wait(None);
+                // Idle with stacks to give back: wake for the scavenge.
+                let until = stack::scavengeable().then_some(next_scavenge);
+                s.sysmon_note.wait(until);
             }
             s.sysmon_sleeping.store(false, Ordering::SeqCst);
             delay = MIN_DELAY_NS;
             quiet = 0;
+            scavenge_if_due(&mut next_scavenge);
             continue;
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
         s.sysmon_note.wait(Some(os::nanotime() + delay));
+        scavenge_if_due(&mut next_scavenge);
 
         let now = os::nanotime();
         let mut acted = false;
-        if s.timers.next_when() <= now && s.npidle.load(Ordering::SeqCst) == 0 {
-            // Every P is busy and a timer is due: fire it; the goroutines
-            // go to the global queue, which the retake below serves.
+        if s.timers.next_when().saturating_add(super::TIMER_GRACE_NS) <= now
+            && s.npidle.load(Ordering::SeqCst) == 0
+        {
+            // Every P is busy and has let a timer go overdue (stuck in C):
+            // fire it; the goroutines go to the global queue, which the
+            // retake below serves.
             s.timers.run(now);
             acted = true;
         }
@@ -116,6 +127,15 @@ fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
         && (p.has_queued_work() || !sched().injector.is_empty())
     {
         p.preempt.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Gives idle pooled stacks back to the kernel once per period.
+fn scavenge_if_due(next: &mut i64) {
+    let now = os::nanotime();
+    if now >= *next {
+        stack::scavenge();
+        *next = now + stack::SCAVENGE_PERIOD_NS;
     }
 }
 
