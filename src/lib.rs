@@ -83,3 +83,4 @@ pub mod stack;
 pub mod sync;
 pub mod time;
 pub mod trace;
+mod valgrind;

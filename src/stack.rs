@@ -128,6 +128,7 @@ impl GStack {
         let len = size + GUARD_SIZE;
         let low = map_fresh(len)?;
         let (guarded, mprotected) = install_guard(low);
+        crate::valgrind::make_mem_noaccess(low, GUARD_SIZE);
         Some(GStack {
             low,
             len,
@@ -156,6 +157,18 @@ impl GStack {
     /// Usable bytes.
     pub fn size(&self) -> usize {
         self.len - GUARD_SIZE
+    }
+
+    /// Hides the usable region from memcheck while the stack is pooled
+    /// (see `crate::valgrind`).
+    fn pool_enter(&self) {
+        crate::valgrind::make_mem_noaccess(self.low + GUARD_SIZE, self.size());
+    }
+
+    /// Undoes [`GStack::pool_enter`] as the stack leaves the pool.
+    fn pool_leave(&mut self) {
+        crate::valgrind::make_mem_undefined(self.low + GUARD_SIZE, self.size());
+        self.trimmed = false;
     }
 
     /// Returns the stack's pages below the top KEEP_RESIDENT bytes to the
@@ -330,7 +343,7 @@ pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
         while cache.len() < LOCAL_CACHE / 2 {
             match pool.stacks.pop() {
                 Some(mut s) if s.size() == size => {
-                    s.trimmed = false;
+                    s.pool_leave();
                     cache.push(s);
                 }
                 Some(_) => {}
@@ -353,6 +366,9 @@ pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
 pub fn free(cache: &mut Vec<GStack>, s: GStack) {
     cache.push(s);
     if cache.len() > LOCAL_CACHE {
+        for s in &cache[..LOCAL_CACHE / 2] {
+            s.pool_enter();
+        }
         let mut pool = POOL.lock();
         pool.stacks.extend(cache.drain(..LOCAL_CACHE / 2));
     }
@@ -361,6 +377,7 @@ pub fn free(cache: &mut Vec<GStack>, s: GStack) {
 /// Returns a stack straight to the global pool, for an M that holds no
 /// processor.
 pub fn free_global(s: GStack) {
+    s.pool_enter();
     POOL.lock().stacks.push(s);
 }
 

@@ -125,6 +125,22 @@ impl Machine {
         }
     }
 
+    /// Readies the record of a retired M (its thread has left it for
+    /// good: see `sched::mexit`) for a new thread that will hold `p`. The
+    /// id, the random state and the link in the list of all Ms stay.
+    pub fn reuse(&self, p: *const Processor, spinning: bool) {
+        debug_assert_eq!(self.thread.load(Ordering::Relaxed), 0);
+        self.p.store(p as *mut Processor, Ordering::Relaxed);
+        self.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
+        self.in_gort.store(true, Ordering::Relaxed);
+        self.blocking.store(false, Ordering::Relaxed);
+        self.spinning.set(spinning);
+        self.next_p.store(std::ptr::null_mut(), Ordering::Relaxed);
+        self.next_spinning.store(false, Ordering::Relaxed);
+        self.errno_ptr.set(std::ptr::null_mut());
+        self.locked_g.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+
     /// A pseudo-random number (xorshift64*).
     pub fn rand(&self) -> u64 {
         let mut x = self.rng.get();
@@ -273,7 +289,8 @@ fn process_barrier() {
     fence(Ordering::SeqCst);
 }
 
-/// Head of the list of all Ms, newest first. Ms are never freed, so the
+/// Head of the list of all M records, newest first. Records are never
+/// freed (a retired thread's record is reused by a later thread), so the
 /// list can be walked without locks, from a signal handler too.
 static ALL_MS: AtomicPtr<Machine> = AtomicPtr::new(std::ptr::null_mut());
 

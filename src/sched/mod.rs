@@ -148,8 +148,13 @@ pub struct Sched {
     gfree_global: Mutex<Vec<GRef>>,
     /// Every goroutine record ever allocated.
     allgs: Mutex<Vec<GRef>>,
-    /// Every M ever started (Ms are never freed).
+    /// Every M whose thread is running (M records are never freed).
     allm: Mutex<Vec<&'static Machine>>,
+    /// Records of retired Ms (their goroutine exited locked to them and
+    /// their thread ended), reused by the next new thread (Go frees them:
+    /// `mexit`, `sched.freem`), so retiring threads at any rate keeps the
+    /// number of records at the most threads alive at once.
+    mfree: Mutex<Vec<&'static Machine>>,
     sysmon_started: std::sync::Once,
     sysmon_note: crate::note::Note,
     sysmon_sleeping: std::sync::atomic::AtomicBool,
@@ -206,6 +211,7 @@ impl Sched {
             gfree_global: Mutex::new(Vec::new()),
             allgs: Mutex::new(Vec::new()),
             allm: Mutex::new(Vec::new()),
+            mfree: Mutex::new(Vec::new()),
             sysmon_started: std::sync::Once::new(),
             sysmon_note: crate::note::Note::new(),
             sysmon_sleeping: std::sync::atomic::AtomicBool::new(false),
@@ -862,10 +868,20 @@ pub(crate) fn handoffp(p: &Processor) {
 fn newm(p: &Processor, spinning: bool) {
     let s = sched();
     start_sysmon();
-    let id = s.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
-    let m: &'static Machine = Box::leak(Box::new(Machine::new(id, p, spinning)));
+    let recycled = s.mfree.lock().pop();
+    let m: &'static Machine = match recycled {
+        Some(m) => {
+            m.reuse(p, spinning);
+            m
+        }
+        None => {
+            let id = s.mid_gen.fetch_add(1, Ordering::Relaxed) + 1;
+            let m: &'static Machine = Box::leak(Box::new(Machine::new(id, p, spinning)));
+            m::register(m);
+            m
+        }
+    };
     s.allm.lock().push(m);
-    m::register(m);
     s.nthreads.fetch_add(1, Ordering::Relaxed);
     s.nm_alive.fetch_add(1, Ordering::SeqCst);
     if spawn_thread(m_entry, m as *const Machine as *mut c_void).is_err() {
@@ -973,8 +989,9 @@ fn minit(m: &'static Machine) {
 }
 
 /// The end of a runtime thread whose goroutine exited while locked to it:
-/// the thread exits (its pthread TLS destructors run) and is never reused;
-/// the process main thread is wedged instead (DESIGN.md trap 7).
+/// the thread exits (its pthread TLS destructors run) and is never reused,
+/// though its M record is, by the next new thread; the process main thread
+/// is wedged instead (DESIGN.md trap 7).
 fn mexit(m: &'static Machine) {
     let s = sched();
     m.thread.store(0, Ordering::Release);
@@ -994,6 +1011,11 @@ fn mexit(m: &'static Machine) {
     }
     s.nthreads.fetch_sub(1, Ordering::Relaxed);
     s.nm_alive.fetch_sub(1, Ordering::SeqCst);
+    s.allm.lock().retain(|&x| !ptr::eq(x, m));
+    // The last touch of m by this thread: from here a new thread may take
+    // the record over while this one finishes exiting (which no longer
+    // reads it: its current-M slot is already cleared).
+    s.mfree.lock().push(m);
 }
 
 fn pidleget_locked<'a>(s: &'a Sched, idle: &mut IdleLists) -> Option<&'a Processor> {
