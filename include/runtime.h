@@ -324,10 +324,17 @@ struct gort_chan *gort_after(int64_t ns);
  ever become ready (n == 0, or all channels NULL), blocks forever.
 
  The same channel may appear in several cases, in either direction.
- `ok` is written for the chosen case only. `cases` may be NULL if `n` is
- 0; `n` is at most 65536. A `dir` other than GORT_RECV or GORT_SEND
- panics, and so does a send case with a NULL `elem` and a non-zero
- element size ("gort_select: nil element pointer").
+ `ok` is written for the chosen case only. A `dir` other than GORT_RECV
+ or GORT_SEND panics, and so does a send case with a NULL `elem` and a
+ non-zero element size ("gort_select: nil element pointer").
+
+ `n` is at most 65536 (Go's limit for reflect.Select). The count is
+ checked before any case is read: a larger `n` panics with
+ "gort_select: too many cases (max 65536)", and a negative count that
+ was converted to `size_t` (a value of 2^63 or more) with "gort_select:
+ negative case count". `cases` may be NULL only if `n` is 0; NULL with
+ cases to read is a nil-pointer panic ("runtime error: invalid memory
+ address or nil pointer dereference"). All of these are recoverable.
 
  # Safety
  `cases` points to `n` cases; each non-NULL channel is live, and each
