@@ -532,6 +532,13 @@ void gort_gosched(void);
  frame's: gort_pcall does not stop it, and it is not a panic, so
  gort_recover() returns NULL). Calling it outside a goroutine, including
  inside gort_call on a foreign thread, is a fatal error.
+
+ On the main goroutine of gort_main() it ends only the main goroutine,
+ as Go's runtime.Goexit in main does: the program does not exit, the
+ other goroutines keep running, and when none is left the program dies
+ with "fatal error: no goroutines (main called runtime.Goexit) -
+ deadlock!" (exit status 2). If they all block for good instead, it is
+ the usual "fatal error: all goroutines are asleep - deadlock!".
  */
 GORT_NORETURN void gort_goexit(void);
 

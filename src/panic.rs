@@ -481,6 +481,16 @@ pub fn fatal(msg: &str) -> ! {
     finish_report(format!("fatal error: {msg}\n\n"), true)
 }
 
+/// A fatal error with nothing to dump (Go's `fatal` when no goroutine is
+/// left): `fatal error: <msg>` alone, exit status 2.
+#[cold]
+pub fn fatal_alone(msg: &str) -> ! {
+    REPORTING.store(true, Ordering::SeqCst);
+    os::write_stderr(format!("fatal error: {msg}\n").as_bytes());
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
 /// A panic raised by the runtime (misuse Go answers with a panic), with
 /// Go's words. Recoverable like any panic: callers hold no lock and own
 /// nothing that needs dropping.
