@@ -91,6 +91,7 @@ fn attach() -> GRef {
     // SAFETY: p is non-null and live.
     let gp = unsafe { GRef::from_ptr(p) };
     REGISTRY.lock().push(gp);
+    crate::memory::register_thread_locals(false);
     gp
 }
 

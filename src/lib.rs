@@ -50,6 +50,8 @@
 //! - [`time`]: the monotonic clock, timers, sleep and `gort_after`.
 //! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
+//! - [`memory`]: the global allocator (a failed allocation is Go's
+//!   `fatal error: runtime: out of memory`).
 //! - [`frame`]: the frame boundaries a recovered panic returns to.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
 //! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow.
@@ -73,6 +75,7 @@ pub mod foreign;
 pub mod frame;
 pub mod handle;
 pub mod init;
+pub mod memory;
 pub mod note;
 pub mod os;
 pub mod panic;

@@ -202,7 +202,7 @@ fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
 
 impl Overflow {
     fn print_and_exit(&self) -> ! {
-        let mut w = Buf::new();
+        let mut w = crate::os::FixedBuf::new();
         w.s("fatal error: stack overflow\n\nruntime: goroutine ");
         w.dec(self.goid as u64);
         w.s(" stack exceeds ");
@@ -286,72 +286,5 @@ unsafe fn stack_pointer(ctx: *mut libc::c_void) -> usize {
     {
         let _ = uc;
         0
-    }
-}
-
-/// A fixed buffer for reports written from a signal handler.
-struct Buf {
-    b: [u8; 1024],
-    n: usize,
-}
-
-impl Buf {
-    fn new() -> Buf {
-        Buf { b: [0; 1024], n: 0 }
-    }
-    fn s(&mut self, s: &str) {
-        for &c in s.as_bytes() {
-            if self.n < self.b.len() {
-                self.b[self.n] = c;
-                self.n += 1;
-            }
-        }
-    }
-    fn dec(&mut self, mut v: u64) {
-        let mut d = [0u8; 20];
-        let mut i = d.len();
-        loop {
-            i -= 1;
-            d[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        for &c in &d[i..] {
-            self.s(std::str::from_utf8(&[c]).unwrap_or("?"));
-        }
-    }
-    fn hex(&mut self, v: u64) {
-        self.s("0x");
-        let mut started = false;
-        for shift in (0..16).rev() {
-            let nib = ((v >> (shift * 4)) & 0xf) as usize;
-            if nib != 0 || started || shift == 0 {
-                started = true;
-                self.s(&"0123456789abcdef"[nib..nib + 1]);
-            }
-        }
-    }
-    fn bytes(&self) -> &[u8] {
-        &self.b[..self.n]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffer_formats_numbers() {
-        let mut b = Buf::new();
-        b.dec(0);
-        b.s(" ");
-        b.dec(262144);
-        b.s(" ");
-        b.hex(0x7f00_dead_beef);
-        b.s(" ");
-        b.hex(0);
-        assert_eq!(b.bytes(), b"0 262144 0x7f00deadbeef 0x0");
     }
 }

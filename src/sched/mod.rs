@@ -895,6 +895,7 @@ fn start_sysmon() {
         extern "C" fn sysmon_entry(_: *mut c_void) -> *mut c_void {
             // SAFETY: a NUL-terminated name of at most 15 bytes.
             unsafe { libc::pthread_setname_np(libc::pthread_self(), c"gort-sysmon".as_ptr()) };
+            crate::memory::register_thread_locals(false);
             sysmon::sysmon_main();
             ptr::null_mut()
         }
@@ -918,6 +919,7 @@ fn minit(m: &'static Machine) {
     m.thread
         .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
     crate::signals::install_altstack();
+    crate::memory::register_thread_locals(true);
     // SAFETY: __errno_location has no preconditions.
     m.errno_ptr.set(unsafe { libc::__errno_location() });
 }
@@ -1570,7 +1572,7 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
     // SAFETY: m holds its P while executing, inside the runtime.
     let cache = unsafe { (*m.p()).stacks() };
     let Some(stack) = stack::alloc(cache, size) else {
-        fatal("out of memory allocating a goroutine stack");
+        crate::panic::out_of_memory(size + stack::GUARD_SIZE, "goroutine stack");
     };
     let g = gp.get();
     g.stack_lo.set(stack.low());
