@@ -54,7 +54,8 @@
 //!   `fatal error: runtime: out of memory`).
 //! - [`frame`]: the frame boundaries a recovered panic returns to.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
-//! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow.
+//! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow
+//!   (of goroutine stacks, and of foreign threads inside `gort_call`).
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
 //! - [`config`]: environment variables.
 //! - [`note`], [`os`]: futex notifications and thin OS helpers.
