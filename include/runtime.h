@@ -324,10 +324,17 @@ struct gort_chan *gort_after(int64_t ns);
  ever become ready (n == 0, or all channels NULL), blocks forever.
 
  The same channel may appear in several cases, in either direction.
- `ok` is written for the chosen case only. `cases` may be NULL if `n` is
- 0; `n` is at most 65536. A `dir` other than GORT_RECV or GORT_SEND
- panics, and so does a send case with a NULL `elem` and a non-zero
- element size ("gort_select: nil element pointer").
+ `ok` is written for the chosen case only. A `dir` other than GORT_RECV
+ or GORT_SEND panics, and so does a send case with a NULL `elem` and a
+ non-zero element size ("gort_select: nil element pointer").
+
+ `n` is at most 65536 (Go's limit for reflect.Select). The count is
+ checked before any case is read: a larger `n` panics with
+ "gort_select: too many cases (max 65536)", and a negative count that
+ was converted to `size_t` (a value of 2^63 or more) with "gort_select:
+ negative case count". `cases` may be NULL only if `n` is 0; NULL with
+ cases to read is a nil-pointer panic ("runtime error: invalid memory
+ address or nil pointer dereference"). All of these are recoverable.
 
  # Safety
  `cases` points to `n` cases; each non-NULL channel is live, and each
@@ -375,6 +382,15 @@ bool gort_init_done(void);
  calls). While the call runs the goroutine counts in
  gort_num_goroutine() and appears in gort_stack(); between calls the
  thread is invisible. gort_goexit() inside is a fatal error.
+
+ Running off the end of the thread's stack inside the call is reported
+ as a goroutine's stack overflow ("fatal error: stack overflow" naming
+ the goroutine, exit status 2), not a bare SIGSEGV. For that, attaching
+ learns the thread's stack bounds (once per thread) and gives a thread
+ that has no alternate signal stack one of gort's (64 KiB, taken back
+ when the attach state is released; an alternate stack the thread
+ already has is used and left alone). It also installs gort's
+ SIGSEGV/SIGBUS handlers if no runtime thread has yet.
 
  From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
 
@@ -525,6 +541,13 @@ void gort_gosched(void);
  frame's: gort_pcall does not stop it, and it is not a panic, so
  gort_recover() returns NULL). Calling it outside a goroutine, including
  inside gort_call on a foreign thread, is a fatal error.
+
+ On the main goroutine of gort_main() it ends only the main goroutine,
+ as Go's runtime.Goexit in main does: the program does not exit, the
+ other goroutines keep running, and when none is left the program dies
+ with "fatal error: no goroutines (main called runtime.Goexit) -
+ deadlock!" (exit status 2). If they all block for good instead, it is
+ the usual "fatal error: all goroutines are asleep - deadlock!".
  */
 GORT_NORETURN void gort_goexit(void);
 

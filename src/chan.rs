@@ -502,7 +502,7 @@ impl Chan {
             // SAFETY: the layout has a non-zero size.
             let p = unsafe { alloc::alloc(layout) };
             if p.is_null() {
-                fatal("runtime: out of memory");
+                crate::panic::out_of_memory(bytes, "channel buffer");
             }
             p
         };

@@ -24,8 +24,11 @@
 //! the call runs (Go CL for issue 16631: idle attach state is invisible).
 //! Everything inside works as on any locked goroutine: spawning, blocking
 //! (which blocks this thread), nested `gort_call` (which just calls).
-//! Nothing about the thread's stack needs to be learned: the goroutine
-//! runs where the thread already is (DESIGN.md trap 10).
+//! The goroutine runs where the thread already is. Only the fault handler
+//! needs the thread's stack bounds (to report an overflow inside the call
+//! as a goroutine's stack overflow); they are learned once, at attach,
+//! never per call (DESIGN.md trap 10), together with an alternate signal
+//! stack for threads that have none (module `signals`).
 //!
 //! # Invariants
 //!
@@ -91,6 +94,8 @@ fn attach() -> GRef {
     // SAFETY: p is non-null and live.
     let gp = unsafe { GRef::from_ptr(p) };
     REGISTRY.lock().push(gp);
+    crate::memory::register_thread_locals(false);
+    crate::signals::attach_foreign_thread(p);
     gp
 }
 
@@ -111,6 +116,7 @@ unsafe extern "C" fn release(p: *mut c_void) {
             reg.swap_remove(i);
         }
     }
+    crate::signals::detach_foreign_thread();
     // SAFETY: allocated by attach with Box::into_raw; the thread is exiting,
     // so the record is in no wait queue and nothing else refers to it.
     drop(unsafe { Box::from_raw(g) });

@@ -474,7 +474,7 @@ impl HandleTable {
         // (state 0 has a zero low half) and valid atomics.
         let p = unsafe { alloc::alloc_zeroed(layout) } as *mut Slot;
         if p.is_null() {
-            fatal("out of memory allocating the handle table");
+            crate::panic::out_of_memory(layout.size(), "handle table segment");
         }
         self.segments[seg].store(p, Ordering::Release);
     }

@@ -37,6 +37,14 @@
 //! `gort_main` seals and waits for init, turns the process main thread into
 //! a runtime thread, and runs the main function as an ordinary goroutine;
 //! when it returns the process exits with its status.
+//!
+//! If the main goroutine calls `gort_goexit` instead, its deferred calls
+//! run and only it ends (Go: `runtime.Goexit` in `main`): the other
+//! goroutines keep running, and once none is left the program dies with
+//! `fatal error: no goroutines (main called runtime.Goexit) - deadlock!`
+//! (the scheduler's deadlock check, `sched::checkdead`, reads
+//! [`main_called_goexit`]). If they block for good instead, the report is
+//! the ordinary `all goroutines are asleep - deadlock!`, as in Go.
 
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
@@ -176,6 +184,9 @@ fn wait_slow() {
 // Program mode.
 
 static MAIN_STARTED: AtomicBool = AtomicBool::new(false);
+/// The main goroutine ended through `gort_goexit` (set once, never reset:
+/// the process has no main goroutine from then on).
+static MAIN_GOEXITED: AtomicBool = AtomicBool::new(false);
 static MAIN_FN: AtomicUsize = AtomicUsize::new(0);
 static MAIN_ARG: AtomicUsize = AtomicUsize::new(0);
 
@@ -197,6 +208,18 @@ pub fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
     MAIN_FN.store(main_fn as usize, Ordering::Relaxed);
     MAIN_ARG.store(arg as usize, Ordering::Relaxed);
     sched::run_main_thread(main_goroutine)
+}
+
+/// Records that the main goroutine is ending through `gort_goexit` (its
+/// deferred calls have run).
+pub fn note_main_goexit() {
+    MAIN_GOEXITED.store(true, Ordering::SeqCst);
+}
+
+/// Whether the main goroutine ended through `gort_goexit`: from then on,
+/// no goroutine left at all is a deadlock.
+pub fn main_called_goexit() -> bool {
+    MAIN_GOEXITED.load(Ordering::SeqCst)
 }
 
 unsafe extern "C" fn main_goroutine(_: *mut c_void) {

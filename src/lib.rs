@@ -50,9 +50,12 @@
 //! - [`time`]: the monotonic clock, timers, sleep and `gort_after`.
 //! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
+//! - [`memory`]: the global allocator (a failed allocation is Go's
+//!   `fatal error: runtime: out of memory`).
 //! - [`frame`]: the frame boundaries a recovered panic returns to.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
-//! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow.
+//! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow
+//!   (of goroutine stacks, and of foreign threads inside `gort_call`).
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
 //! - [`config`]: environment variables.
 //! - [`note`], [`os`]: futex notifications and thin OS helpers.
@@ -73,6 +76,7 @@ pub mod foreign;
 pub mod frame;
 pub mod handle;
 pub mod init;
+pub mod memory;
 pub mod note;
 pub mod os;
 pub mod panic;

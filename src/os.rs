@@ -1,5 +1,6 @@
 //! Thin wrappers over the OS calls the runtime needs: futexes, the
-//! monotonic clock, errno, CPU count, and raw writes to stderr.
+//! monotonic clock, errno, CPU count, and raw writes to stderr (with
+//! [`FixedBuf`] to format them without allocating).
 //!
 //! Nothing here allocates or takes a lock, so every function is safe to call
 //! from the scheduler context, from a signal-free fatal path and while a
@@ -151,4 +152,89 @@ pub fn thread_sleep(ns: i64) {
         req = rem;
     }
     set_errno(saved);
+}
+
+/// A fixed-size text buffer for reports that must not allocate: from a
+/// signal handler, or when memory is exhausted. Text past its 1 KiB is
+/// dropped.
+#[derive(Debug)]
+pub struct FixedBuf {
+    b: [u8; 1024],
+    n: usize,
+}
+
+impl Default for FixedBuf {
+    fn default() -> FixedBuf {
+        FixedBuf::new()
+    }
+}
+
+impl FixedBuf {
+    /// An empty buffer.
+    pub fn new() -> FixedBuf {
+        FixedBuf { b: [0; 1024], n: 0 }
+    }
+
+    /// Appends `s`.
+    pub fn s(&mut self, s: &str) {
+        for &c in s.as_bytes() {
+            if self.n < self.b.len() {
+                self.b[self.n] = c;
+                self.n += 1;
+            }
+        }
+    }
+
+    /// Appends `v` in decimal.
+    pub fn dec(&mut self, mut v: u64) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        loop {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for &c in &d[i..] {
+            self.s(std::str::from_utf8(&[c]).unwrap_or("?"));
+        }
+    }
+
+    /// Appends `v` in hexadecimal, with `0x`.
+    pub fn hex(&mut self, v: u64) {
+        self.s("0x");
+        let mut started = false;
+        for shift in (0..16).rev() {
+            let nib = ((v >> (shift * 4)) & 0xf) as usize;
+            if nib != 0 || started || shift == 0 {
+                started = true;
+                self.s(&"0123456789abcdef"[nib..nib + 1]);
+            }
+        }
+    }
+
+    /// The text so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_formats_numbers() {
+        let mut b = FixedBuf::new();
+        b.dec(0);
+        b.s(" ");
+        b.dec(262144);
+        b.s(" ");
+        b.hex(0x7f00_dead_beef);
+        b.s(" ");
+        b.hex(0);
+        assert_eq!(b.bytes(), b"0 262144 0x7f00deadbeef 0x0");
+    }
 }

@@ -42,6 +42,11 @@
 //! abort on panic (nothing unwinds into C), after the hook installed by the
 //! library constructor reports it as `fatal error: internal error: ...`.
 //!
+//! Out of memory (a failed allocation anywhere in the runtime, see module
+//! `memory`, or a goroutine stack that cannot be mapped) is the fatal error
+//! `runtime: out of memory`, reported by [`out_of_memory`] without needing
+//! memory for its first lines.
+//!
 //! # The exit race (Go issues 3934, 20018)
 //!
 //! A panic's report must not be lost to a process exit racing with it.
@@ -59,7 +64,7 @@
 //! reached through a raw pointer and never borrowed across a callback.
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::frame::{self, JumpBuf};
 use crate::os;
@@ -68,6 +73,11 @@ use crate::sched::{self, GoFunc, Goroutine};
 /// Set once a report is being written, so that a fault while writing it
 /// (or a second failing thread) does not report again.
 static REPORTING: AtomicBool = AtomicBool::new(false);
+/// `pthread_self()` of the thread writing the report (valid once
+/// REPORTING is set; 0 for a moment before).
+static REPORTER: AtomicU64 = AtomicU64::new(0);
+/// The out-of-memory report's first lines are on stderr.
+static OOM_PRINTED: AtomicBool = AtomicBool::new(false);
 /// Goroutines running the deferred calls of a panic.
 static RUNNING_PANIC_DEFERS: AtomicI64 = AtomicI64::new(0);
 
@@ -481,6 +491,17 @@ pub fn fatal(msg: &str) -> ! {
     finish_report(format!("fatal error: {msg}\n\n"), true)
 }
 
+/// A fatal error with nothing to dump (Go's `fatal` when no goroutine is
+/// left): `fatal error: <msg>` alone, exit status 2.
+#[cold]
+pub fn fatal_alone(msg: &str) -> ! {
+    REPORTER.store(this_thread(), Ordering::SeqCst);
+    REPORTING.store(true, Ordering::SeqCst);
+    os::write_stderr(format!("fatal error: {msg}\n").as_bytes());
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
 /// A panic raised by the runtime (misuse Go answers with a panic), with
 /// Go's words. Recoverable like any panic: callers hold no lock and own
 /// nothing that needs dropping.
@@ -496,6 +517,7 @@ fn finish_report(mut out: String, all: bool) -> ! {
         // SAFETY: _exit has no preconditions.
         unsafe { libc::_exit(2) }
     }
+    REPORTER.store(this_thread(), Ordering::SeqCst);
     let dump = crate::trace::dump(all);
     if dump.is_empty() {
         let id = sched::goid();
@@ -508,6 +530,75 @@ fn finish_report(mut out: String, all: bool) -> ! {
         out.push_str(&dump);
     }
     os::write_stderr(out.as_bytes());
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
+/// Whether a fatal report or an unrecovered panic's report is being
+/// written (the process is about to end).
+pub fn reporting() -> bool {
+    REPORTING.load(Ordering::Relaxed)
+}
+
+fn this_thread() -> u64 {
+    // SAFETY: pthread_self has no preconditions and does not allocate.
+    unsafe { libc::pthread_self() as u64 }
+}
+
+/// Memory is exhausted: `size` bytes of `what` could not be allocated
+/// (Go: `throw("runtime: out of memory")`). Prints
+///
+/// ```text
+/// runtime: out of memory: cannot allocate 65536-byte block
+/// fatal error: runtime: out of memory
+///
+/// goroutine 7 [running]:
+/// ...
+/// ```
+///
+/// and exits with status 2. The first lines are written without
+/// allocating. The dump is best effort and shows only the goroutine that
+/// ran out: the others' records may sit behind a lock held by the
+/// allocation that failed, and the dump needs memory itself. If it runs
+/// out in turn, it says so and the process exits. Another thread that runs
+/// out while a report is being written waits for that report (about a
+/// second at most) instead of printing a second one.
+#[cold]
+pub fn out_of_memory(size: usize, what: &str) -> ! {
+    let me = this_thread();
+    if REPORTING.swap(true, Ordering::SeqCst) {
+        if REPORTER.load(Ordering::SeqCst) == me {
+            // The report itself ran out of memory.
+            os::write_stderr(b"(no goroutine dump: it needed memory too)\n");
+            // SAFETY: _exit has no preconditions.
+            unsafe { libc::_exit(2) }
+        }
+        // Another thread is reporting and will end the process; if it is
+        // stuck (a lock this thread holds), end it here.
+        for _ in 0..1000 {
+            os::thread_sleep(1_000_000);
+        }
+        if !OOM_PRINTED.load(Ordering::SeqCst) {
+            os::write_stderr(b"fatal error: runtime: out of memory\n");
+        }
+        // SAFETY: _exit has no preconditions.
+        unsafe { libc::_exit(2) }
+    }
+    REPORTER.store(me, Ordering::SeqCst);
+    let mut b = os::FixedBuf::new();
+    b.s("runtime: out of memory: cannot allocate ");
+    b.dec(size as u64);
+    b.s("-byte ");
+    b.s(what);
+    b.s("\nfatal error: runtime: out of memory\n\n");
+    os::write_stderr(b.bytes());
+    OOM_PRINTED.store(true, Ordering::SeqCst);
+    let dump = crate::trace::dump(false);
+    if dump.is_empty() {
+        os::write_stderr(b"(on a thread outside the runtime)\n");
+    } else {
+        os::write_stderr(dump.as_bytes());
+    }
     // SAFETY: _exit has no preconditions.
     unsafe { libc::_exit(2) }
 }

@@ -95,8 +95,14 @@ pub(crate) const SEND: c_int = 2;
 
 /// Cases handled with stack scratch space only.
 pub(crate) const INLINE: usize = 8;
-/// The most cases one select may have (Go's limit).
+/// The most cases one select may have (Go's limit for `reflect.Select`).
 pub(crate) const MAX_CASES: usize = 1 << 16;
+/// The panic for a count above [`MAX_CASES`] (Go's words for
+/// `reflect.Select`).
+pub(crate) const TOO_MANY_CASES: &str = "gort_select: too many cases (max 65536)";
+/// The panic for a count that is a negative C integer converted to
+/// `size_t`.
+pub(crate) const NEGATIVE_CASES: &str = "gort_select: negative case count";
 
 static WAIT_SELECT: &str = "select";
 static WAIT_SELECT_NO_CASES: &str = "select (no cases)";
@@ -230,7 +236,7 @@ unsafe fn unlock_all(chans: &[*const Chan]) {
 /// element size (readable for a send, writable or null for a receive).
 pub unsafe fn select(cases: &mut [Case], block: bool) -> Option<usize> {
     if cases.len() > MAX_CASES {
-        go_panic("gort_select: more than 65536 cases");
+        go_panic(TOO_MANY_CASES);
     }
     // SAFETY: forwarded contract.
     unsafe { check(cases) };

@@ -19,30 +19,61 @@
 //! and exit status 2. Every other fault is passed to the handler that was
 //! installed before gort's (the host's), or to the default action: the
 //! host's own signal handling keeps working. The handlers are installed
-//! when the first runtime thread starts, not when the library loads, so a
-//! handler the host installs in `main` before starting goroutines is
-//! chained; a handler installed after that replaces gort's (and loses only
-//! the overflow report).
+//! when the first runtime thread starts or a foreign thread first attaches
+//! (its first `gort_call` or blocking call), not when the library loads,
+//! so a handler the host installs in `main` before either is chained; a
+//! handler installed after that replaces gort's (and loses only the
+//! overflow report).
+//!
+//! # Foreign threads (Go: `minitSignalStack` for cgo callbacks)
+//!
+//! `gort_call` runs its goroutine on the calling thread's own stack, so an
+//! overflow there runs off the end of a stack gort did not make. When a
+//! foreign thread attaches ([`attach_foreign_thread`]), gort learns that
+//! stack's bounds once (`pthread_getattr_np`, which reads
+//! `/proc/self/maps` for the main thread: never per call, DESIGN.md trap
+//! 10) and, if the thread has no alternate signal stack, gives it one of
+//! its own (without one the handler could not run on an overflowed
+//! stack). Both are recorded in a [`ForeignSlot`]; when the attach state
+//! is freed ([`detach_foreign_thread`]), the alternate stack is taken back
+//! only if it is still the one gort installed, and a host's own alternate
+//! stack is never replaced or freed.
 //!
 //! # Async-signal safety
 //!
 //! The handler uses no thread-local storage (a lazily allocated TLS block
 //! could call malloc), takes no lock and allocates nothing: it finds its M
-//! by `pthread_self()` in the lock-free list of Ms, reads the running
-//! goroutine's stack bounds (plain fields owned by this very thread), and
-//! formats its report into a buffer on the alternate stack.
+//! by `pthread_self()` in the lock-free list of Ms (or its slot in the
+//! lock-free list of foreign threads), reads the running goroutine's stack
+//! bounds (plain fields owned by this very thread), and formats its report
+//! into a buffer on the alternate stack.
 //!
 //! A fault counts as a stack overflow when the faulting thread is a runtime
 //! thread running a goroutine and either the fault address lies in that
 //! goroutine's guard region, or the stack pointer is below the usable
 //! stack but above `limit - 1 MiB` (a frame larger than the guard that
-//! jumped over it).
+//! jumped over it). On a foreign thread inside `gort_call` the same holds
+//! for the thread's stack: the fault address or the stack pointer lies
+//! below its lowest usable address, by at most 1 MiB (the guard glibc
+//! leaves below a thread's stack, or the gap the kernel keeps below the
+//! main thread's).
+//!
+//! # Invariants
+//!
+//! - A foreign slot's `thread` is the `pthread_self()` of the thread that
+//!   holds it, or 0 when free; every other field is written only by that
+//!   thread, before `thread` is published (attach) or after the fields are
+//!   cleared (detach). Slots are never freed, so the handler may walk the
+//!   list at any time.
 
+use std::ffi::c_void;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use crate::sched::m as machine;
+use crate::sched::Goroutine;
 use crate::stack::GUARD_SIZE;
 
 /// Bytes of alternate signal stack per runtime thread.
@@ -94,16 +125,40 @@ pub fn install_handlers() {
 static SPARE_ALTSTACKS: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
 
 /// Gives the calling runtime thread an alternate signal stack (reusing one
-/// from a thread that exited if possible).
+/// from a thread that exited if possible), unless it already has one (the
+/// process main thread may have got one as a foreign thread).
 pub fn install_altstack() {
+    let _ = install_altstack_if_none();
+}
+
+/// The calling thread's alternate signal stack (None: the call failed).
+fn current_altstack() -> Option<libc::stack_t> {
+    let mut cur = libc::stack_t {
+        ss_sp: ptr::null_mut(),
+        ss_flags: 0,
+        ss_size: 0,
+    };
+    // SAFETY: a query only (null new stack); cur is a valid out-pointer.
+    (unsafe { libc::sigaltstack(ptr::null(), &mut cur) } == 0).then_some(cur)
+}
+
+/// Gives the calling thread one of gort's alternate signal stacks if it
+/// has none; returns that stack, or null if the thread keeps its own (or
+/// none could be had: then there is no overflow report, but nothing
+/// breaks).
+fn install_altstack_if_none() -> *mut c_void {
+    match current_altstack() {
+        Some(cur) if cur.ss_flags & libc::SS_DISABLE != 0 => {}
+        _ => return ptr::null_mut(),
+    }
     let spare = SPARE_ALTSTACKS.lock().pop();
     let p = match spare {
-        Some(p) => p as *mut libc::c_void,
+        Some(p) => p as *mut c_void,
         // SAFETY: a fresh private mapping, handed to the kernel as this
         // thread's signal stack.
         None => unsafe {
             libc::mmap(
-                std::ptr::null_mut(),
+                ptr::null_mut(),
                 ALTSTACK_SIZE,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
@@ -113,7 +168,7 @@ pub fn install_altstack() {
         },
     };
     if p == libc::MAP_FAILED {
-        return; // no report on overflow, but nothing breaks
+        return ptr::null_mut();
     }
     let ss = libc::stack_t {
         ss_sp: p,
@@ -121,7 +176,11 @@ pub fn install_altstack() {
         ss_size: ALTSTACK_SIZE,
     };
     // SAFETY: p is ALTSTACK_SIZE bytes owned by this thread from now on.
-    unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) };
+    if unsafe { libc::sigaltstack(&ss, ptr::null_mut()) } != 0 {
+        SPARE_ALTSTACKS.lock().push(p as usize);
+        return ptr::null_mut();
+    }
+    p
 }
 
 /// Takes back the calling thread's alternate signal stack before it exits,
@@ -165,12 +224,16 @@ struct Overflow {
     hi: usize,
     start_fn: usize,
     creator_pc: usize,
+    /// A gort_call goroutine on a foreign thread's own stack.
+    foreign: bool,
 }
 
 fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
     // SAFETY: pthread_self reads the thread pointer; async-signal-safe.
     let me = unsafe { libc::pthread_self() } as u64;
-    let m = machine::find_by_thread(me)?;
+    let Some(m) = machine::find_by_thread(me) else {
+        return foreign_overflow(me, addr, sp);
+    };
     let g = m.curg.load(Ordering::Relaxed);
     if g.is_null() {
         return None;
@@ -197,12 +260,49 @@ fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
         hi,
         start_fn: g.start_fn.load(Ordering::Relaxed),
         creator_pc: g.creator_pc.load(Ordering::Relaxed),
+        foreign: false,
+    })
+}
+
+/// [`overflow`] on a thread that is not a runtime thread: an overflow only
+/// while the thread is inside gort_call, of the stack learned at attach.
+fn foreign_overflow(me: u64, addr: usize, sp: usize) -> Option<Overflow> {
+    let slot = find_slot(me)?;
+    let g = slot.record.load(Ordering::Acquire);
+    if g.is_null() {
+        return None;
+    }
+    // SAFETY: the slot's record is this very thread's attach record, freed
+    // only by this thread after clearing the slot.
+    let g = unsafe { &*g };
+    if !g.in_call.load(Ordering::Relaxed) {
+        return None;
+    }
+    let lo = slot.lo.load(Ordering::Relaxed);
+    let hi = slot.hi.load(Ordering::Relaxed);
+    let above = slot.above.load(Ordering::Relaxed);
+    if lo == 0 {
+        return None;
+    }
+    let near = |a: usize| a < lo + above && a >= lo.saturating_sub(FAR_BELOW);
+    if !near(addr) && !near(sp) {
+        return None;
+    }
+    Some(Overflow {
+        goid: g.goid(),
+        size: hi - lo,
+        sp,
+        lo,
+        hi,
+        start_fn: g.start_fn.load(Ordering::Relaxed),
+        creator_pc: 0,
+        foreign: true,
     })
 }
 
 impl Overflow {
     fn print_and_exit(&self) -> ! {
-        let mut w = Buf::new();
+        let mut w = crate::os::FixedBuf::new();
         w.s("fatal error: stack overflow\n\nruntime: goroutine ");
         w.dec(self.goid as u64);
         w.s(" stack exceeds ");
@@ -215,7 +315,11 @@ impl Overflow {
         w.hex(self.hi as u64);
         w.s("]\n\ngoroutine ");
         w.dec(self.goid as u64);
-        w.s(" [running]:\n");
+        w.s(if self.foreign {
+            " [running, locked to thread]:\n"
+        } else {
+            " [running]:\n"
+        });
         w.s("\tentry function ");
         w.hex(self.start_fn as u64);
         w.s("\n");
@@ -224,7 +328,11 @@ impl Overflow {
             w.hex(self.creator_pc as u64);
             w.s("\n");
         }
-        w.s("(set GORT_STACK_SIZE for larger goroutine stacks)\n");
+        w.s(if self.foreign {
+            "(gort_call runs on the calling thread's own stack: give that thread a larger one)\n"
+        } else {
+            "(set GORT_STACK_SIZE for larger goroutine stacks)\n"
+        });
         crate::os::write_stderr(w.bytes());
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(2) }
@@ -289,69 +397,183 @@ unsafe fn stack_pointer(ctx: *mut libc::c_void) -> usize {
     }
 }
 
-/// A fixed buffer for reports written from a signal handler.
-struct Buf {
-    b: [u8; 1024],
-    n: usize,
+// ---------------------------------------------------------------------------
+// Foreign threads.
+
+/// What the handler knows about one foreign thread holding attach state
+/// (module docs). Never freed; reused once `thread` is 0.
+struct ForeignSlot {
+    next: AtomicPtr<ForeignSlot>,
+    /// `pthread_self()` of the holder, 0 when free.
+    thread: AtomicU64,
+    /// The thread's attach record (a goroutine while it is in gort_call).
+    record: AtomicPtr<Goroutine>,
+    /// Lowest usable address of the thread's stack (0: unknown).
+    lo: AtomicUsize,
+    /// Top of the thread's stack.
+    hi: AtomicUsize,
+    /// How far above `lo` a fault still counts (the main thread's gap).
+    above: AtomicUsize,
+    /// The alternate signal stack gort gave the thread, or null.
+    altstack: AtomicPtr<c_void>,
 }
 
-impl Buf {
-    fn new() -> Buf {
-        Buf { b: [0; 1024], n: 0 }
-    }
-    fn s(&mut self, s: &str) {
-        for &c in s.as_bytes() {
-            if self.n < self.b.len() {
-                self.b[self.n] = c;
-                self.n += 1;
-            }
+/// Head of the list of foreign slots, newest first.
+static FOREIGN: AtomicPtr<ForeignSlot> = AtomicPtr::new(ptr::null_mut());
+
+/// The slot held by `thread`. Lock-free and allocation-free.
+fn find_slot(thread: u64) -> Option<&'static ForeignSlot> {
+    let mut p = FOREIGN.load(Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: slots are leaked, never freed.
+        let slot = unsafe { &*p };
+        if slot.thread.load(Ordering::Acquire) == thread {
+            return Some(slot);
         }
+        p = slot.next.load(Ordering::Acquire);
     }
-    fn dec(&mut self, mut v: u64) {
-        let mut d = [0u8; 20];
-        let mut i = d.len();
-        loop {
-            i -= 1;
-            d[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+    None
+}
+
+/// Takes a free slot for `thread`, or adds one.
+fn claim_slot(thread: u64) -> &'static ForeignSlot {
+    let mut p = FOREIGN.load(Ordering::Acquire);
+    while !p.is_null() {
+        // SAFETY: slots are leaked, never freed.
+        let slot = unsafe { &*p };
+        if slot
+            .thread
+            .compare_exchange(0, thread, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return slot;
         }
-        for &c in &d[i..] {
-            self.s(std::str::from_utf8(&[c]).unwrap_or("?"));
-        }
+        p = slot.next.load(Ordering::Acquire);
     }
-    fn hex(&mut self, v: u64) {
-        self.s("0x");
-        let mut started = false;
-        for shift in (0..16).rev() {
-            let nib = ((v >> (shift * 4)) & 0xf) as usize;
-            if nib != 0 || started || shift == 0 {
-                started = true;
-                self.s(&"0123456789abcdef"[nib..nib + 1]);
-            }
+    let slot: &'static ForeignSlot = Box::leak(Box::new(ForeignSlot {
+        next: AtomicPtr::new(ptr::null_mut()),
+        thread: AtomicU64::new(thread),
+        record: AtomicPtr::new(ptr::null_mut()),
+        lo: AtomicUsize::new(0),
+        hi: AtomicUsize::new(0),
+        above: AtomicUsize::new(0),
+        altstack: AtomicPtr::new(ptr::null_mut()),
+    }));
+    let sp = slot as *const ForeignSlot as *mut ForeignSlot;
+    let mut head = FOREIGN.load(Ordering::Acquire);
+    loop {
+        slot.next.store(head, Ordering::Relaxed);
+        match FOREIGN.compare_exchange_weak(head, sp, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return slot,
+            Err(h) => head = h,
         }
-    }
-    fn bytes(&self) -> &[u8] {
-        &self.b[..self.n]
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffer_formats_numbers() {
-        let mut b = Buf::new();
-        b.dec(0);
-        b.s(" ");
-        b.dec(262144);
-        b.s(" ");
-        b.hex(0x7f00_dead_beef);
-        b.s(" ");
-        b.hex(0);
-        assert_eq!(b.bytes(), b"0 262144 0x7f00deadbeef 0x0");
+/// The calling thread's stack, for the overflow check: (lowest usable
+/// address, top, how far above the lowest address a fault still counts).
+/// Costly on the main thread (glibc reads `/proc/self/maps`): called once
+/// per attach.
+fn this_thread_stack() -> Option<(usize, usize, usize)> {
+    let mut addr: *mut c_void = ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: attr is initialised by pthread_getattr_np before it is read
+    // and destroyed after; the out-pointers are valid.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let r = libc::pthread_attr_getstack(&attr, &mut addr, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        if r != 0 || addr.is_null() || size == 0 {
+            return None;
+        }
     }
+    let lo = addr as usize;
+    // SAFETY: getpid and gettid have no preconditions.
+    let main_thread = unsafe { libc::getpid() == libc::gettid() };
+    Some((lo, lo + size, if main_thread { main_gap(size) } else { 0 }))
+}
+
+/// The main thread's stack grows on demand up to RLIMIT_STACK. glibc
+/// reports exactly that limit unless the mapping below the stack comes
+/// first (an unlimited or huge RLIMIT_STACK): then it reports the end of
+/// that mapping, and the kernel stops the stack a guard gap (256 pages by
+/// default) above it, so an overflow faults up to that far above the
+/// reported bottom.
+fn main_gap(size: usize) -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: rl is a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) } != 0 {
+        return 0;
+    }
+    let limit = rl.rlim_cur;
+    let capped = limit == libc::RLIM_INFINITY || limit > (size as u64).saturating_add(1 << 20);
+    if capped {
+        257 * crate::os::page_size()
+    } else {
+        0
+    }
+}
+
+/// A foreign thread has just attached with `record`: the handlers are
+/// installed, the thread's stack bounds learned, and the thread given an
+/// alternate signal stack if it has none (module docs).
+pub fn attach_foreign_thread(record: *mut Goroutine) {
+    install_handlers();
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as u64;
+    let slot = claim_slot(me);
+    let (lo, hi, above) = this_thread_stack().unwrap_or((0, 0, 0));
+    slot.lo.store(lo, Ordering::Relaxed);
+    slot.hi.store(hi, Ordering::Relaxed);
+    slot.above.store(above, Ordering::Relaxed);
+    slot.altstack
+        .store(install_altstack_if_none(), Ordering::Relaxed);
+    slot.record.store(record, Ordering::Release);
+}
+
+/// The calling foreign thread's attach state is being freed: its slot is
+/// released, and the alternate signal stack gort gave it is taken back if
+/// the thread still uses it (if the host replaced it, the kernel no longer
+/// refers to it either).
+pub fn detach_foreign_thread() {
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as u64;
+    let Some(slot) = find_slot(me) else {
+        return;
+    };
+    slot.record.store(ptr::null_mut(), Ordering::Release);
+    slot.lo.store(0, Ordering::Relaxed);
+    let ours = slot.altstack.swap(ptr::null_mut(), Ordering::Relaxed);
+    if !ours.is_null() {
+        release_altstack_if(ours);
+    }
+    slot.thread.store(0, Ordering::Release);
+}
+
+/// Takes back `ours`, an alternate signal stack gort gave this thread.
+fn release_altstack_if(ours: *mut c_void) {
+    let Some(cur) = current_altstack() else {
+        return; // cannot tell whether the kernel still uses it: keep it
+    };
+    if cur.ss_sp == ours && cur.ss_flags & libc::SS_DISABLE == 0 {
+        if cur.ss_flags & libc::SS_ONSTACK != 0 {
+            return; // running on it (a handler's destructor): leave it be
+        }
+        let off = libc::stack_t {
+            ss_sp: ptr::null_mut(),
+            ss_flags: libc::SS_DISABLE,
+            ss_size: 0,
+        };
+        // SAFETY: disabling this thread's alternate stack, not in use.
+        if unsafe { libc::sigaltstack(&off, ptr::null_mut()) } != 0 {
+            return;
+        }
+    }
+    SPARE_ALTSTACKS.lock().push(ours as usize);
 }

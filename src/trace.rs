@@ -274,10 +274,22 @@ fn base_name(name: &str) -> &str {
     }
 }
 
+/// The symbolizer's cache. While a fatal report is written the wait is
+/// short, and on timeout the frame goes unnamed: the reporting thread may
+/// itself hold the lock (its allocation failed inside the symbolizer), or
+/// another thread that will never release it.
+fn lock_cache() -> Option<parking_lot::MutexGuard<'static, Vec<Module>>> {
+    if crate::panic::reporting() {
+        CACHE.try_lock_for(std::time::Duration::from_millis(100))
+    } else {
+        Some(CACHE.lock())
+    }
+}
+
 /// The function containing `addr`, its object, and its source line.
 fn symbolize(addr: usize) -> Option<Frame> {
     let (path, bias) = module_of(addr)?;
-    let mut cache = CACHE.lock();
+    let mut cache = lock_cache()?;
     let idx = match cache.iter().position(|m| m.path == path && m.bias == bias) {
         Some(i) => i,
         None => {
@@ -325,7 +337,12 @@ fn write_symbolized(out: &mut String, addr: usize, frame: Option<&Frame>, prefix
                 None => writeln!(out, "\t{}+{:#x}", f.path, addr - f.bias),
             }
         }
-        None => writeln!(out, "{prefix}?{args}\n\t?+{addr:#x}"),
+        // An object whose symbols could not be read (stripped, or no
+        // memory to read them): still its offset, never a bare address.
+        None => match module_of(addr) {
+            Some((path, bias)) => writeln!(out, "{prefix}?{args}\n\t{path}+{:#x}", addr - bias),
+            None => writeln!(out, "{prefix}?{args}\n\t?+{addr:#x}"),
+        },
     };
 }
 

@@ -253,24 +253,40 @@ pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
 /// ever become ready (n == 0, or all channels NULL), blocks forever.
 ///
 /// The same channel may appear in several cases, in either direction.
-/// `ok` is written for the chosen case only. `cases` may be NULL if `n` is
-/// 0; `n` is at most 65536. A `dir` other than GORT_RECV or GORT_SEND
-/// panics, and so does a send case with a NULL `elem` and a non-zero
-/// element size ("gort_select: nil element pointer").
+/// `ok` is written for the chosen case only. A `dir` other than GORT_RECV
+/// or GORT_SEND panics, and so does a send case with a NULL `elem` and a
+/// non-zero element size ("gort_select: nil element pointer").
+///
+/// `n` is at most 65536 (Go's limit for reflect.Select). The count is
+/// checked before any case is read: a larger `n` panics with
+/// "gort_select: too many cases (max 65536)", and a negative count that
+/// was converted to `size_t` (a value of 2^63 or more) with "gort_select:
+/// negative case count". `cases` may be NULL only if `n` is 0; NULL with
+/// cases to read is a nil-pointer panic ("runtime error: invalid memory
+/// address or nil pointer dereference"). All of these are recoverable.
 ///
 /// # Safety
 /// `cases` points to `n` cases; each non-NULL channel is live, and each
 /// `elem` is valid for its channel's element size.
 #[no_mangle]
 pub unsafe extern "C" fn gort_select(cases: *mut gort_select_case, n: usize, block: bool) -> c_int {
+    // The count first: a slice of `n` cases must never be formed for an
+    // `n` that cannot be a real array (undefined behaviour even unread).
+    if n > isize::MAX as usize {
+        go_panic(select::NEGATIVE_CASES);
+    }
+    if n > select::MAX_CASES {
+        go_panic(select::TOO_MANY_CASES);
+    }
     let cases: &mut [Case] = if n == 0 {
         &mut []
     } else {
         if cases.is_null() {
             go_panic(NIL_DEREF);
         }
-        // SAFETY: the caller guarantees n cases at `cases`; the layouts
-        // match (checked at compile time above).
+        // SAFETY: the caller guarantees n cases at `cases`, and n is at
+        // most MAX_CASES (checked above), so the slice's size cannot
+        // overflow; the layouts match (checked at compile time above).
         unsafe { std::slice::from_raw_parts_mut(cases as *mut Case, n) }
     };
     // SAFETY: forwarded contract.

@@ -59,6 +59,15 @@ pub extern "C" fn gort_init_done() -> bool {
 /// gort_num_goroutine() and appears in gort_stack(); between calls the
 /// thread is invisible. gort_goexit() inside is a fatal error.
 ///
+/// Running off the end of the thread's stack inside the call is reported
+/// as a goroutine's stack overflow ("fatal error: stack overflow" naming
+/// the goroutine, exit status 2), not a bare SIGSEGV. For that, attaching
+/// learns the thread's stack bounds (once per thread) and gives a thread
+/// that has no alternate signal stack one of gort's (64 KiB, taken back
+/// when the attach state is released; an alternate stack the thread
+/// already has is used and left alone). It also installs gort's
+/// SIGSEGV/SIGBUS handlers if no runtime thread has yet.
+///
 /// From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
 ///
 /// # Safety

@@ -77,6 +77,13 @@ pub extern "C" fn gort_gosched() {
 /// frame's: gort_pcall does not stop it, and it is not a panic, so
 /// gort_recover() returns NULL). Calling it outside a goroutine, including
 /// inside gort_call on a foreign thread, is a fatal error.
+///
+/// On the main goroutine of gort_main() it ends only the main goroutine,
+/// as Go's runtime.Goexit in main does: the program does not exit, the
+/// other goroutines keep running, and when none is left the program dies
+/// with "fatal error: no goroutines (main called runtime.Goexit) -
+/// deadlock!" (exit status 2). If they all block for good instead, it is
+/// the usual "fatal error: all goroutines are asleep - deadlock!".
 #[no_mangle]
 pub extern "C" fn gort_goexit() -> ! {
     let g = sched::current_g();
@@ -85,7 +92,11 @@ pub extern "C" fn gort_goexit() -> ! {
     }
     crate::init::wait_for_init();
     // SAFETY: the running goroutine is ours.
-    crate::panic::goexit_defers(unsafe { &*g });
+    let g = unsafe { &*g };
+    crate::panic::goexit_defers(g);
+    if g.is_main.get() {
+        crate::init::note_main_goexit();
+    }
     // SAFETY: on a goroutine whose deferred calls all ran. The frames
     // between the goroutine's entry and here are the caller's C frames (no
     // destructors) and the runtime's, which own nothing now.

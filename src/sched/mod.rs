@@ -961,6 +961,7 @@ fn start_sysmon() {
         extern "C" fn sysmon_entry(_: *mut c_void) -> *mut c_void {
             // SAFETY: a NUL-terminated name of at most 15 bytes.
             unsafe { libc::pthread_setname_np(libc::pthread_self(), c"gort-sysmon".as_ptr()) };
+            crate::memory::register_thread_locals(false);
             sysmon::sysmon_main();
             ptr::null_mut()
         }
@@ -984,6 +985,7 @@ fn minit(m: &'static Machine) {
     m.thread
         .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
     crate::signals::install_altstack();
+    crate::memory::register_thread_locals(true);
     // SAFETY: __errno_location has no preconditions.
     m.errno_ptr.set(unsafe { libc::__errno_location() });
 }
@@ -1493,8 +1495,10 @@ fn stoplockedm(m: &Machine) {
 /// run again (Go: `checkdead`): every runtime thread idle (a thread running
 /// C code, or inside gort_blocking_enter, is not), no thread in the process
 /// but runtime threads (a host thread could still call in and wake
-/// something), no timer pending, nothing queued, and goroutines left. When
-/// in doubt it does not report: a false report kills a correct program.
+/// something), nothing queued, and either goroutines left and no timer
+/// pending, or no goroutine left at all after the main goroutine called
+/// gort_goexit. When in doubt it does not report: a false report kills a
+/// correct program.
 fn checkdead() {
     let s = sched();
     if !s.program_mode.load(Ordering::SeqCst) {
@@ -1504,13 +1508,14 @@ fn checkdead() {
     if idle < s.nm_alive.load(Ordering::SeqCst) {
         return;
     }
-    if s.timers.pending() || !s.injector.is_empty() || any_runq_nonempty(s) {
+    if !s.injector.is_empty() || any_runq_nonempty(s) || crate::foreign::attached_threads_busy() {
         return;
     }
-    if crate::foreign::attached_threads_busy() {
-        return;
-    }
-    if num_goroutine() == 0 {
+    // No goroutine at all is a deadlock once the main goroutine called
+    // gort_goexit; then pending timers cannot wake anybody (Go reports it
+    // before looking at timers).
+    let none_left = num_goroutine() == 0;
+    if (none_left && !crate::init::main_called_goexit()) || (!none_left && s.timers.pending()) {
         return;
     }
     // Every thread of the process must be ours: runtime threads + sysmon.
@@ -1522,8 +1527,14 @@ fn checkdead() {
     }
     // Re-check after the slow part: still nobody running?
     let idle = s.nmidle.load(Ordering::SeqCst) as i64 + s.nm_locked_idle.load(Ordering::SeqCst);
-    if idle < s.nm_alive.load(Ordering::SeqCst) || s.timers.pending() || !s.injector.is_empty() {
+    if idle < s.nm_alive.load(Ordering::SeqCst)
+        || (!none_left && s.timers.pending())
+        || !s.injector.is_empty()
+    {
         return;
+    }
+    if none_left {
+        crate::panic::fatal_alone("no goroutines (main called runtime.Goexit) - deadlock!");
     }
     fatal("all goroutines are asleep - deadlock!");
 }
@@ -1652,7 +1663,7 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
     // SAFETY: m holds its P while executing, inside the runtime.
     let cache = unsafe { (*m.p()).stacks() };
     let Some(stack) = stack::alloc(cache, size) else {
-        fatal("out of memory allocating a goroutine stack");
+        crate::panic::out_of_memory(size + stack::GUARD_SIZE, "goroutine stack");
     };
     let g = gp.get();
     g.stack_lo.set(stack.low());
