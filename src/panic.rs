@@ -22,10 +22,21 @@
 //! why a saved context rather than unwinding), a goroutine ends normally,
 //! the main goroutine makes the process exit 0. A panic that reaches a
 //! pcall frame with no deferred call left is recovered by the pcall, which
-//! returns 1. A panic that reaches a goroutine's or gort_call's frame is
-//! reported (`panic: <msg>`, a blank line, the goroutine's dump; a panic
-//! raised while running the deferred calls of another is printed after it,
-//! Go's way) and the process exits with status 2.
+//! returns 1. A gort_call frame passes it on, as a Go function passes a
+//! panic to its caller: the deferred calls of the frames outside it run
+//! next, and one of them, or an enclosing pcall, may still recover it. A
+//! panic that reaches the bottom (a goroutine's entry frame, or the
+//! outermost gort_call of a foreign thread) is reported (`panic: <msg>`, a
+//! blank line, the goroutine's dump; a panic raised while running the
+//! deferred calls of another is printed after it, Go's way) and the
+//! process exits with status 2.
+//!
+//! While a panic travels outward, the records of the gort_call frames it
+//! left stay in [`PanicState::frames`] (their deferred calls all ran) until
+//! a jump removes them together with their boundaries: a record and its
+//! boundary's trampoline leave together. A panic never stops at such a
+//! left frame: only pcall frames stop a panic, and a gort_call frame
+//! always passes it on.
 //!
 //! The runtime's own misuse panics (`go of nil func value`, `misuse of an
 //! invalid handle`, ...) go through the same path, so they are recoverable
@@ -76,7 +87,9 @@ static RUNNING_PANIC_DEFERS: AtomicI64 = AtomicI64::new(0);
 pub enum FrameKind {
     /// `gort_pcall`: recovers a panic that reaches it (returns 1).
     Pcall,
-    /// `gort_call` on a foreign thread: a panic that reaches it is fatal.
+    /// `gort_call`: passes a panic that reaches it on to the frames
+    /// outside it (at the bottom of a foreign thread's call there are none:
+    /// the panic is reported).
     Call,
 }
 
@@ -292,7 +305,11 @@ unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
         run_defers_to(g, base);
     }
     // SAFETY: our own state; the frame pushed above is the innermost.
-    unsafe { (*s).frames.pop() };
+    let fr = unsafe { (*s).frames.pop() };
+    debug_assert!(
+        fr.is_some_and(|fr| fr.jb == jb),
+        "frame records out of order"
+    );
     0
 }
 
@@ -360,70 +377,91 @@ pub fn panic_with(msg: CString) -> ! {
             recovered: false,
         })
     };
+    // The panic has left every frame above `level` (only gort_call frames
+    // are left behind: their records stay until a jump; module docs).
     // SAFETY: our own state, not borrowed across a user callback.
-    let base = unsafe { (*s).frames.last().map_or(0, |f| f.defer_base) };
-    while let Some((f, a)) = pop_defer_above(s, base) {
+    let mut level = unsafe { (*s).frames.len() };
+    loop {
         // SAFETY: our own state, not borrowed across a user callback.
-        unsafe { (*s).panic_defer_depth += 1 };
-        // SAFETY: running a deferred call is the contract of gort_defer.
-        unsafe { f(a as *mut c_void) };
-        // SAFETY: our own state, not borrowed across a user callback.
-        unsafe { (*s).panic_defer_depth -= 1 };
-        // SAFETY: our own state, not borrowed across a user callback.
-        let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
-        if recovered {
-            // Stop panicking (earlier panics this one interrupted are
-            // over too), finish the frame's deferred calls, return. The
-            // recovered message moves to where gort_recover's pointer
-            // stays valid.
+        let base = unsafe {
+            level
+                .checked_sub(1)
+                .map_or(0, |i| (&(*s).frames)[i].defer_base)
+        };
+        while let Some((f, a)) = pop_defer_above(s, base) {
             // SAFETY: our own state, not borrowed across a user callback.
-            let n = unsafe {
-                let mut panics = std::mem::take(&mut (*s).panics);
-                let n = panics.len();
-                (*s).recovered = panics.pop().map(|p| p.msg);
-                n
-            };
-            RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
-            run_defers_to(g, base);
-            return_from_frame(g, 0);
+            unsafe { (*s).panic_defer_depth += 1 };
+            // SAFETY: running a deferred call is the contract of gort_defer.
+            unsafe { f(a as *mut c_void) };
+            // SAFETY: our own state, not borrowed across a user callback.
+            unsafe { (*s).panic_defer_depth -= 1 };
+            // SAFETY: our own state, not borrowed across a user callback.
+            let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
+            if recovered {
+                // Stop panicking (earlier panics this one interrupted are
+                // over too), finish the frame's deferred calls, return. The
+                // recovered message moves to where gort_recover's pointer
+                // stays valid.
+                // SAFETY: our own state, not borrowed across a user callback.
+                let n = unsafe {
+                    let mut panics = std::mem::take(&mut (*s).panics);
+                    let n = panics.len();
+                    (*s).recovered = panics.pop().map(|p| p.msg);
+                    n
+                };
+                RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+                run_defers_to(g, base);
+                return_from_frame(g, level, 0);
+            }
         }
-    }
-    // SAFETY: our own state, not borrowed across a user callback.
-    let kind = unsafe { (*s).frames.last().map(|f| f.kind) };
-    match kind {
-        Some(FrameKind::Pcall) => {
-            // SAFETY: our own state, not borrowed across a user callback.
-            let (jb, n) = unsafe {
-                let fr = (*s).frames.pop().expect("frame");
-                let top = (*s).panics.last().expect("panic");
-                copy_message(&top.msg, fr.msg, fr.msglen);
-                let n = std::mem::take(&mut (*s).panics).len();
-                (fr.jb, n)
-            };
-            RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
-            // SAFETY: the pcall's trampoline is active below us; the
-            // frames in between are C frames and this function, which
-            // holds nothing that needs dropping now.
-            unsafe { frame::jump(jb, 1) };
-        }
-        _ => {
-            // SAFETY: our own state, not borrowed across a user callback.
-            let chain: Vec<(CString, bool)> = unsafe {
-                (*s).panics
-                    .iter()
-                    .map(|p| (p.msg.clone(), p.recovered))
-                    .collect()
-            };
-            report_unrecovered(&chain);
+        // SAFETY: our own state, not borrowed across a user callback.
+        let kind = unsafe { level.checked_sub(1).map(|i| (&(*s).frames)[i].kind) };
+        match kind {
+            Some(FrameKind::Pcall) => {
+                // SAFETY: our own state, not borrowed across a user callback.
+                let (jb, n) = unsafe {
+                    (*s).frames.truncate(level);
+                    let fr = (*s).frames.pop().expect("frame");
+                    let top = (*s).panics.last().expect("panic");
+                    copy_message(&top.msg, fr.msg, fr.msglen);
+                    let n = std::mem::take(&mut (*s).panics).len();
+                    (fr.jb, n)
+                };
+                RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+                // SAFETY: the pcall's trampoline is active below us; the
+                // frames in between are C frames, left gort_call frames
+                // and this function, which holds nothing that needs
+                // dropping now.
+                unsafe { frame::jump(jb, 1) };
+            }
+            // A gort_call passes the panic on to the frames outside it.
+            Some(FrameKind::Call) => level -= 1,
+            // The goroutine's entry frame, or the bottom of a foreign
+            // thread's call.
+            None => {
+                // SAFETY: our own state, not borrowed across a user callback.
+                let chain: Vec<(CString, bool)> = unsafe {
+                    (*s).panics
+                        .iter()
+                        .map(|p| (p.msg.clone(), p.recovered))
+                        .collect()
+                };
+                report_unrecovered(&chain);
+            }
         }
     }
 }
 
-/// Continues as if the innermost frame's function had returned normally.
-fn return_from_frame(g: &Goroutine, value: isize) -> ! {
+/// Continues as if the function of frame `level` (counted from the bottom:
+/// 0 is the goroutine's entry frame) had returned normally; the frames
+/// above it are left.
+fn return_from_frame(g: &Goroutine, level: usize, value: isize) -> ! {
     let s = st(g);
     // SAFETY: our own state.
-    let fr = unsafe { (*s).frames.pop() };
+    let fr = unsafe {
+        (*s).frames.truncate(level);
+        (*s).frames.pop()
+    };
     match fr {
         // SAFETY: as in `panic`: the boundary is active below us and the
         // abandoned frames own nothing.

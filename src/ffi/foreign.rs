@@ -47,19 +47,31 @@ pub extern "C" fn gort_init_done() -> bool {
     init::is_done()
 }
 
-/// Calls `fn(arg)` as a goroutine.
+/// Calls `fn(arg)` as a goroutine, in a frame of its own.
 ///
 /// From a thread the runtime did not create (the process main thread, a
 /// pthread of the program): the thread is attached to the runtime (once:
 /// the state is kept for the thread and released when it exits), waits for
 /// initialization, then runs `fn(arg)` on its own stack as a goroutine
 /// locked to the thread. Inside, every gort function works: spawning,
-/// blocking (which blocks this thread), nested gort_call (which just
-/// calls). While the call runs the goroutine counts in
-/// gort_num_goroutine() and appears in gort_stack(); between calls the
-/// thread is invisible. gort_goexit() inside is a fatal error.
+/// blocking (which blocks this thread), nested gort_call. While the call
+/// runs the goroutine counts in gort_num_goroutine() and appears in
+/// gort_stack(); between calls the thread is invisible. gort_goexit()
+/// inside is a fatal error.
 ///
-/// From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
+/// From a goroutine (or nested in a gort_call): calls `fn(arg)` on the
+/// calling goroutine.
+///
+/// Either way the call is a frame, as a Go function call is: the deferred
+/// calls `fn` makes (gort_defer()) run, last-in first-out, when `fn`
+/// returns. A panic that `fn`'s deferred calls do not recover leaves the
+/// frame and goes on as in Go: the deferred calls of the frames outside
+/// run next, and an enclosing gort_pcall() recovers it; with no frame
+/// outside (the outermost gort_call of a thread) it is reported and the
+/// process exits with status 2. A deferred call that recovers makes
+/// gort_call return normally.
+///
+/// `fn == NULL` panics.
 ///
 /// # Safety
 /// `fn` must be safe to call with `arg`.

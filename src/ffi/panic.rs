@@ -12,9 +12,12 @@ use crate::panic;
 /// as if the frame whose deferred call recovered had returned normally:
 /// gort_pcall() returns 0, a goroutine ends, gort_call() returns, the main
 /// function of gort_main() returns 0. A panic that reaches a gort_pcall()
-/// frame is recovered by it (it returns 1). Otherwise the panic is
-/// reported on stderr (`panic: <msg>`, a blank line, the goroutine's
-/// frames) and the process exits with status 2.
+/// frame is recovered by it (it returns 1); one that reaches a gort_call()
+/// frame goes on to the frames outside it, as a Go panic goes on to the
+/// caller. A panic that reaches the bottom (a goroutine's entry function,
+/// a thread's outermost gort_call()) is reported on stderr (`panic:
+/// <msg>`, a blank line, the goroutine's frames) and the process exits
+/// with status 2.
 ///
 /// Recovery skips the C frames between the panic and the recovering frame
 /// without unwinding them: code there must not need cleanup beyond its
