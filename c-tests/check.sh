@@ -81,6 +81,17 @@ if [ -z "${ONLY:-}" ]; then
         ! readelf -d "$OUT/one_call" | grep -q 'libgcc_s'
     }
     step "static link needs only -lpthread -ldl -lm (no libgcc_s)" static_needs_no_libgcc_s
+    errno_binds_in_static_links() {
+        # runtime.h declares gort_errno_location weak: with libgort.a, one
+        # gort call binds it; a program with no gort call links none of gort.
+        printf '#include "runtime.h"\nint main(void){errno=3;return gort_num_goroutine()+(gort_errno_location?0:9)+errno-3;}\n' > "$OUT/errno_one_call.c"
+        $CC -O2 -I"$ROOT/include" "$OUT/errno_one_call.c" "$REL/libgort.a" -lpthread -ldl -lm -o "$OUT/errno_one_call" || return 1
+        "$OUT/errno_one_call" || return 1
+        printf '#include "runtime.h"\nint main(void){errno=3;return (gort_errno_location?9:0)+errno-3;}\n' > "$OUT/errno_no_call.c"
+        $CC -O2 -I"$ROOT/include" "$OUT/errno_no_call.c" "$REL/libgort.a" -lpthread -ldl -lm -o "$OUT/errno_no_call" || return 1
+        "$OUT/errno_no_call"
+    }
+    step "errno macro: bound by one gort call with libgort.a, libc's with none" errno_binds_in_static_links
     step "libgort.so soname and nodelete" bash -c "readelf -d $REL/libgort.so | grep -q 'SONAME.*libgort.so.0' && readelf -d $REL/libgort.so | grep -q 'NODELETE'"
 fi
 

@@ -170,6 +170,15 @@ pub extern "C" fn gort_sleep(ns: i64) {
 /// runtime.h but call, directly or indirectly, a function that blocks in
 /// gort must not use errno on both sides of that call in one function:
 /// this is the same rule as for any `__thread` variable.
+///
+/// With GCC and Clang the header declares this function weak and its
+/// `errno` falls back to libc's while the function is not linked: a
+/// program that includes runtime.h but only dlopen()s libgort links and
+/// uses libc's errno (with the `__thread` rule above for goroutines it
+/// runs through the loaded library). A program linked with libgort.a or
+/// libgort.so that calls any gort function has this one bound; with
+/// libgort.a a program that calls no gort function at all links none of
+/// gort and has libc's errno, which is then the same thing.
 #[no_mangle]
 pub extern "C" fn gort_errno_location() -> *mut c_int {
     // SAFETY: __errno_location has no preconditions.
