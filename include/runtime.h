@@ -409,6 +409,22 @@ bool gort_init_done(void);
  process exits with status 2. A deferred call that recovers makes
  gort_call return normally.
 
+ C++ exceptions and thread exit. gort does not unwind: an exception that
+ would leave `fn` (thrown and not caught inside it, or thrown by one of
+ its deferred calls) is a fatal error, `fatal error: C++ exception
+ unwound through gort_call` (status 2), reported before anything is
+ unwound, with the dump of where it was thrown; the caller's catch
+ block never sees it. Catch exceptions inside the callback. A thread
+ that exits inside `fn` (pthread_exit(), or a cancellation acted on
+ inside it) does exit: as the exit unwinds each gort_call and
+ gort_pcall frame, that frame's deferred calls run (as gort_goexit()
+ runs them; a panic in progress is abandoned), and leaving the
+ outermost frame ends the call (the goroutine stops counting in
+ gort_num_goroutine()) before the thread's own cleanup handlers outside
+ run. A thread exit inside a gort_call made on a goroutine is a fatal
+ error (it would end a runtime thread). `longjmp` out of `fn` past
+ gort_call is not supported.
+
  `fn == NULL` panics.
 
  # Safety
@@ -533,6 +549,11 @@ const char *gort_recover(void);
  through. On a thread outside any goroutine it behaves as gort_call()
  plus this recovery. `fn == NULL` panics.
 
+ A C++ exception that leaves `fn` is a fatal error (`fatal error: C++
+ exception unwound through gort_pcall`), not a panic: pcall recovers
+ gort panics only. A thread exit inside `fn` is handled as in
+ gort_call(): this frame's deferred calls run and the thread exits.
+
  # Safety
  `fn` must be safe to call with `arg`; `msg` is NULL or writable for
  `msglen` bytes.
@@ -546,7 +567,10 @@ int gort_pcall(gort_func fn, void *arg, char *msg, size_t msglen);
  between threads whenever it blocks or yields: `__thread` variables are
  not stable across a blocking gort call unless the goroutine is locked to
  its thread. Callable from goroutines and from any other thread.
- `fn == NULL` panics with "go of nil func value".
+ `fn == NULL` panics with "go of nil func value". A C++ exception, or a
+ thread exit (pthread_exit(), cancellation), that would leave `fn` or
+ one of its deferred calls is a fatal error: it would unwind a runtime
+ thread.
  */
 int64_t gort_go(gort_func fn, void *arg);
 

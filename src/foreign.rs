@@ -33,7 +33,10 @@
 //! - A record is linked in [`REGISTRY`] exactly while its thread holds it.
 //! - `in_call` is true exactly while the thread is inside the outermost
 //!   `gort_call` (or a `gort_pcall` made outside one); `IN_CALL` counts
-//!   such records.
+//!   such records. A call ends when its outermost frame returns, or when a
+//!   thread exit (`pthread_exit`, cancellation) unwinds that frame: the
+//!   frame boundary ends it then (module `panic`), and the pthread key
+//!   destructor frees the record as the thread finishes exiting.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -162,6 +165,10 @@ pub fn current_call() -> *mut Goroutine {
 /// `gort_call`: runs `f(arg)` in a frame of its own, as a goroutine locked
 /// to the calling thread if the thread is not already one.
 ///
+/// Nothing between the caller and `f` owns anything that needs dropping:
+/// a thread exit inside `f` unwinds these frames after the frame boundary
+/// released the call (module `panic`, *Foreign unwinding*).
+///
 /// # Safety
 /// `f` must be safe to call with `arg` (the C caller's contract).
 pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
@@ -230,8 +237,9 @@ fn enter_call(g: &Goroutine, f: GoFunc) {
 }
 
 /// Ends the thread's outermost gort_call (or pcall outside one): the
-/// record stops being a goroutine.
-fn end_call(g: &Goroutine) {
+/// record stops being a goroutine. Also called when a thread exit unwinds
+/// the call's outermost frame.
+pub(crate) fn end_call(g: &Goroutine) {
     IN_CALL.fetch_sub(1, Ordering::Relaxed);
     g.in_call.store(false, Ordering::Relaxed);
     g.lock_count.set(0);

@@ -50,7 +50,8 @@
 //! - [`time`]: the monotonic clock, timers, sleep and `gort_after`.
 //! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
-//! - [`frame`]: the frame boundaries a recovered panic returns to.
+//! - [`frame`]: the frame boundaries a recovered panic returns to, and the
+//!   personality routine that meets C++ exceptions and thread exits there.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
 //! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow.
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.

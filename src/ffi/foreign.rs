@@ -71,6 +71,22 @@ pub extern "C" fn gort_init_done() -> bool {
 /// process exits with status 2. A deferred call that recovers makes
 /// gort_call return normally.
 ///
+/// C++ exceptions and thread exit. gort does not unwind: an exception that
+/// would leave `fn` (thrown and not caught inside it, or thrown by one of
+/// its deferred calls) is a fatal error, `fatal error: C++ exception
+/// unwound through gort_call` (status 2), reported before anything is
+/// unwound, with the dump of where it was thrown; the caller's catch
+/// block never sees it. Catch exceptions inside the callback. A thread
+/// that exits inside `fn` (pthread_exit(), or a cancellation acted on
+/// inside it) does exit: as the exit unwinds each gort_call and
+/// gort_pcall frame, that frame's deferred calls run (as gort_goexit()
+/// runs them; a panic in progress is abandoned), and leaving the
+/// outermost frame ends the call (the goroutine stops counting in
+/// gort_num_goroutine()) before the thread's own cleanup handlers outside
+/// run. A thread exit inside a gort_call made on a goroutine is a fatal
+/// error (it would end a runtime thread). `longjmp` out of `fn` past
+/// gort_call is not supported.
+///
 /// `fn == NULL` panics.
 ///
 /// # Safety
@@ -80,8 +96,12 @@ pub unsafe extern "C" fn gort_call(r#fn: gort_func, arg: *mut c_void) {
     let Some(f) = r#fn else {
         go_panic(super::NIL_DEREF);
     };
+    // No fence: a thread exit inside fn unwinds the frames between here
+    // and fn, so none of them may hold a catch_unwind or anything to drop
+    // (module panic). A Rust panic still cannot unwind into C: release
+    // builds abort on panic, and an extern "C" function aborts on one.
     // SAFETY: forwarded contract: fn may be called with arg.
-    super::fence_no_init(|| unsafe { foreign::call(f, arg) })
+    unsafe { foreign::call(f, arg) }
 }
 
 /// Program mode: runs `main_fn(arg)` as the main goroutine and exits the

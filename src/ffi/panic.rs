@@ -70,6 +70,11 @@ pub extern "C" fn gort_recover() -> *const c_char {
 /// through. On a thread outside any goroutine it behaves as gort_call()
 /// plus this recovery. `fn == NULL` panics.
 ///
+/// A C++ exception that leaves `fn` is a fatal error (`fatal error: C++
+/// exception unwound through gort_pcall`), not a panic: pcall recovers
+/// gort panics only. A thread exit inside `fn` is handled as in
+/// gort_call(): this frame's deferred calls run and the thread exits.
+///
 /// # Safety
 /// `fn` must be safe to call with `arg`; `msg` is NULL or writable for
 /// `msglen` bytes.
@@ -83,6 +88,8 @@ pub unsafe extern "C" fn gort_pcall(
     let Some(f) = r#fn else {
         panic::go_panic(super::NIL_DEREF);
     };
+    crate::init::wait_for_init();
+    // No fence around fn, as in gort_call (see there).
     // SAFETY: forwarded contract.
-    fence(|| unsafe { panic::pcall(f, arg, msg, msglen) })
+    unsafe { panic::pcall(f, arg, msg, msglen) }
 }

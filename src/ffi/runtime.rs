@@ -38,7 +38,10 @@ pub struct gort_stats {
 /// between threads whenever it blocks or yields: `__thread` variables are
 /// not stable across a blocking gort call unless the goroutine is locked to
 /// its thread. Callable from goroutines and from any other thread.
-/// `fn == NULL` panics with "go of nil func value".
+/// `fn == NULL` panics with "go of nil func value". A C++ exception, or a
+/// thread exit (pthread_exit(), cancellation), that would leave `fn` or
+/// one of its deferred calls is a fatal error: it would unwind a runtime
+/// thread.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[unsafe(naked)]
 #[no_mangle]
