@@ -54,10 +54,31 @@ fn main() {
  * thread after any blocking gort call, and compilers may cache errno's
  * address across calls (glibc's __errno_location is const). This errno
  * re-reads the current thread's slot after every call; see
- * gort_errno_location(). Define GORT_NO_ERRNO_MACRO to keep libc's. */
+ * gort_errno_location(). Define GORT_NO_ERRNO_MACRO to keep libc's.
+ *
+ * With GCC and Clang the function is declared weak here, so that a
+ * program that includes this header but only dlopen()s libgort (and so
+ * never links gort_errno_location) still links: its errno is then libc's.
+ * A program linked with libgort gets the goroutine's errno as soon as it
+ * calls any gort function (libgort.a is one object: a call to any gort
+ * function links them all). */
 #if !defined(GORT_NO_ERRNO_MACRO)
+#if defined(__GNUC__) || defined(__clang__)
+#if defined(__cplusplus)
+extern "C" {{
+#endif
+int *gort_errno_location(void) __attribute__((weak));
+#if defined(__cplusplus)
+}}
+#endif
+/* libc's errno, taken before it is redefined below. */
+static inline int *gort_libc_errno_location(void) {{ return &errno; }}
+#undef errno
+#define errno (*(gort_errno_location ? gort_errno_location() : gort_libc_errno_location()))
+#else
 #undef errno
 #define errno (*gort_errno_location())
+#endif
 #endif
 
 /* Registers fn (a `void fn(void *)`, called with NULL) as an init function

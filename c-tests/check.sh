@@ -3,11 +3,12 @@
 #
 # Steps: rustfmt, clippy, cargo test, the release build, the committed
 # header is current and compiles as C11 and C++, the shared library's
-# exports and soname, then every C program in c-tests/ linked with
+# exports and soname, then every C program (c-tests/*.c, built with $CC)
+# and C++ program (c-tests/*.cc, built with $CXX) in c-tests/ linked with
 # libgort.a, linked with libgort.so, through dlopen where it asks for it,
 # and once under valgrind.
 #
-# Per-test markers, in a comment anywhere in the .c file:
+# Per-test markers, in a comment anywhere in the .c or .cc file:
 #   gort-test: env K=V ...     extra environment for every run
 #   gort-test: no-valgrind     skip the valgrind run (say why in the test)
 #   gort-test: dlopen          also build with -DGORT_TEST_DLOPEN, without
@@ -21,7 +22,9 @@ OUT=$ROOT/build/ctests
 mkdir -p "$OUT"
 REL=$ROOT/target/release
 CC=${CC:-gcc}
+CXX=${CXX:-g++}
 CFLAGS="-O2 -g -std=c11 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
+CXXFLAGS="-O2 -g -std=c++17 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
 TEST_TIMEOUT=${TEST_TIMEOUT:-180}
 VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-600}
 pass=0
@@ -60,7 +63,7 @@ if [ -z "${ONLY:-}" ]; then
     step "header is current (matches git)" header_current
     step "header names are prefixed" python3 tools/header_names.py include/runtime.h
     step "header compiles as C11" bash -c "echo '#include \"runtime.h\"' | $CC -std=c11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c -c - -o /dev/null"
-    step "header compiles as C++" bash -c "echo '#include \"runtime.h\"' | g++ -std=c++11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c++ -c - -o /dev/null"
+    step "header compiles as C++" bash -c "echo '#include \"runtime.h\"' | $CXX -std=c++11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c++ -c - -o /dev/null"
     exports_only_gort() {
         local extra
         extra=$(nm -D --defined-only "$REL/libgort.so" | awk '{print $3}' | grep -v '^gort_' || true)
@@ -81,6 +84,17 @@ if [ -z "${ONLY:-}" ]; then
         ! readelf -d "$OUT/one_call" | grep -q 'libgcc_s'
     }
     step "static link needs only -lpthread -ldl -lm (no libgcc_s)" static_needs_no_libgcc_s
+    errno_binds_in_static_links() {
+        # runtime.h declares gort_errno_location weak: with libgort.a, one
+        # gort call binds it; a program with no gort call links none of gort.
+        printf '#include "runtime.h"\nint main(void){errno=3;return gort_num_goroutine()+(gort_errno_location?0:9)+errno-3;}\n' > "$OUT/errno_one_call.c"
+        $CC -O2 -I"$ROOT/include" "$OUT/errno_one_call.c" "$REL/libgort.a" -lpthread -ldl -lm -o "$OUT/errno_one_call" || return 1
+        "$OUT/errno_one_call" || return 1
+        printf '#include "runtime.h"\nint main(void){errno=3;return (gort_errno_location?9:0)+errno-3;}\n' > "$OUT/errno_no_call.c"
+        $CC -O2 -I"$ROOT/include" "$OUT/errno_no_call.c" "$REL/libgort.a" -lpthread -ldl -lm -o "$OUT/errno_no_call" || return 1
+        "$OUT/errno_no_call"
+    }
+    step "errno macro: bound by one gort call with libgort.a, libc's with none" errno_binds_in_static_links
     step "libgort.so soname and nodelete" bash -c "readelf -d $REL/libgort.so | grep -q 'SONAME.*libgort.so.0' && readelf -d $REL/libgort.so | grep -q 'NODELETE'"
 fi
 
@@ -89,8 +103,12 @@ if [ -z "${NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then have_v
 
 markers() { grep -oE 'gort-test: .*' "$1" | sed 's/gort-test: //; s/ *\*\/.*$//'; }
 
-for src in c-tests/*.c; do
-    name=$(basename "$src" .c)
+for src in c-tests/*.c c-tests/*.cc; do
+    [ -f "$src" ] || continue
+    case $src in
+        *.cc) name=$(basename "$src" .cc); cc=$CXX; flags=$CXXFLAGS ;;
+        *)    name=$(basename "$src" .c);  cc=$CC;  flags=$CFLAGS ;;
+    esac
     [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
     env_extra=$(markers "$src" | sed -n 's/^env //p' | tr '\n' ' ')
     novg=$(markers "$src" | grep -c '^no-valgrind' || true)
@@ -101,9 +119,9 @@ for src in c-tests/*.c; do
         exe="$OUT/$name.$v"
         log="$OUT/$name.$v.log"
         case $v in
-            static) cmd=($CC $CFLAGS "$src" "$REL/libgort.a" -lpthread -ldl -lm -o "$exe") ;;
-            shared) cmd=($CC $CFLAGS "$src" -L"$REL" -Wl,-rpath,"$REL" -lgort -lpthread -o "$exe") ;;
-            dlopen) cmd=($CC $CFLAGS -DGORT_TEST_DLOPEN -DGORT_SO_PATH="\"$REL/libgort.so\"" "$src" -ldl -lpthread -o "$exe") ;;
+            static) cmd=($cc $flags "$src" "$REL/libgort.a" -lpthread -ldl -lm -o "$exe") ;;
+            shared) cmd=($cc $flags "$src" -L"$REL" -Wl,-rpath,"$REL" -lgort -lpthread -o "$exe") ;;
+            dlopen) cmd=($cc $flags -DGORT_TEST_DLOPEN -DGORT_SO_PATH="\"$REL/libgort.so\"" "$src" -ldl -lpthread -o "$exe") ;;
         esac
         if ! "${cmd[@]}" >"$log" 2>&1; then bad "$name [$v] (build)" "$log"; continue; fi
         if env $env_extra timeout -k 5 "$TEST_TIMEOUT" "$exe" >>"$log" 2>&1; then

@@ -3,8 +3,9 @@
  * API.md §4: gort_call(fn, arg) from a foreign thread runs fn(arg) as a
  * goroutine locked to the thread, on the thread's own stack; inside,
  * every gort function works: spawning, blocking (which blocks the
- * thread), nested gort_call (which just calls). From a goroutine
- * gort_call simply calls. gort_goexit inside gort_call is a fatal error
+ * thread), nested gort_call (on the same goroutine). From a goroutine
+ * gort_call runs fn on the calling goroutine; every gort_call opens a
+ * frame. gort_goexit inside gort_call is a fatal error
  * ("fatal error: gort_goexit called on a foreign thread", status 2). Go's
  * counterpart is a cgo callback (cgocallback) that calls back into C that
  * calls Go again (testcarchive/testprogcgo callbacks); goexit in a
@@ -27,7 +28,8 @@
  *     call with locks held neither ends nor breaks the thread: the next
  *     gort_call on it works (a new goroutine id, > 0), and a pthread
  *     that returned locked still exits normally (joinable);
- *   - from a goroutine, gort_call just calls (same goid inside);
+ *   - from a goroutine, gort_call runs fn on that goroutine (same goid
+ *     inside; panic_gort_call_frame.c checks its frame);
  *   - a panic inside gort_pcall inside the call (under a nested
  *     gort_call) is recovered there: same goroutine and thread afterwards,
  *     the goroutine count unchanged (checked on the main thread while no
@@ -215,7 +217,7 @@ static NOIPA void outer_cb(void *arg) {
     CHECK(c->depth_reached == 2);
     same_goroutine(c, "a nested gort_call");
 
-    /* gort_call from a goroutine just calls. */
+    /* gort_call from a goroutine runs fn on that goroutine. */
     gort_wg_add(&c->child_wg, 1);
     gort_go(spawner_goroutine, &c->child_wg);
     gort_wg_wait(&c->child_wg);

@@ -25,7 +25,6 @@
  *     threads and handles keep working; the second dlopen registers
  *     GORT_ELATE (init is not re-run). */
 #ifdef GORT_TEST_DLOPEN
-#define GORT_NO_ERRNO_MACRO /* errno must not name gort_errno_location here */
 #include <dlfcn.h>
 #endif
 #include <pthread.h>

@@ -25,10 +25,31 @@
  * thread after any blocking gort call, and compilers may cache errno's
  * address across calls (glibc's __errno_location is const). This errno
  * re-reads the current thread's slot after every call; see
- * gort_errno_location(). Define GORT_NO_ERRNO_MACRO to keep libc's. */
+ * gort_errno_location(). Define GORT_NO_ERRNO_MACRO to keep libc's.
+ *
+ * With GCC and Clang the function is declared weak here, so that a
+ * program that includes this header but only dlopen()s libgort (and so
+ * never links gort_errno_location) still links: its errno is then libc's.
+ * A program linked with libgort gets the goroutine's errno as soon as it
+ * calls any gort function (libgort.a is one object: a call to any gort
+ * function links them all). */
 #if !defined(GORT_NO_ERRNO_MACRO)
+#if defined(__GNUC__) || defined(__clang__)
+#if defined(__cplusplus)
+extern "C" {
+#endif
+int *gort_errno_location(void) __attribute__((weak));
+#if defined(__cplusplus)
+}
+#endif
+/* libc's errno, taken before it is redefined below. */
+static inline int *gort_libc_errno_location(void) { return &errno; }
+#undef errno
+#define errno (*(gort_errno_location ? gort_errno_location() : gort_libc_errno_location()))
+#else
 #undef errno
 #define errno (*gort_errno_location())
+#endif
 #endif
 
 /* Registers fn (a `void fn(void *)`, called with NULL) as an init function
@@ -371,17 +392,17 @@ int gort_init_register(gort_func fn, void *arg);
 bool gort_init_done(void);
 
 /*
- Calls `fn(arg)` as a goroutine.
+ Calls `fn(arg)` as a goroutine, in a frame of its own.
 
  From a thread the runtime did not create (the process main thread, a
  pthread of the program): the thread is attached to the runtime (once:
  the state is kept for the thread and released when it exits), waits for
  initialization, then runs `fn(arg)` on its own stack as a goroutine
  locked to the thread. Inside, every gort function works: spawning,
- blocking (which blocks this thread), nested gort_call (which just
- calls). While the call runs the goroutine counts in
- gort_num_goroutine() and appears in gort_stack(); between calls the
- thread is invisible. gort_goexit() inside is a fatal error.
+ blocking (which blocks this thread), nested gort_call. While the call
+ runs the goroutine counts in gort_num_goroutine() and appears in
+ gort_stack(); between calls the thread is invisible. gort_goexit()
+ inside is a fatal error.
 
  Running off the end of the thread's stack inside the call is reported
  as a goroutine's stack overflow ("fatal error: stack overflow" naming
@@ -392,7 +413,35 @@ bool gort_init_done(void);
  already has is used and left alone). It also installs gort's
  SIGSEGV/SIGBUS handlers if no runtime thread has yet.
 
- From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
+ From a goroutine (or nested in a gort_call): calls `fn(arg)` on the
+ calling goroutine.
+
+ Either way the call is a frame, as a Go function call is: the deferred
+ calls `fn` makes (gort_defer()) run, last-in first-out, when `fn`
+ returns. A panic that `fn`'s deferred calls do not recover leaves the
+ frame and goes on as in Go: the deferred calls of the frames outside
+ run next, and an enclosing gort_pcall() recovers it; with no frame
+ outside (the outermost gort_call of a thread) it is reported and the
+ process exits with status 2. A deferred call that recovers makes
+ gort_call return normally.
+
+ C++ exceptions and thread exit. gort does not unwind: an exception that
+ would leave `fn` (thrown and not caught inside it, or thrown by one of
+ its deferred calls) is a fatal error, `fatal error: C++ exception
+ unwound through gort_call` (status 2), reported before anything is
+ unwound, with the dump of where it was thrown; the caller's catch
+ block never sees it. Catch exceptions inside the callback. A thread
+ that exits inside `fn` (pthread_exit(), or a cancellation acted on
+ inside it) does exit: as the exit unwinds each gort_call and
+ gort_pcall frame, that frame's deferred calls run (as gort_goexit()
+ runs them; a panic in progress is abandoned), and leaving the
+ outermost frame ends the call (the goroutine stops counting in
+ gort_num_goroutine()) before the thread's own cleanup handlers outside
+ run. A thread exit inside a gort_call made on a goroutine is a fatal
+ error (it would end a runtime thread). `longjmp` out of `fn` past
+ gort_call is not supported.
+
+ `fn == NULL` panics.
 
  # Safety
  `fn` must be safe to call with `arg`.
@@ -472,9 +521,12 @@ bool gort_handle_lookup(gort_handle h, void **value);
  as if the frame whose deferred call recovered had returned normally:
  gort_pcall() returns 0, a goroutine ends, gort_call() returns, the main
  function of gort_main() returns 0. A panic that reaches a gort_pcall()
- frame is recovered by it (it returns 1). Otherwise the panic is
- reported on stderr (`panic: <msg>`, a blank line, the goroutine's
- frames) and the process exits with status 2.
+ frame is recovered by it (it returns 1); one that reaches a gort_call()
+ frame goes on to the frames outside it, as a Go panic goes on to the
+ caller. A panic that reaches the bottom (a goroutine's entry function,
+ a thread's outermost gort_call()) is reported on stderr (`panic:
+ <msg>`, a blank line, the goroutine's frames) and the process exits
+ with status 2.
 
  Recovery skips the C frames between the panic and the recovering frame
  without unwinding them: code there must not need cleanup beyond its
@@ -513,6 +565,11 @@ const char *gort_recover(void);
  through. On a thread outside any goroutine it behaves as gort_call()
  plus this recovery. `fn == NULL` panics.
 
+ A C++ exception that leaves `fn` is a fatal error (`fatal error: C++
+ exception unwound through gort_pcall`), not a panic: pcall recovers
+ gort panics only. A thread exit inside `fn` is handled as in
+ gort_call(): this frame's deferred calls run and the thread exits.
+
  # Safety
  `fn` must be safe to call with `arg`; `msg` is NULL or writable for
  `msglen` bytes.
@@ -526,7 +583,10 @@ int gort_pcall(gort_func fn, void *arg, char *msg, size_t msglen);
  between threads whenever it blocks or yields: `__thread` variables are
  not stable across a blocking gort call unless the goroutine is locked to
  its thread. Callable from goroutines and from any other thread.
- `fn == NULL` panics with "go of nil func value".
+ `fn == NULL` panics with "go of nil func value". A C++ exception, or a
+ thread exit (pthread_exit(), cancellation), that would leave `fn` or
+ one of its deferred calls is a fatal error: it would unwind a runtime
+ thread.
  */
 int64_t gort_go(gort_func fn, void *arg);
 
@@ -615,6 +675,15 @@ void gort_sleep(int64_t ns);
  runtime.h but call, directly or indirectly, a function that blocks in
  gort must not use errno on both sides of that call in one function:
  this is the same rule as for any `__thread` variable.
+
+ With GCC and Clang the header declares this function weak and its
+ `errno` falls back to libc's while the function is not linked: a
+ program that includes runtime.h but only dlopen()s libgort links and
+ uses libc's errno (with the `__thread` rule above for goroutines it
+ runs through the loaded library). A program linked with libgort.a or
+ libgort.so that calls any gort function has this one bound; with
+ libgort.a a program that calls no gort function at all links none of
+ gort and has libc's errno, which is then the same thing.
  */
 int *gort_errno_location(void);
 

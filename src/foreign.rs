@@ -23,18 +23,23 @@
 //! goroutine id, counts in `gort_num_goroutine` and appears in dumps while
 //! the call runs (Go CL for issue 16631: idle attach state is invisible).
 //! Everything inside works as on any locked goroutine: spawning, blocking
-//! (which blocks this thread), nested `gort_call` (which just calls).
-//! The goroutine runs where the thread already is. Only the fault handler
-//! needs the thread's stack bounds (to report an overflow inside the call
-//! as a goroutine's stack overflow); they are learned once, at attach,
-//! never per call (DESIGN.md trap 10), together with an alternate signal
-//! stack for threads that have none (module `signals`).
+//! (which blocks this thread), nested `gort_call` (a frame of its own on
+//! the same goroutine). The goroutine runs where the thread already is.
+//! Only the fault handler needs the thread's stack bounds (to report an
+//! overflow inside the call as a goroutine's stack overflow); they are
+//! learned once, at attach, never per call (DESIGN.md trap 10), together
+//! with an alternate signal stack for threads that have none (module
+//! `signals`).
 //!
 //! # Invariants
 //!
 //! - A record is linked in [`REGISTRY`] exactly while its thread holds it.
 //! - `in_call` is true exactly while the thread is inside the outermost
-//!   `gort_call`; `IN_CALL` counts such records.
+//!   `gort_call` (or a `gort_pcall` made outside one); `IN_CALL` counts
+//!   such records. A call ends when its outermost frame returns, or when a
+//!   thread exit (`pthread_exit`, cancellation) unwinds that frame: the
+//!   frame boundary ends it then (module `panic`), and the pthread key
+//!   destructor frees the record as the thread finishes exiting.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -163,33 +168,47 @@ pub fn current_call() -> *mut Goroutine {
     }
 }
 
-/// `gort_call`: runs `f(arg)` as a goroutine locked to the calling thread.
+/// `gort_call`: runs `f(arg)` in a frame of its own, as a goroutine locked
+/// to the calling thread if the thread is not already one.
+///
+/// Nothing between the caller and `f` owns anything that needs dropping:
+/// a thread exit inside `f` unwinds these frames after the frame boundary
+/// released the call (module `panic`, *Foreign unwinding*).
 ///
 /// # Safety
 /// `f` must be safe to call with `arg` (the C caller's contract).
 pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
-    if !sched::current_g().is_null() {
-        // SAFETY: the caller guarantees f may be called with arg.
-        unsafe { f(arg) };
+    let cur = sched::current_g();
+    if !cur.is_null() {
+        // SAFETY: the running goroutine is live; the caller guarantees f
+        // may be called with arg.
+        unsafe { open_frame(&*cur, f, arg) };
         return;
     }
     let gp = record();
     let g = gp.get();
-    let depth = g.call_depth.get();
-    if depth > 0 {
-        g.call_depth.set(depth + 1);
-        // SAFETY: the caller guarantees f may be called with arg.
-        unsafe { f(arg) };
-        g.call_depth.set(depth);
+    if g.in_call.load(Ordering::Relaxed) {
+        // SAFETY: as above; a nested call on this thread's goroutine.
+        unsafe { open_frame(g, f, arg) };
         return;
     }
     crate::init::wait_for_init();
     enter_call(g, f);
-    // SAFETY: as above; the frame reports a panic that reaches it.
+    // SAFETY: as above; a panic that reaches the outermost frame is
+    // reported.
+    unsafe { open_frame(g, f, arg) };
+    end_call(g);
+}
+
+/// A gort_call frame on `g`, the running goroutine.
+///
+/// # Safety
+/// As for `panic::open_frame`.
+unsafe fn open_frame(g: &Goroutine, f: GoFunc, arg: *mut c_void) {
+    // SAFETY: forwarded contract.
     unsafe {
         crate::panic::open_frame(g, crate::panic::FrameKind::Call, f, arg, ptr::null_mut(), 0)
     };
-    exit_call(g);
 }
 
 /// `gort_pcall` on a foreign thread outside gort_call: the thread becomes
@@ -210,7 +229,7 @@ pub unsafe fn pcall_outside_call(
     // SAFETY: forwarded contract.
     let r =
         unsafe { crate::panic::open_frame(g, crate::panic::FrameKind::Pcall, f, arg, msg, msglen) };
-    exit_call(g);
+    end_call(g);
     r
 }
 
@@ -219,15 +238,16 @@ fn enter_call(g: &Goroutine, f: GoFunc) {
     g.start_fn.store(f as usize, Ordering::Relaxed);
     g.creator_pc.store(0, Ordering::Relaxed);
     g.status.store(status::RUNNING, Ordering::Relaxed);
-    g.call_depth.set(1);
     g.in_call.store(true, Ordering::Relaxed);
     IN_CALL.fetch_add(1, Ordering::Relaxed);
 }
 
-fn exit_call(g: &Goroutine) {
+/// Ends the thread's outermost gort_call (or pcall outside one): the
+/// record stops being a goroutine. Also called when a thread exit unwinds
+/// the call's outermost frame.
+pub(crate) fn end_call(g: &Goroutine) {
     IN_CALL.fetch_sub(1, Ordering::Relaxed);
     g.in_call.store(false, Ordering::Relaxed);
-    g.call_depth.set(0);
     g.lock_count.set(0);
     g.id.store(0, Ordering::Relaxed);
     // SAFETY: our own record; the call is over.

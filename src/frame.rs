@@ -28,8 +28,25 @@
 //! owns nothing that needs dropping when it jumps (module `panic`). The
 //! buffer must belong to a `run` that is still active on the current
 //! stack.
+//!
+//! # Unwinding
+//!
+//! The trampoline has call frame information (its callee-saved registers
+//! keep their values until the body changes them, and the body's own
+//! unwind tables say where it saved them), so unwinders can walk through
+//! it, and it names a personality routine, `personality`. So does the
+//! entry guard, [`guarded_call`], a frame with nothing else in it that
+//! goroutine entry functions run behind. The platform unwinder calls the
+//! routine before a C++ exception or a thread exit (`pthread_exit`,
+//! cancellation) leaves either; module `panic` decides (a fatal error, or
+//! releasing the frame of a foreign thread's call so that the thread may
+//! exit). The routine reads nothing from the unwinder, so it works with
+//! any unwinder (libgcc's, LLVM's, the private copy inside libgort.a).
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
+
+use crate::panic::ForeignUnwind;
+use crate::sched::GoFunc;
 
 /// A frame boundary's saved context: its address is where the stack
 /// pointer resumes. On aarch64 it also holds the callee-saved registers,
@@ -52,6 +69,45 @@ extern "C" {
     fn frame_run(body: Body, ctx: *mut c_void) -> isize;
     #[link_name = "__gortrt_frame_jump"]
     fn frame_jump(jb: *const JumpBuf, value: isize) -> !;
+    #[link_name = "__gortrt_guarded_call"]
+    fn guarded_call_asm(f: GoFunc, arg: *mut c_void);
+}
+
+// The unwinding interface's values (Itanium C++ ABI, Level I): actions
+// passed to a personality routine and the code it returns.
+const UA_FORCE_UNWIND: c_int = 8;
+const URC_CONTINUE_UNWIND: c_int = 8;
+/// The exception classes of GCC's and Clang's C++ runtimes, without the
+/// last byte (0, or 1 for a dependent exception from rethrow_exception).
+const CLASS_GNU_CXX: u64 = u64::from_be_bytes(*b"\0GNUCC++");
+const CLASS_CLANG_CXX: u64 = u64::from_be_bytes(*b"\0CLNGC++");
+
+/// The personality routine of the trampoline and the entry guard: the
+/// platform unwinder calls it before an unwind leaves one of them (module
+/// `panic`, *Foreign unwinding*). It calls no unwinder function, so it
+/// works with whichever unwinder the host uses (libgcc, LLVM's).
+///
+/// In the search phase of an unforced unwind (a C++ exception) nothing has
+/// been unwound yet: a fatal error. In a forced unwind (a thread exit) the
+/// frame is released and the unwind goes on.
+unsafe extern "C" fn personality(
+    _version: c_int,
+    actions: c_int,
+    class: u64,
+    _exception: *mut c_void,
+    _context: *mut c_void,
+) -> c_int {
+    if actions & UA_FORCE_UNWIND != 0 {
+        crate::panic::foreign_unwind(ForeignUnwind::ThreadExit);
+    } else {
+        // The search phase (the cleanup phase of an unforced unwind never
+        // reaches a boundary whose search phase ended the process).
+        let c = class >> 8;
+        crate::panic::foreign_unwind(ForeignUnwind::Exception {
+            cplusplus: c == CLASS_GNU_CXX || c == CLASS_CLANG_CXX,
+        });
+    }
+    URC_CONTINUE_UNWIND
 }
 
 // x86_64: the trampoline's own pushes keep the caller's callee-saved
@@ -68,6 +124,7 @@ std::arch::global_asm!(
     ".type __gortrt_frame_run,@function",
     "__gortrt_frame_run:",
     ".cfi_startproc",
+    ".cfi_personality 0x9b, __gortrt_frame_personality_ref",
     "push rbp",
     ".cfi_def_cfa_offset 16",
     ".cfi_offset rbp, -16",
@@ -107,6 +164,28 @@ std::arch::global_asm!(
     "mov rax, rsi",
     "jmp .Lgort_frame_resume",
     ".size __gortrt_frame_jump, . - __gortrt_frame_jump",
+    "",
+    // The entry guard: a frame with the personality, nothing else.
+    ".p2align 4",
+    ".hidden __gortrt_guarded_call",
+    ".globl __gortrt_guarded_call",
+    ".type __gortrt_guarded_call,@function",
+    "__gortrt_guarded_call:",
+    ".cfi_startproc",
+    ".cfi_personality 0x9b, __gortrt_frame_personality_ref",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "mov rax, rdi",
+    "mov rdi, rsi",
+    "call rax",
+    "pop rbp",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
+    ".cfi_endproc",
+    ".size __gortrt_guarded_call, . - __gortrt_guarded_call",
     ".popsection",
 );
 
@@ -119,6 +198,7 @@ std::arch::global_asm!(
     ".type __gortrt_frame_run,%function",
     "__gortrt_frame_run:",
     ".cfi_startproc",
+    ".cfi_personality 0x9b, __gortrt_frame_personality_ref",
     "stp x29, x30, [sp, #-192]!",
     ".cfi_def_cfa_offset 192",
     ".cfi_offset x29, -192",
@@ -178,7 +258,47 @@ std::arch::global_asm!(
     "mov x0, x1",
     "br x10",
     ".size __gortrt_frame_jump, . - __gortrt_frame_jump",
+    "",
+    // The entry guard: a frame with the personality, nothing else.
+    ".p2align 4",
+    ".hidden __gortrt_guarded_call",
+    ".globl __gortrt_guarded_call",
+    ".type __gortrt_guarded_call,%function",
+    "__gortrt_guarded_call:",
+    ".cfi_startproc",
+    ".cfi_personality 0x9b, __gortrt_frame_personality_ref",
+    "stp x29, x30, [sp, #-16]!",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset x29, -16",
+    ".cfi_offset x30, -8",
+    "mov x29, sp",
+    "mov x9, x0",
+    "mov x0, x1",
+    "blr x9",
+    "ldp x29, x30, [sp], #16",
+    ".cfi_def_cfa_offset 0",
+    ".cfi_restore x29",
+    ".cfi_restore x30",
+    "ret",
+    ".cfi_endproc",
+    ".size __gortrt_guarded_call, . - __gortrt_guarded_call",
     ".popsection",
+);
+
+// The personality routine's address, which the trampolines' unwind
+// information names indirectly (DW_EH_PE_indirect | pcrel | sdata4, as
+// compilers name theirs), so that no text relocation is needed.
+std::arch::global_asm!(
+    ".pushsection .data.rel.ro.gort_frame_personality,\"aw\",%progbits",
+    ".p2align 3",
+    ".hidden __gortrt_frame_personality_ref",
+    ".globl __gortrt_frame_personality_ref",
+    ".type __gortrt_frame_personality_ref,%object",
+    "__gortrt_frame_personality_ref:",
+    ".quad {personality}",
+    ".size __gortrt_frame_personality_ref, 8",
+    ".popsection",
+    personality = sym personality,
 );
 
 /// Runs `body(ctx, jb)` behind a frame boundary; returns the body's value,
@@ -191,6 +311,18 @@ pub unsafe fn run(body: Body, ctx: *mut c_void) -> isize {
     // SAFETY: the trampoline follows the C ABI and preserves callee-saved
     // registers on both of its return paths.
     unsafe { frame_run(body, ctx) }
+}
+
+/// Calls `f(arg)` behind the entry guard: a frame that only carries the
+/// personality routine, so that a C++ exception or thread exit leaving
+/// `f` is a fatal error instead of an unwind through the runtime.
+///
+/// # Safety
+/// `f` must be safe to call with `arg`.
+#[inline]
+pub unsafe fn guarded_call(f: GoFunc, arg: *mut c_void) {
+    // SAFETY: the guard follows the C ABI and calls f(arg) once.
+    unsafe { guarded_call_asm(f, arg) }
 }
 
 /// Continues at the frame boundary whose buffer is `jb`, making its `run`

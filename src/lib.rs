@@ -52,7 +52,8 @@
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
 //! - [`memory`]: the global allocator (a failed allocation is Go's
 //!   `fatal error: runtime: out of memory`).
-//! - [`frame`]: the frame boundaries a recovered panic returns to.
+//! - [`frame`]: the frame boundaries a recovered panic returns to, and the
+//!   personality routine that meets C++ exceptions and thread exits there.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
 //! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow
 //!   (of goroutine stacks, and of foreign threads inside `gort_call`).

@@ -22,10 +22,48 @@
 //! why a saved context rather than unwinding), a goroutine ends normally,
 //! the main goroutine makes the process exit 0. A panic that reaches a
 //! pcall frame with no deferred call left is recovered by the pcall, which
-//! returns 1. A panic that reaches a goroutine's or gort_call's frame is
-//! reported (`panic: <msg>`, a blank line, the goroutine's dump; a panic
-//! raised while running the deferred calls of another is printed after it,
-//! Go's way) and the process exits with status 2.
+//! returns 1. A gort_call frame passes it on, as a Go function passes a
+//! panic to its caller: the deferred calls of the frames outside it run
+//! next, and one of them, or an enclosing pcall, may still recover it. A
+//! panic that reaches the bottom (a goroutine's entry frame, or the
+//! outermost gort_call of a foreign thread) is reported (`panic: <msg>`, a
+//! blank line, the goroutine's dump; a panic raised while running the
+//! deferred calls of another is printed after it, Go's way) and the
+//! process exits with status 2.
+//!
+//! While a panic travels outward, the records of the gort_call frames it
+//! left stay in [`PanicState::frames`] (their deferred calls all ran) until
+//! a jump removes them together with their boundaries: a record and its
+//! boundary's trampoline leave together, which the unwinding rules below
+//! rely on. A panic never stops at such a left frame: only pcall frames
+//! stop a panic, and a gort_call frame always passes it on.
+//!
+//! # Foreign unwinding (C++ exceptions, thread exit)
+//!
+//! gort never unwinds: it is built with `panic = "abort"`, so its Rust
+//! frames have unwind tables but no landing pads, and Rust defines no
+//! behaviour for a C++ exception that unwinds through them. Every frame
+//! boundary's trampoline and every goroutine's entry guard (module
+//! `frame`) carry a personality routine, which the platform unwinder calls
+//! before it leaves the frame:
+//!
+//! - A C++ exception (any unforced unwind) is found in the unwinder's
+//!   search phase, before any frame is removed: a fatal error that names
+//!   the boundary (`fatal error: C++ exception unwound through gort_call`).
+//!   The stack is intact, so the report shows where it was thrown.
+//! - A forced unwind (glibc's `pthread_exit` and thread cancellation) of a
+//!   foreign thread's gort_call or gort_pcall frame: [`foreign_unwind`]
+//!   releases the frame (its deferred calls run, as `gort_goexit` runs
+//!   them; the outermost one also ends the call: goroutine count, id) and
+//!   lets the unwind continue, so the thread exits as it asked to (its
+//!   attach state is freed by the pthread key destructor). The frames it
+//!   then removes are gort's own plain old frames: nothing to drop, no
+//!   `catch_unwind`, which is the case Rust leaves to forced unwinding,
+//!   as a `longjmp` over them is what [`frame::jump`] does. On a goroutine
+//!   a thread exit would take a runtime thread away: a fatal error.
+//!
+//! A `longjmp` out of a callback over gort's frames cannot be seen and is
+//! not supported.
 //!
 //! The runtime's own misuse panics (`go of nil func value`, `misuse of an
 //! invalid handle`, ...) go through the same path, so they are recoverable
@@ -86,8 +124,14 @@ static RUNNING_PANIC_DEFERS: AtomicI64 = AtomicI64::new(0);
 pub enum FrameKind {
     /// `gort_pcall`: recovers a panic that reaches it (returns 1).
     Pcall,
-    /// `gort_call` on a foreign thread: a panic that reaches it is fatal.
+    /// `gort_call`: passes a panic that reaches it on to the frames
+    /// outside it (at the bottom of a foreign thread's call there are none:
+    /// the panic is reported).
     Call,
+    /// The deferred calls of a frame that a thread exit is removing: a
+    /// panic that they do not recover themselves is reported (it cannot
+    /// reach the frames outside, which the exit has not reached yet).
+    Exiting,
 }
 
 /// An open frame above the goroutine's entry frame.
@@ -268,6 +312,143 @@ pub fn goexit_defers(g: &Goroutine) {
     unsafe { (*st(g)).frames.clear() };
 }
 
+/// Runs a goroutine's entry function `f(arg)`, then the entry frame's
+/// deferred calls, behind the entry guard (module `frame`), which turns a
+/// C++ exception or a thread exit that would leave them into a fatal
+/// error.
+///
+/// # Safety
+/// On a goroutine, at the bottom of its stack; `f` must be safe to call
+/// with `arg`.
+pub unsafe fn run_entry(f: Option<GoFunc>, arg: *mut c_void) {
+    struct Entry {
+        f: Option<GoFunc>,
+        arg: *mut c_void,
+    }
+    unsafe extern "C" fn body(ctx: *mut c_void) {
+        // SAFETY: `run_entry` passes its Entry, alive for the call.
+        let e = unsafe { &*(ctx as *const Entry) };
+        if let Some(f) = e.f {
+            // SAFETY: the contract of run_entry.
+            unsafe { f(e.arg) };
+        }
+        // The entry frame returned: its deferred calls run now.
+        run_entry_defers();
+    }
+    let mut e = Entry { f, arg };
+    // SAFETY: body follows the guard's contract with its Entry.
+    unsafe { frame::guarded_call(body, &mut e as *mut Entry as *mut c_void) };
+}
+
+/// What an unwinder was told to do to a frame boundary (module docs,
+/// *Foreign unwinding*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignUnwind {
+    /// An unforced unwind: a C++ exception (GCC's or Clang's exception
+    /// class), or another language's.
+    Exception {
+        /// Whether the exception class is C++'s.
+        cplusplus: bool,
+    },
+    /// A forced unwind: `pthread_exit` or thread cancellation.
+    ThreadExit,
+}
+
+/// Names the boundary a foreign unwind is crossing: the innermost open
+/// frame, or the goroutine's entry function if none is open.
+fn boundary_name(kind: Option<FrameKind>) -> &'static str {
+    match kind {
+        Some(FrameKind::Pcall) => "through gort_pcall",
+        Some(FrameKind::Call) => "through gort_call",
+        Some(FrameKind::Exiting) => "through a deferred call run by a thread exit",
+        None => "out of a goroutine's entry function",
+    }
+}
+
+/// Called by the personality routine of a frame boundary or entry guard
+/// (module `frame`) when an unwind is about to leave it. Returns only for
+/// a thread exit of a foreign thread's frame, after releasing the frame:
+/// the unwind then goes on. Everything else is a fatal error.
+pub fn foreign_unwind(what: ForeignUnwind) {
+    let g = current();
+    // SAFETY: our own state, not borrowed across a user callback.
+    let kind = g.and_then(|g| unsafe { (*st(g)).frames.last().map(|f| f.kind) });
+    match what {
+        ForeignUnwind::Exception { cplusplus } => {
+            let which = if cplusplus { "C++ exception" } else { "foreign exception" };
+            fatal(&format!("{which} unwound {}", boundary_name(kind)));
+        }
+        ForeignUnwind::ThreadExit => match (g, kind) {
+            (Some(g), Some(FrameKind::Call | FrameKind::Pcall)) if g.foreign => release_frame(g),
+            (_, Some(FrameKind::Exiting)) => fatal(
+                "thread exit (pthread_exit or cancellation) inside a deferred call run by a thread exit",
+            ),
+            (Some(_), _) => fatal(&format!(
+                "thread exit (pthread_exit or cancellation) on a goroutine, unwound {}",
+                boundary_name(kind)
+            )),
+            // Not ours: a thread outside any call has no open frame.
+            (None, _) => {}
+        },
+    }
+}
+
+/// A thread exit is removing the innermost frame of `g`, a foreign
+/// thread's call: the frame's deferred calls run (as gort_goexit runs
+/// them), a panic the thread was running is abandoned (as Go's Goexit
+/// abandons one), and the outermost frame ends the call.
+fn release_frame(g: &Goroutine) {
+    let s = st(g);
+    // SAFETY: our own state, not borrowed across a user callback.
+    let (fr, n) = unsafe {
+        let n = std::mem::take(&mut (*s).panics).len();
+        (*s).panic_defer_depth = 0;
+        ((*s).frames.pop(), n)
+    };
+    RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+    let Some(fr) = fr else { return };
+    // SAFETY: our own state, not borrowed across a user callback.
+    if unsafe { (*s).defers.len() } > fr.defer_base {
+        struct Release {
+            g: *const Goroutine,
+            base: usize,
+        }
+        unsafe extern "C" fn body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
+            // SAFETY: release_frame passes its Release, alive for the call.
+            let r = unsafe { &*(ctx as *const Release) };
+            // SAFETY: the releasing goroutine, live and running this.
+            let g = unsafe { &*r.g };
+            let s = st(g);
+            // SAFETY: our own state, not borrowed across a user callback.
+            unsafe {
+                (*s).frames.push(Frame {
+                    kind: FrameKind::Exiting,
+                    defer_base: r.base,
+                    jb,
+                    msg: std::ptr::null_mut(),
+                    msglen: 0,
+                })
+            };
+            run_defers_to(g, r.base);
+            // SAFETY: our own state; the frame pushed above is the innermost.
+            unsafe { (*s).frames.pop() };
+            0
+        }
+        let mut r = Release {
+            g,
+            base: fr.defer_base,
+        };
+        // A deferred call that recovers a panic of another ends at this
+        // boundary, after the remaining deferred calls ran (module docs).
+        // SAFETY: body follows the trampoline's contract with its Release.
+        unsafe { frame::run(body, &mut r as *mut Release as *mut c_void) };
+    }
+    // SAFETY: our own state.
+    if unsafe { (*s).frames.is_empty() } {
+        crate::foreign::end_call(g);
+    }
+}
+
 struct FrameCtx {
     /// The running goroutine (found once, by the frame's opener).
     g: *const Goroutine,
@@ -302,7 +483,11 @@ unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
         run_defers_to(g, base);
     }
     // SAFETY: our own state; the frame pushed above is the innermost.
-    unsafe { (*s).frames.pop() };
+    let fr = unsafe { (*s).frames.pop() };
+    debug_assert!(
+        fr.is_some_and(|fr| fr.jb == jb),
+        "frame records out of order"
+    );
     0
 }
 
@@ -370,70 +555,91 @@ pub fn panic_with(msg: CString) -> ! {
             recovered: false,
         })
     };
+    // The panic has left every frame above `level` (only gort_call frames
+    // are left behind: their records stay until a jump; module docs).
     // SAFETY: our own state, not borrowed across a user callback.
-    let base = unsafe { (*s).frames.last().map_or(0, |f| f.defer_base) };
-    while let Some((f, a)) = pop_defer_above(s, base) {
+    let mut level = unsafe { (*s).frames.len() };
+    loop {
         // SAFETY: our own state, not borrowed across a user callback.
-        unsafe { (*s).panic_defer_depth += 1 };
-        // SAFETY: running a deferred call is the contract of gort_defer.
-        unsafe { f(a as *mut c_void) };
-        // SAFETY: our own state, not borrowed across a user callback.
-        unsafe { (*s).panic_defer_depth -= 1 };
-        // SAFETY: our own state, not borrowed across a user callback.
-        let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
-        if recovered {
-            // Stop panicking (earlier panics this one interrupted are
-            // over too), finish the frame's deferred calls, return. The
-            // recovered message moves to where gort_recover's pointer
-            // stays valid.
+        let base = unsafe {
+            level
+                .checked_sub(1)
+                .map_or(0, |i| (&(*s).frames)[i].defer_base)
+        };
+        while let Some((f, a)) = pop_defer_above(s, base) {
             // SAFETY: our own state, not borrowed across a user callback.
-            let n = unsafe {
-                let mut panics = std::mem::take(&mut (*s).panics);
-                let n = panics.len();
-                (*s).recovered = panics.pop().map(|p| p.msg);
-                n
-            };
-            RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
-            run_defers_to(g, base);
-            return_from_frame(g, 0);
+            unsafe { (*s).panic_defer_depth += 1 };
+            // SAFETY: running a deferred call is the contract of gort_defer.
+            unsafe { f(a as *mut c_void) };
+            // SAFETY: our own state, not borrowed across a user callback.
+            unsafe { (*s).panic_defer_depth -= 1 };
+            // SAFETY: our own state, not borrowed across a user callback.
+            let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
+            if recovered {
+                // Stop panicking (earlier panics this one interrupted are
+                // over too), finish the frame's deferred calls, return. The
+                // recovered message moves to where gort_recover's pointer
+                // stays valid.
+                // SAFETY: our own state, not borrowed across a user callback.
+                let n = unsafe {
+                    let mut panics = std::mem::take(&mut (*s).panics);
+                    let n = panics.len();
+                    (*s).recovered = panics.pop().map(|p| p.msg);
+                    n
+                };
+                RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+                run_defers_to(g, base);
+                return_from_frame(g, level, 0);
+            }
         }
-    }
-    // SAFETY: our own state, not borrowed across a user callback.
-    let kind = unsafe { (*s).frames.last().map(|f| f.kind) };
-    match kind {
-        Some(FrameKind::Pcall) => {
-            // SAFETY: our own state, not borrowed across a user callback.
-            let (jb, n) = unsafe {
-                let fr = (*s).frames.pop().expect("frame");
-                let top = (*s).panics.last().expect("panic");
-                copy_message(&top.msg, fr.msg, fr.msglen);
-                let n = std::mem::take(&mut (*s).panics).len();
-                (fr.jb, n)
-            };
-            RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
-            // SAFETY: the pcall's trampoline is active below us; the
-            // frames in between are C frames and this function, which
-            // holds nothing that needs dropping now.
-            unsafe { frame::jump(jb, 1) };
-        }
-        _ => {
-            // SAFETY: our own state, not borrowed across a user callback.
-            let chain: Vec<(CString, bool)> = unsafe {
-                (*s).panics
-                    .iter()
-                    .map(|p| (p.msg.clone(), p.recovered))
-                    .collect()
-            };
-            report_unrecovered(&chain);
+        // SAFETY: our own state, not borrowed across a user callback.
+        let kind = unsafe { level.checked_sub(1).map(|i| (&(*s).frames)[i].kind) };
+        match kind {
+            Some(FrameKind::Pcall) => {
+                // SAFETY: our own state, not borrowed across a user callback.
+                let (jb, n) = unsafe {
+                    (*s).frames.truncate(level);
+                    let fr = (*s).frames.pop().expect("frame");
+                    let top = (*s).panics.last().expect("panic");
+                    copy_message(&top.msg, fr.msg, fr.msglen);
+                    let n = std::mem::take(&mut (*s).panics).len();
+                    (fr.jb, n)
+                };
+                RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
+                // SAFETY: the pcall's trampoline is active below us; the
+                // frames in between are C frames, left gort_call frames
+                // and this function, which holds nothing that needs
+                // dropping now.
+                unsafe { frame::jump(jb, 1) };
+            }
+            // A gort_call passes the panic on to the frames outside it.
+            Some(FrameKind::Call) => level -= 1,
+            // The goroutine's entry frame, the bottom of a foreign
+            // thread's call, or a thread exit's deferred calls.
+            _ => {
+                // SAFETY: our own state, not borrowed across a user callback.
+                let chain: Vec<(CString, bool)> = unsafe {
+                    (*s).panics
+                        .iter()
+                        .map(|p| (p.msg.clone(), p.recovered))
+                        .collect()
+                };
+                report_unrecovered(&chain);
+            }
         }
     }
 }
 
-/// Continues as if the innermost frame's function had returned normally.
-fn return_from_frame(g: &Goroutine, value: isize) -> ! {
+/// Continues as if the function of frame `level` (counted from the bottom:
+/// 0 is the goroutine's entry frame) had returned normally; the frames
+/// above it are left.
+fn return_from_frame(g: &Goroutine, level: usize, value: isize) -> ! {
     let s = st(g);
     // SAFETY: our own state.
-    let fr = unsafe { (*s).frames.pop() };
+    let fr = unsafe {
+        (*s).frames.truncate(level);
+        (*s).frames.pop()
+    };
     match fr {
         // SAFETY: as in `panic`: the boundary is active below us and the
         // abandoned frames own nothing.

@@ -260,10 +260,13 @@ fn runtime_shared_object() -> Option<String> {
     (std::path::Path::new(&path) != exe).then_some(path)
 }
 
-/// Whether a frame belongs to the runtime (its Rust code, or a `gort_*`
-/// entry point) rather than to the program.
+/// Whether a frame belongs to the runtime (its Rust code, its assembly
+/// trampolines, or a `gort_*` entry point) rather than to the program.
 fn is_runtime_frame(name: &str) -> bool {
-    name.starts_with("_ZN") || name.starts_with("_R") || name.starts_with("gort_")
+    name.starts_with("_ZN")
+        || name.starts_with("_R")
+        || name.starts_with("gort_")
+        || name.starts_with("__gortrt_")
 }
 
 /// `f.cold`, `f.part.0`, `f.isra.0`, `f.constprop.0`, ... -> `f`.

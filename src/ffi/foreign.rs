@@ -47,17 +47,17 @@ pub extern "C" fn gort_init_done() -> bool {
     init::is_done()
 }
 
-/// Calls `fn(arg)` as a goroutine.
+/// Calls `fn(arg)` as a goroutine, in a frame of its own.
 ///
 /// From a thread the runtime did not create (the process main thread, a
 /// pthread of the program): the thread is attached to the runtime (once:
 /// the state is kept for the thread and released when it exits), waits for
 /// initialization, then runs `fn(arg)` on its own stack as a goroutine
 /// locked to the thread. Inside, every gort function works: spawning,
-/// blocking (which blocks this thread), nested gort_call (which just
-/// calls). While the call runs the goroutine counts in
-/// gort_num_goroutine() and appears in gort_stack(); between calls the
-/// thread is invisible. gort_goexit() inside is a fatal error.
+/// blocking (which blocks this thread), nested gort_call. While the call
+/// runs the goroutine counts in gort_num_goroutine() and appears in
+/// gort_stack(); between calls the thread is invisible. gort_goexit()
+/// inside is a fatal error.
 ///
 /// Running off the end of the thread's stack inside the call is reported
 /// as a goroutine's stack overflow ("fatal error: stack overflow" naming
@@ -68,7 +68,35 @@ pub extern "C" fn gort_init_done() -> bool {
 /// already has is used and left alone). It also installs gort's
 /// SIGSEGV/SIGBUS handlers if no runtime thread has yet.
 ///
-/// From a goroutine: simply calls `fn(arg)`. `fn == NULL` panics.
+/// From a goroutine (or nested in a gort_call): calls `fn(arg)` on the
+/// calling goroutine.
+///
+/// Either way the call is a frame, as a Go function call is: the deferred
+/// calls `fn` makes (gort_defer()) run, last-in first-out, when `fn`
+/// returns. A panic that `fn`'s deferred calls do not recover leaves the
+/// frame and goes on as in Go: the deferred calls of the frames outside
+/// run next, and an enclosing gort_pcall() recovers it; with no frame
+/// outside (the outermost gort_call of a thread) it is reported and the
+/// process exits with status 2. A deferred call that recovers makes
+/// gort_call return normally.
+///
+/// C++ exceptions and thread exit. gort does not unwind: an exception that
+/// would leave `fn` (thrown and not caught inside it, or thrown by one of
+/// its deferred calls) is a fatal error, `fatal error: C++ exception
+/// unwound through gort_call` (status 2), reported before anything is
+/// unwound, with the dump of where it was thrown; the caller's catch
+/// block never sees it. Catch exceptions inside the callback. A thread
+/// that exits inside `fn` (pthread_exit(), or a cancellation acted on
+/// inside it) does exit: as the exit unwinds each gort_call and
+/// gort_pcall frame, that frame's deferred calls run (as gort_goexit()
+/// runs them; a panic in progress is abandoned), and leaving the
+/// outermost frame ends the call (the goroutine stops counting in
+/// gort_num_goroutine()) before the thread's own cleanup handlers outside
+/// run. A thread exit inside a gort_call made on a goroutine is a fatal
+/// error (it would end a runtime thread). `longjmp` out of `fn` past
+/// gort_call is not supported.
+///
+/// `fn == NULL` panics.
 ///
 /// # Safety
 /// `fn` must be safe to call with `arg`.
@@ -77,8 +105,12 @@ pub unsafe extern "C" fn gort_call(r#fn: gort_func, arg: *mut c_void) {
     let Some(f) = r#fn else {
         go_panic(super::NIL_DEREF);
     };
+    // No fence: a thread exit inside fn unwinds the frames between here
+    // and fn, so none of them may hold a catch_unwind or anything to drop
+    // (module panic). A Rust panic still cannot unwind into C: release
+    // builds abort on panic, and an extern "C" function aborts on one.
     // SAFETY: forwarded contract: fn may be called with arg.
-    super::fence_no_init(|| unsafe { foreign::call(f, arg) })
+    unsafe { foreign::call(f, arg) }
 }
 
 /// Program mode: runs `main_fn(arg)` as the main goroutine and exits the

@@ -5,6 +5,11 @@
 //! then runs its body inside [`fence`], which turns a Rust panic (a gort
 //! bug) into a `fatal error:` report instead of unwinding into C. Release
 //! builds also abort on panic, so the fence costs nothing there.
+//! `gort_call` and `gort_pcall` have no fence around the user's function:
+//! a thread exit inside it unwinds their frames, which must therefore be
+//! plain old frames, without a `catch_unwind` (module `panic`, *Foreign
+//! unwinding*); a Rust panic there still cannot reach C, as release builds
+//! abort and an `extern "C"` function aborts on a panic.
 //!
 //! cbindgen reads this module to generate `include/runtime.h`; the doc
 //! comments here are the header's documentation and are written for C

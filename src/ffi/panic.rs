@@ -12,9 +12,12 @@ use crate::panic;
 /// as if the frame whose deferred call recovered had returned normally:
 /// gort_pcall() returns 0, a goroutine ends, gort_call() returns, the main
 /// function of gort_main() returns 0. A panic that reaches a gort_pcall()
-/// frame is recovered by it (it returns 1). Otherwise the panic is
-/// reported on stderr (`panic: <msg>`, a blank line, the goroutine's
-/// frames) and the process exits with status 2.
+/// frame is recovered by it (it returns 1); one that reaches a gort_call()
+/// frame goes on to the frames outside it, as a Go panic goes on to the
+/// caller. A panic that reaches the bottom (a goroutine's entry function,
+/// a thread's outermost gort_call()) is reported on stderr (`panic:
+/// <msg>`, a blank line, the goroutine's frames) and the process exits
+/// with status 2.
 ///
 /// Recovery skips the C frames between the panic and the recovering frame
 /// without unwinding them: code there must not need cleanup beyond its
@@ -67,6 +70,11 @@ pub extern "C" fn gort_recover() -> *const c_char {
 /// through. On a thread outside any goroutine it behaves as gort_call()
 /// plus this recovery. `fn == NULL` panics.
 ///
+/// A C++ exception that leaves `fn` is a fatal error (`fatal error: C++
+/// exception unwound through gort_pcall`), not a panic: pcall recovers
+/// gort panics only. A thread exit inside `fn` is handled as in
+/// gort_call(): this frame's deferred calls run and the thread exits.
+///
 /// # Safety
 /// `fn` must be safe to call with `arg`; `msg` is NULL or writable for
 /// `msglen` bytes.
@@ -80,6 +88,8 @@ pub unsafe extern "C" fn gort_pcall(
     let Some(f) = r#fn else {
         panic::go_panic(super::NIL_DEREF);
     };
+    crate::init::wait_for_init();
+    // No fence around fn, as in gort_call (see there).
     // SAFETY: forwarded contract.
-    fence(|| unsafe { panic::pcall(f, arg, msg, msglen) })
+    unsafe { panic::pcall(f, arg, msg, msglen) }
 }

@@ -38,7 +38,10 @@ pub struct gort_stats {
 /// between threads whenever it blocks or yields: `__thread` variables are
 /// not stable across a blocking gort call unless the goroutine is locked to
 /// its thread. Callable from goroutines and from any other thread.
-/// `fn == NULL` panics with "go of nil func value".
+/// `fn == NULL` panics with "go of nil func value". A C++ exception, or a
+/// thread exit (pthread_exit(), cancellation), that would leave `fn` or
+/// one of its deferred calls is a fatal error: it would unwind a runtime
+/// thread.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[unsafe(naked)]
 #[no_mangle]
@@ -181,6 +184,15 @@ pub extern "C" fn gort_sleep(ns: i64) {
 /// runtime.h but call, directly or indirectly, a function that blocks in
 /// gort must not use errno on both sides of that call in one function:
 /// this is the same rule as for any `__thread` variable.
+///
+/// With GCC and Clang the header declares this function weak and its
+/// `errno` falls back to libc's while the function is not linked: a
+/// program that includes runtime.h but only dlopen()s libgort links and
+/// uses libc's errno (with the `__thread` rule above for goroutines it
+/// runs through the loaded library). A program linked with libgort.a or
+/// libgort.so that calls any gort function has this one bound; with
+/// libgort.a a program that calls no gort function at all links none of
+/// gort and has libc's errno, which is then the same thing.
 #[no_mangle]
 pub extern "C" fn gort_errno_location() -> *mut c_int {
     // SAFETY: __errno_location has no preconditions.

@@ -125,8 +125,6 @@ pub struct Goroutine {
     pub lock_count: Cell<u32>,
     /// The M this goroutine is locked to, or null.
     pub locked_m: AtomicPtr<super::Machine>,
-    /// Foreign records: gort_call nesting depth on this thread (owner only).
-    pub call_depth: Cell<u32>,
     /// Foreign records: whether the thread is inside gort_call, i.e. the
     /// record is a goroutine (counted, dumped).
     pub in_call: AtomicBool,
@@ -202,7 +200,6 @@ impl Goroutine {
             counted: AtomicBool::new(false),
             lock_count: Cell::new(0),
             locked_m: AtomicPtr::new(std::ptr::null_mut()),
-            call_depth: Cell::new(0),
             in_call: AtomicBool::new(false),
         }
     }

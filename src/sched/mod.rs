@@ -1673,13 +1673,10 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
     Coroutine::with_stack(stack, move |y: &GYielder, ()| {
         // SAFETY: gp is live and owned by the M running it.
         unsafe { (*gp.as_ptr()).yielder.set(y) };
-        if let Some(f) = entry {
-            // SAFETY: gort_go checked the function pointer; calling it with
-            // its argument is the contract of gort_go.
-            unsafe { f(arg) };
-        }
-        // The entry frame returned: its deferred calls run now.
-        crate::panic::run_entry_defers();
+        // SAFETY: gort_go checked the function pointer; calling it with
+        // its argument is the contract of gort_go. The entry frame's
+        // deferred calls run after it.
+        unsafe { crate::panic::run_entry(entry, arg) };
     })
 }
 
