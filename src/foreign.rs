@@ -47,7 +47,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 
-use parking_lot::Mutex;
+use crate::lock::Mutex;
 
 use crate::sched::{self, status, GRef, GoFunc, Goroutine};
 

@@ -51,7 +51,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::lock::Mutex;
+use parking_lot::Condvar;
 
 use crate::sched::{self, GoFunc};
 
@@ -149,7 +150,7 @@ pub fn wait_for_init() {
     if DONE.load(Ordering::Acquire) {
         return;
     }
-    wait_slow();
+    crate::lock::keeping_errno(wait_slow);
 }
 
 #[cold]

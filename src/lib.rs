@@ -77,6 +77,7 @@ pub mod foreign;
 pub mod frame;
 pub mod handle;
 pub mod init;
+pub mod lock;
 pub mod memory;
 pub mod note;
 pub mod os;

@@ -10,7 +10,9 @@ use std::sync::atomic::AtomicU32;
 
 /// Waits while `*word == expected`, at most `timeout_ns` (None: forever).
 /// Returns on wake-up, timeout, signal or mismatch; callers re-check.
+/// errno is left as it was (the caller may be a goroutine's thread).
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
+    let saved = errno();
     let ts;
     let tsp = match timeout_ns {
         Some(ns) => {
@@ -35,6 +37,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
             tsp,
         );
     }
+    set_errno(saved);
 }
 
 /// Wakes up to `n` threads waiting on the futex at `addr`. The memory is

@@ -122,7 +122,7 @@ pub fn install_handlers() {
 }
 
 /// Alternate signal stacks of runtime threads that exited, for reuse.
-static SPARE_ALTSTACKS: parking_lot::Mutex<Vec<usize>> = parking_lot::Mutex::new(Vec::new());
+static SPARE_ALTSTACKS: crate::lock::Mutex<Vec<usize>> = crate::lock::Mutex::new(Vec::new());
 
 /// Gives the calling runtime thread an alternate signal stack (reusing one
 /// from a thread that exited if possible), unless it already has one (the

@@ -52,9 +52,9 @@
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
+use crate::lock::Mutex;
 use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
-use parking_lot::Mutex;
 
 use crate::os;
 

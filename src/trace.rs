@@ -52,9 +52,9 @@ use std::ffi::{c_int, c_void, CStr};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use crate::lock::Mutex;
 use addr2line::gimli;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
-use parking_lot::Mutex;
 
 use crate::sched::{self, status, Goroutine};
 
@@ -281,7 +281,7 @@ fn base_name(name: &str) -> &str {
 /// short, and on timeout the frame goes unnamed: the reporting thread may
 /// itself hold the lock (its allocation failed inside the symbolizer), or
 /// another thread that will never release it.
-fn lock_cache() -> Option<parking_lot::MutexGuard<'static, Vec<Module>>> {
+fn lock_cache() -> Option<crate::lock::MutexGuard<'static, Vec<Module>>> {
     if crate::panic::reporting() {
         CACHE.try_lock_for(std::time::Duration::from_millis(100))
     } else {

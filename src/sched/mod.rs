@@ -72,9 +72,9 @@ use std::ptr;
 use std::sync::atomic::{fence, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use crate::lock::Mutex;
 use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::{Injector, Steal};
-use parking_lot::Mutex;
 
 pub use g::{status, Action, GRef, GYielder, GoFunc, Goroutine, UnlockFn};
 pub use m::{current_m, Machine};

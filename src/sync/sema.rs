@@ -28,7 +28,7 @@
 use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use parking_lot::Mutex;
+use crate::lock::Mutex;
 
 use crate::sched::{self, GRef, Goroutine};
 
