@@ -12,7 +12,7 @@ LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 CARGO   ?= cargo
 CC      ?= gcc
-CFLAGS  ?= -O2 -g -std=c11 -Wall -Wextra -pedantic -Werror
+CFLAGS  ?= -O2 -g -std=c11 -fstack-clash-protection -Wall -Wextra -pedantic -Werror
 REL      = target/release
 VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
@@ -39,7 +39,7 @@ gort.pc: Cargo.toml
 	@printf '%s\n' \
 	  'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCDIR)' '' \
 	  'Name: gort' 'Description: Go-style goroutines, channels and handles for C' \
-	  'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
+	  'Version: $(VERSION)' 'Cflags: -I$${includedir} -fstack-clash-protection' \
 	  'Libs: -L$${libdir} -lgort' 'Libs.private: -lpthread -ldl -lm' > $(REL)/gort.pc
 
 install: lib gort.pc

@@ -23,8 +23,8 @@ mkdir -p "$OUT"
 REL=$ROOT/target/release
 CC=${CC:-gcc}
 CXX=${CXX:-g++}
-CFLAGS="-O2 -g -std=c11 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
-CXXFLAGS="-O2 -g -std=c++17 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
+CFLAGS="-O2 -g -std=c11 -fstack-clash-protection -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
+CXXFLAGS="-O2 -g -std=c++17 -fstack-clash-protection -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE -I$ROOT/include -I$ROOT/c-tests"
 TEST_TIMEOUT=${TEST_TIMEOUT:-180}
 VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-600}
 pass=0
