@@ -2,13 +2,13 @@
 //!
 //! # States and who owns the G in each
 //!
-//! | status     | meaning                                  | owner (may touch non-atomic fields) |
-//! |------------|------------------------------------------|-------------------------------------|
-//! | `IDLE`     | on a free list, not in use               | the free list's owner               |
-//! | `RUNNABLE` | in a run queue, runnext or the injector  | whoever dequeues it                 |
-//! | `RUNNING`  | executing on an M                        | that M                              |
-//! | `WAITING`  | parked; linked in exactly one wait queue | the holder of that queue's lock     |
-//! | `DEAD`     | finished, being recycled                 | the M that ran it                   |
+//! | status     | meaning                                     | owner (may touch non-atomic fields) |
+//! |------------|---------------------------------------------|-------------------------------------|
+//! | `IDLE`     | on a free list, not in use                  | the free list's owner               |
+//! | `RUNNABLE` | in a run queue, runnext or the global queue | whoever dequeues it                 |
+//! | `RUNNING`  | executing on an M                           | that M                              |
+//! | `WAITING`  | parked; linked in exactly one wait queue    | the holder of that queue's lock     |
+//! | `DEAD`     | finished, being recycled                    | the M that ran it                   |
 //!
 //! The only cross-thread transition without a lock is `WAITING ->
 //! RUNNABLE` in [`super::ready`], done with a compare-and-swap so that a

@@ -4,8 +4,9 @@
 //!
 //! GOMAXPROCS processors (Ps) each own a FIFO run queue and a `runnext`
 //! slot. OS threads (Ms) run goroutines (Gs) while holding a P. A global
-//! injector queue takes goroutines made runnable by threads that hold no P
-//! (foreign threads, timer expiry on an idle M) and the queues of retired
+//! run queue (`globrunq`) takes goroutines made runnable by threads that
+//! hold no P (foreign threads, timer expiry on an idle M), the older half of
+//! a local queue that reached LOCAL_QUEUE_MAX, and the queues of retired
 //! Ps. Idle Ms steal half of another P's queue.
 //!
 //! Each M loops in [`schedule`] on its own thread stack: find a runnable G
@@ -40,7 +41,7 @@
 //! Growing makes more Ps idle and wakes an M. Shrinking marks the idle Ps
 //! beyond the new count dead at once; a P beyond the count that is held by
 //! an M is retired by that M at its next scheduling round (its queue moves
-//! to the injector). Until then the old count may briefly be exceeded, as
+//! to the global queue). Until then the old count may briefly be exceeded, as
 //! with Go's stop-the-world, which also waits for a preemption point.
 //!
 //! # Locks
@@ -61,6 +62,7 @@
 //!   reservation taken by `wakep` for an M being started.
 
 pub mod g;
+mod globrunq;
 pub mod m;
 pub mod p;
 pub mod sysmon;
@@ -74,7 +76,7 @@ use std::sync::OnceLock;
 
 use crate::lock::Mutex;
 use corosensei::{Coroutine, CoroutineResult};
-use crossbeam_deque::{Injector, Steal};
+use crossbeam_deque::Steal;
 
 pub use g::{status, Action, GRef, GYielder, GoFunc, Goroutine, UnlockFn};
 pub use m::{current_m, Machine};
@@ -128,7 +130,8 @@ pub struct Sched {
     nprocs_alloc: AtomicUsize,
     /// GOMAXPROCS.
     pub gomaxprocs: AtomicUsize,
-    injector: Injector<GRef>,
+    /// The global run queue.
+    globrunq: globrunq::GlobalRunq,
     idle: Mutex<IdleLists>,
     npidle: AtomicUsize,
     nmspinning: AtomicUsize,
@@ -195,7 +198,7 @@ impl Sched {
             counters,
             nprocs_alloc: AtomicUsize::new(0),
             gomaxprocs: AtomicUsize::new(cfg.maxprocs),
-            injector: Injector::new(),
+            globrunq: globrunq::GlobalRunq::new(),
             idle: Mutex::new(IdleLists::default()),
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),
@@ -369,7 +372,7 @@ fn spawn_with(pp: *const Processor, entry: GoFunc, arg: *mut c_void, creator_pc:
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
     if pp.is_null() {
         s.global.created.fetch_add(1, Ordering::Relaxed);
-        s.injector.push(gp);
+        s.globrunq.push(gp);
         wakep_after_inject();
     } else {
         // SAFETY: this M holds pp.
@@ -426,7 +429,7 @@ pub fn ready(gp: GRef, next: bool) {
     }
     with_p(|pp| {
         if pp.is_null() {
-            sched().injector.push(gp);
+            sched().globrunq.push(gp);
             wakep_after_inject();
         } else {
             // SAFETY: this M holds pp, inside the runtime.
@@ -535,7 +538,7 @@ pub fn blocking_enter() {
         // SAFETY: m holds p and is inside the runtime.
         let pr = unsafe { &*p };
         // SAFETY: as above.
-        if unsafe { pr.has_local_work_owned() } || !sched().injector.is_empty() {
+        if unsafe { pr.has_local_work_owned() } || !sched().globrunq.is_empty() {
             m.set_p(ptr::null());
             handoffp(pr);
         } else {
@@ -664,14 +667,10 @@ fn runqput(p: &Processor, gp: GRef, next: bool) {
 /// checked every GLOBAL_CHECK_INTERVAL rounds, keeps the older ones moving.
 #[cold]
 fn runqputslow(q: &crossbeam_deque::Worker<GRef>) {
-    let s = sched();
-    for _ in 0..LOCAL_QUEUE_MAX / 2 {
-        match q.pop() {
-            Some(g) => s.injector.push(g),
-            None => break,
-        }
-    }
-    wakep_after_inject();
+    sched().globrunq.push_from(LOCAL_QUEUE_MAX / 2, || q.pop());
+    // No wake-up here: every caller holds a P (which looks at the global
+    // queue at least every GLOBAL_CHECK_INTERVAL rounds) and calls wakep
+    // after queueing anyway.
 }
 
 /// Takes the next goroutine from `p`'s own queues (Go: `runqget`).
@@ -706,16 +705,31 @@ fn runnext_taken(p: &Processor) -> bool {
     !p.runnext.load(Ordering::Relaxed).is_null()
 }
 
-fn globrunqget(p: &Processor) -> Option<GRef> {
+/// Takes goroutines from the global queue (Go: `globrunqget`): at most
+/// `max`, or with `max == 0` a fair share (the queue's length over
+/// GOMAXPROCS, plus one) of at most half a local queue; returns the first
+/// and queues the rest locally. The periodic fairness check takes one, as
+/// Go's does: a batch there would cycle through a full local queue, whose
+/// older half flows back to the global queue.
+fn globrunqget(p: &Processor, max: usize) -> Option<GRef> {
     let s = sched();
-    loop {
-        // SAFETY: the caller's M holds p.
-        match s.injector.steal_batch_and_pop(unsafe { p.runq() }) {
-            Steal::Success(g) => return Some(g),
-            Steal::Empty => return None,
-            Steal::Retry => continue,
-        }
+    if s.globrunq.is_empty() {
+        return None;
     }
+    let n = if max == 1 {
+        1
+    } else {
+        let procs = s.gomaxprocs.load(Ordering::Relaxed).max(1);
+        let n = (s.globrunq.len() / procs + 1).min(LOCAL_QUEUE_MAX / 2);
+        if max == 0 {
+            n
+        } else {
+            n.min(max)
+        }
+    };
+    // SAFETY: the caller's M holds p.
+    let q = unsafe { p.runq() };
+    s.globrunq.pop_batch(n, |g| q.push(g))
 }
 
 // ---------------------------------------------------------------------------
@@ -769,7 +783,7 @@ fn gfput(p: &Processor, gp: GRef) {
 ///
 /// After pushing to a local run queue no fence is needed: if the check
 /// reads a stale "someone is spinning", the worst case is that the owner P
-/// runs the goroutine itself later (as in Go). Work pushed to the injector
+/// runs the goroutine itself later (as in Go). Work pushed to the global queue
 /// by a thread without a P has no owner to fall back on, so those paths
 /// call [`wakep_after_inject`].
 pub fn wakep() {
@@ -786,7 +800,7 @@ pub fn wakep() {
     startm(true);
 }
 
-/// `wakep` after a push to the injector: the fence pairs with the one in
+/// `wakep` after a push to the global queue: the fence pairs with the one in
 /// `find_runnable` after a P goes idle, so either this sees the idle P or
 /// that M sees the goroutine.
 fn wakep_after_inject() {
@@ -839,7 +853,7 @@ fn startm_with(p: &Processor, spinning: bool) {
 /// there is work for it, otherwise to the idle list.
 pub(crate) fn handoffp(p: &Processor) {
     let s = sched();
-    if p.has_local_work() || !s.injector.is_empty() || s.timers.next_when() <= os::nanotime() {
+    if p.has_local_work() || !s.globrunq.is_empty() || s.timers.next_when() <= os::nanotime() {
         startm_with(p, false);
         return;
     }
@@ -859,7 +873,7 @@ pub(crate) fn handoffp(p: &Processor) {
     }
     // Work queued before the P went idle must not be stranded.
     fence(Ordering::SeqCst);
-    if !s.injector.is_empty() {
+    if !s.globrunq.is_empty() {
         wakep();
     }
 }
@@ -1087,9 +1101,9 @@ fn stopm(m: &Machine) {
                 // Every P is busy. A P that keeps scheduling fires the due
                 // timers itself at its next round, readying the sleepers
                 // into its runnext; firing them here would queue them in
-                // the injector behind everything else. So wait out a grace
+                // the global queue behind everything else. So wait out a grace
                 // period first, and fire only for Ps that stay stuck (in C
-                // code); the readied goroutines then go to the injector.
+                // code); the readied goroutines then go to the global queue.
                 let now = os::nanotime();
                 if now >= s.timers.next_when().saturating_add(TIMER_GRACE_NS) {
                     s.timers.run(now);
@@ -1205,7 +1219,7 @@ fn find_runnable(m: &Machine) -> GRef {
 
         let tick = p.tick();
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
-            if let Some(g) = globrunqget(p) {
+            if let Some(g) = globrunqget(p, 1) {
                 return found(m, p, g);
             }
         }
@@ -1216,7 +1230,7 @@ fn find_runnable(m: &Machine) -> GRef {
             }
             return g;
         }
-        if let Some(g) = globrunqget(p) {
+        if let Some(g) = globrunqget(p, 0) {
             return found(m, p, g);
         }
         if let Some(g) = take_yield_slot(p) {
@@ -1253,7 +1267,7 @@ fn find_runnable(m: &Machine) -> GRef {
         // Pairs with the fence in wakep: a G readied while we were going
         // idle is seen here, or its waker saw our idle P.
         fence(Ordering::SeqCst);
-        if !s.injector.is_empty() || (was_spinning && any_runq_nonempty(s)) {
+        if !s.globrunq.is_empty() || (was_spinning && any_runq_nonempty(s)) {
             if let Some(p) = pidleget() {
                 m.set_p(p);
                 if was_spinning {
@@ -1283,7 +1297,7 @@ fn any_runq_nonempty(s: &Sched) -> bool {
     (0..n).any(|i| s.proc(i).is_some_and(|p| !p.runq_empty()))
 }
 
-/// Retires `p` (beyond GOMAXPROCS): its goroutines go to the injector.
+/// Retires `p` (beyond GOMAXPROCS): its goroutines go to the global queue.
 /// Returns false if GOMAXPROCS grew back meanwhile.
 fn retire_p(m: &Machine, p: &Processor) -> bool {
     let s = sched();
@@ -1293,7 +1307,7 @@ fn retire_p(m: &Machine, p: &Processor) -> bool {
             return false;
         }
         while let Some(g) = runqget(p).or_else(|| take_yield_slot(p)) {
-            s.injector.push(g);
+            s.globrunq.push(g);
         }
         p.status.store(pstatus::DEAD, Ordering::Relaxed);
         m.set_p(ptr::null());
@@ -1340,7 +1354,7 @@ fn steal_work(m: &Machine, p: &Processor) -> Option<GRef> {
                 }
             }
         }
-        if let Some(g) = globrunqget(p) {
+        if let Some(g) = globrunqget(p, 0) {
             return Some(g);
         }
     }
@@ -1508,7 +1522,7 @@ fn checkdead() {
     if idle < s.nm_alive.load(Ordering::SeqCst) {
         return;
     }
-    if !s.injector.is_empty() || any_runq_nonempty(s) || crate::foreign::attached_threads_busy() {
+    if !s.globrunq.is_empty() || any_runq_nonempty(s) || crate::foreign::attached_threads_busy() {
         return;
     }
     // No goroutine at all is a deadlock once the main goroutine called
@@ -1529,7 +1543,7 @@ fn checkdead() {
     let idle = s.nmidle.load(Ordering::SeqCst) as i64 + s.nm_locked_idle.load(Ordering::SeqCst);
     if idle < s.nm_alive.load(Ordering::SeqCst)
         || (!none_left && s.timers.pending())
-        || !s.injector.is_empty()
+        || !s.globrunq.is_empty()
     {
         return;
     }
@@ -1556,7 +1570,7 @@ fn after_locked(
     let give_up_p = |requeue: bool| match held {
         None => {
             if requeue {
-                s.injector.push(gp);
+                s.globrunq.push(gp);
                 wakep_after_inject();
             }
         }
@@ -1574,7 +1588,7 @@ fn after_locked(
             if let Some(p) = held {
                 p.tick();
                 // SAFETY: m holds p.
-                if !unsafe { p.has_local_work_owned() } && s.injector.is_empty() {
+                if !unsafe { p.has_local_work_owned() } && s.globrunq.is_empty() {
                     return After::Run(gp); // nothing else wants this P
                 }
             }
@@ -1625,7 +1639,7 @@ fn execute_without_p(gp: GRef, result: CoroutineResult<Action, ()>) {
     match result {
         CoroutineResult::Yield(Action::Yield) => {
             g.status.store(status::RUNNABLE, Ordering::Relaxed);
-            s.injector.push(gp);
+            s.globrunq.push(gp);
             wakep_after_inject();
         }
         CoroutineResult::Yield(Action::Park { unlock, data }) => {
@@ -1633,7 +1647,7 @@ fn execute_without_p(gp: GRef, result: CoroutineResult<Action, ()>) {
             // SAFETY: as in execute.
             if !unsafe { unlock(gp, data) } {
                 g.status.store(status::RUNNABLE, Ordering::Relaxed);
-                s.injector.push(gp);
+                s.globrunq.push(gp);
                 wakep_after_inject();
             }
         }
@@ -1683,7 +1697,7 @@ fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
 /// Chooses what runs after `gp` yields (Go: `gosched_m`), keeping
 /// round-robin order among the runnable goroutines of this P:
 ///
-/// - global work first: the yielder goes behind a batch from the injector
+/// - global work first: the yielder goes behind a batch from the global queue
 ///   (Go puts it on the global queue);
 /// - runnext, an idle P, or a retiring P: the yielder joins the stealable
 ///   queue and the scheduler picks normally;
@@ -1695,8 +1709,8 @@ fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
     p.tick();
     p.new_slice();
     s.timers.run_if_due(|| runnext_taken(p));
-    if !s.injector.is_empty() {
-        if let Some(next) = globrunqget(p) {
+    if !s.globrunq.is_empty() {
+        if let Some(next) = globrunqget(p, 1) {
             if let Some(older) = take_yield_slot(p) {
                 runqput(p, older, false);
             }

@@ -124,7 +124,7 @@ fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
     }
     if now - e.slice_since > FORCE_PREEMPT_NS
         && !p.preempt.load(Ordering::Relaxed)
-        && (p.has_queued_work() || !sched().injector.is_empty())
+        && (p.has_queued_work() || !sched().globrunq.is_empty())
     {
         p.preempt.store(true, Ordering::Relaxed);
     }
@@ -169,7 +169,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             continue;
         }
         let stuck = now - e.since;
-        let work = pr.has_local_work() || !s.injector.is_empty() || s.timers.next_when() <= now;
+        let work = pr.has_local_work() || !s.globrunq.is_empty() || s.timers.next_when() <= now;
         let blocking = m.blocking.load(Ordering::Relaxed);
         let take = if blocking {
             work || stuck > FORCE_HANDOFF_NS
