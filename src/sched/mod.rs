@@ -29,12 +29,32 @@
 //! fences on both sides), so a G readied concurrently is never stranded:
 //! either the waker sees the idle P and starts an M, or the M sees the G.
 //!
+//! # Fairness (Go: `runqget`'s `inheritTime`, `retake`)
+//!
+//! A goroutine readied by a hand-off (a channel, a semaphore, a timer, a
+//! spawn) goes to `runnext` and runs next: that is what makes a ping-pong
+//! cheap, and it inherits the running *time slice* (`Processor::slicetick`
+//! counts slices; only a goroutine taken from elsewhere starts one). So
+//! two goroutines handing work to each other share one slice, and once it
+//! has lasted 10 ms while others wait, sysmon sets the P's `preempt` flag
+//! and the next `runnext` goroutine joins the back of the queue instead
+//! ([`runqget`]). Every GLOBAL_CHECK_INTERVAL rounds one goroutine comes
+//! from the global queue first. The local queue holds LOCAL_QUEUE_MAX
+//! goroutines; beyond that its older half moves to the global queue
+//! ([`runqputslow`]), which keeps the newest work local (a spawn tree runs
+//! close to depth-first, with few goroutines started and blocked at once).
+//!
 //! # Timers
 //!
-//! One timer heap ([`crate::time`]). Ms holding a P run due timers at every
-//! scheduling round; when an M goes idle while timers are pending, one of
-//! them (the *timer M*) sleeps on its note with a deadline, so no thread is
-//! spent per timer and an idle process with no timers sleeps indefinitely.
+//! One timer heap ([`crate::time`]). Ms holding a P fire due timers at
+//! every scheduling round, until one readies a goroutine into the P's
+//! `runnext` (the rest wait for the next rounds, ahead of the queue); when
+//! an M goes idle while timers are pending, one of them (the *timer M*)
+//! sleeps on its note with a deadline, so no thread is spent per timer and
+//! an idle process with no timers sleeps indefinitely. The timer M (and
+//! sysmon) fire timers themselves only when every P has let one go
+//! TIMER_GRACE_NS overdue (stuck in C code): their goroutines then go to
+//! the global queue.
 //!
 //! # GOMAXPROCS changes
 //!
