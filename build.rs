@@ -94,6 +94,8 @@ static inline int *gort_libc_errno_location(void) {{ return &errno; }}
 #define GORT_MUTEX_INIT {{{{0}}}}
 #define GORT_WAITGROUP_INIT {{{{0}}}}
 #define GORT_ONCE_INIT {{{{0}}}}
+#define GORT_RWMUTEX_INIT {{{{0}}}}
+#define GORT_COND_INIT {{{{0}}}}
 "#
     ));
 

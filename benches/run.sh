@@ -55,7 +55,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 
 case $REPS in ''|*[!0-9]*|0) echo "run.sh: REPS must be a positive integer" >&2; exit 2 ;; esac
 
-MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle"
+MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle rwmutex_read rwmutex_read2"
 HANDLE_MODES="handle_1t handle_2t handle_value"
 FOREIGN_MODES="call_pthread call_main call_first lock_exit"
 PANIC_MODES="panic_defer panic_pcall panic_recover"
@@ -306,6 +306,8 @@ rows = [
     ("wg", "WaitGroup add(1)+done", "ns/pair", "<= Go", lambda g, o: g <= o),
     ("blocking", "gort_blocking_enter+exit around a no-op C call (Go: cgo call of a no-op)", "ns/pair", "<= Go", lambda g, o: g <= o),
     ("idle", "CPU time of an idle process over 2 s, after goroutines ran", "us", "~0", lambda g, o: g <= 1000),
+    ("rwmutex_read", "RWMutex read lock+unlock, uncontended", "ns/pair", "<= Go", lambda g, o: g <= o),
+    ("rwmutex_read2", "RWMutex read lock+unlock, 2 goroutines at once, GOMAXPROCS 2 (wall time / pairs of both)", "ns/pair", "<= Go", lambda g, o: g <= o),
     ("handle_1t", "handle new+value+delete, one thread (Go: cgo.Handle inside Go)", "ns/op", "<= Go/10", lambda g, o: g <= o / 10),
     ("handle_1t_c", "the same driven from C (Go: cgo.Handle called through a c-archive)", "ns/op", "-", None),
     ("handle_2t", "handle new+value+delete, 2 threads at once (wall time / ops of both)", "ns/op", ">= 1.5x 1-thread throughput", lambda g, o: handle_scaling(g)),

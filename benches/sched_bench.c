@@ -3,7 +3,7 @@
  *   sched_bench MODE
  *
  * MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg,
- * blocking, idle. Each mode prints machine-readable lines "name value unit" on stdout
+ * blocking, idle, rwmutex_read, rwmutex_read2. Each mode prints machine-readable lines "name value unit" on stdout
  * (lines starting with '#' are informational) and exits 0 only when its
  * self-checks passed. benches/go/sched_bench/main.go does the same work in
  * Go with the same names; keep the two in step (blocking's Go side is
@@ -40,6 +40,8 @@
 #define SYNC_WARMUP 1000000L
 #define BLOCKING_N 20000000L   /* gort_blocking_enter+exit pairs */
 #define BLOCKING_WARMUP 1000000L
+#define RW2_N 5000000L         /* rlock+runlock pairs per goroutine, 2 at once */
+#define RW2_WARMUP 200000L
 #define IDLE_GOROUTINES 1000L  /* goroutines run before the idle sleep */
 #define IDLE_SLEEP_NS 2000000000LL
 
@@ -198,6 +200,74 @@ static void bench_wg(void) {
     printf("wg %.2f ns/pair\n", (double)(t1 - t0) / SYNC_N);
 }
 
+/* ---- RWMutex read side --------------------------------------------------- */
+
+static gort_rwmutex rw = GORT_RWMUTEX_INIT;
+long rw_shared = 1; /* global and external: read under the read lock */
+
+static long rw_read_loop(long n) {
+    long sum = 0;
+    for (long i = 0; i < n; i++) {
+        gort_rwmutex_rlock(&rw);
+        sum += rw_shared;
+        gort_rwmutex_runlock(&rw);
+    }
+    return sum;
+}
+
+/* The lock is free again: a writer gets in at once. */
+static void rw_check_free(void) {
+    gort_rwmutex_lock(&rw);
+    gort_rwmutex_unlock(&rw);
+}
+
+static void bench_rwmutex_read(void) {
+    rw_read_loop(SYNC_WARMUP);
+    int64_t t0 = now_ns();
+    long sum = rw_read_loop(SYNC_N);
+    int64_t t1 = now_ns();
+    CHECKF(sum == SYNC_N, "sum %ld", sum);
+    rw_check_free();
+    printf("rwmutex_read %.2f ns/pair\n", (double)(t1 - t0) / SYNC_N);
+}
+
+/* Two goroutines (GOMAXPROCS 2) read at once: each waits for the other to
+ * start (yielding, so that two on one processor still get going), then
+ * runs its loop; the row is the wall time over the pairs of both. */
+static gort_waitgroup rw2_wg;
+static atomic_int rw2_started;
+static atomic_long rw2_sum;
+static long rw2_n;
+
+static void rw2_reader(void *arg) {
+    (void)arg;
+    atomic_fetch_add(&rw2_started, 1);
+    while (atomic_load(&rw2_started) < 2) gort_gosched();
+    atomic_fetch_add(&rw2_sum, rw_read_loop(rw2_n));
+    gort_wg_done(&rw2_wg);
+}
+
+static int64_t rw2_round(long n) {
+    atomic_store(&rw2_started, 0);
+    atomic_store(&rw2_sum, 0);
+    rw2_n = n;
+    int64_t t0 = now_ns();
+    gort_wg_add(&rw2_wg, 2);
+    gort_go(rw2_reader, NULL);
+    gort_go(rw2_reader, NULL);
+    gort_wg_wait(&rw2_wg);
+    int64_t t1 = now_ns();
+    CHECKF(atomic_load(&rw2_sum) == 2 * n, "sum %ld", atomic_load(&rw2_sum));
+    return t1 - t0;
+}
+
+static void bench_rwmutex_read2(void) {
+    rw2_round(RW2_WARMUP);
+    int64_t dt = rw2_round(RW2_N);
+    rw_check_free();
+    printf("rwmutex_read2 %.2f ns/pair\n", (double)dt / (2.0 * RW2_N));
+}
+
 /* ---- gort_blocking_enter/exit around a no-op ---------------------------- */
 
 /* Go's counterpart is a cgo call of an empty C function (entersyscall +
@@ -280,20 +350,26 @@ static void driver(void *arg) {
     else if (!strcmp(mode, "wg")) bench_wg();
     else if (!strcmp(mode, "blocking")) bench_blocking();
     else if (!strcmp(mode, "idle")) bench_idle();
+    else if (!strcmp(mode, "rwmutex_read")) bench_rwmutex_read();
+    else if (!strcmp(mode, "rwmutex_read2")) bench_rwmutex_read2();
     gort_wg_done(&driver_wg);
 }
 
 int main(int argc, char **argv) {
-    static const char *modes[] = {"spawn_batch", "spawn_all", "gosched", "park_rss",
-                                  "mutex",       "wg",        "blocking", "idle"};
+    static const char *modes[] = {"spawn_batch", "spawn_all",    "gosched",      "park_rss",
+                                  "mutex",       "wg",           "blocking",     "idle",
+                                  "rwmutex_read", "rwmutex_read2"};
     int procs = -1; /* -1: leave the runtime's default */
     mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "spawn_batch") || !strcmp(mode, "gosched")) procs = 1;
-    else if (!strcmp(mode, "spawn_all")) procs = 2;
+    else if (!strcmp(mode, "spawn_all") || !strcmp(mode, "rwmutex_read2")) procs = 2;
     int known = 0;
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) known |= !strcmp(mode, modes[i]);
     if (!known) {
-        fprintf(stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg|blocking|idle\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg|blocking|idle|"
+                "rwmutex_read|rwmutex_read2\n",
+                argv[0]);
         return 2;
     }
     if (procs > 0) gort_gomaxprocs(procs);

@@ -65,6 +65,8 @@ static inline int *gort_libc_errno_location(void) { return &errno; }
 #define GORT_MUTEX_INIT {{0}}
 #define GORT_WAITGROUP_INIT {{0}}
 #define GORT_ONCE_INIT {{0}}
+#define GORT_RWMUTEX_INIT {{0}}
+#define GORT_COND_INIT {{0}}
 
 
 /*
@@ -212,6 +214,27 @@ typedef struct gort_waitgroup {
 typedef struct gort_once {
   uint32_t _opaque[3];
 } gort_once;
+
+/*
+ A reader/writer mutual exclusion lock (Go's sync.RWMutex). Zero value:
+ unlocked. Any number of readers or one writer may hold it. A writer
+ that is waiting keeps new readers out until it has had its turn
+ (writer preference, as in Go), so readers cannot starve it. Waiting
+ parks a goroutine, or blocks a thread outside the runtime. Do not copy
+ one that is in use.
+ */
+typedef struct gort_rwmutex {
+  uint32_t _opaque[6];
+} gort_rwmutex;
+
+/*
+ A condition variable (Go's sync.Cond), used with a gort_mutex that is
+ passed to each gort_cond_wait(). Zero value: nobody waiting. Do not
+ copy one that is in use.
+ */
+typedef struct gort_cond {
+  uint32_t _opaque[2];
+} gort_cond;
 
 #ifdef __cplusplus
 extern "C" {
@@ -787,6 +810,78 @@ void gort_wg_wait(struct gort_waitgroup *wg);
  `o` points to a gort_once (NULL panics); `fn` NULL panics when called.
  */
 void gort_once_do(struct gort_once *o, gort_func fn, void *arg);
+
+/*
+ Locks `m` for reading, waiting while a writer holds it or waits for it.
+ Several readers may hold it at once. A reader must not lock it for
+ reading again while a writer may be waiting (the second lock waits for
+ the writer, which waits for the first: deadlock, as in Go).
+
+ # Safety
+ `m` points to a gort_rwmutex (NULL panics).
+ */
+void gort_rwmutex_rlock(struct gort_rwmutex *m);
+
+/*
+ Undoes one gort_rwmutex_rlock(); any goroutine or thread may do it.
+ Unlocking when no reader holds the lock is a fatal error ("sync:
+ RUnlock of unlocked RWMutex").
+
+ # Safety
+ `m` points to a gort_rwmutex (NULL panics).
+ */
+void gort_rwmutex_runlock(struct gort_rwmutex *m);
+
+/*
+ Locks `m` for writing: waits until no other writer holds it, then keeps
+ new readers out and waits for the readers inside to leave.
+
+ # Safety
+ `m` points to a gort_rwmutex (NULL panics).
+ */
+void gort_rwmutex_lock(struct gort_rwmutex *m);
+
+/*
+ Undoes gort_rwmutex_lock(); any goroutine or thread may do it. Readers
+ that waited for the writer enter before the next writer. Unlocking when
+ no writer holds the lock is a fatal error ("sync: Unlock of unlocked
+ RWMutex").
+
+ # Safety
+ `m` points to a gort_rwmutex (NULL panics).
+ */
+void gort_rwmutex_unlock(struct gort_rwmutex *m);
+
+/*
+ Unlocks `m`, waits until gort_cond_signal() or gort_cond_broadcast()
+ wakes this caller, then locks `m` again before returning. `m` must be
+ locked by the caller. There are no spurious wake-ups, but another
+ goroutine may change the condition before `m` is locked again: check it
+ in a loop, as in Go (`while (!cond) gort_cond_wait(c, m);`). Use one
+ mutex with each condition variable.
+
+ # Safety
+ `c` points to a gort_cond and `m` to a gort_mutex (NULL panics).
+ */
+void gort_cond_wait(struct gort_cond *c, struct gort_mutex *m);
+
+/*
+ Wakes the caller of gort_cond_wait() that has waited longest, if any.
+ Holding the mutex is allowed but not required.
+
+ # Safety
+ `c` points to a gort_cond (NULL panics).
+ */
+void gort_cond_signal(struct gort_cond *c);
+
+/*
+ Wakes every caller of gort_cond_wait() waiting on `c`. Holding the
+ mutex is allowed but not required.
+
+ # Safety
+ `c` points to a gort_cond (NULL panics).
+ */
+void gort_cond_broadcast(struct gort_cond *c);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -39,6 +39,7 @@
 //! | hchan       | `chan::Chan`          |
 //! | note        | `note::Note`          |
 //! | semacquire  | `sync::sema::acquire` |
+//! | notifyList  | `sync::sema::NotifyList` |
 //!
 //! # Modules
 //!
@@ -48,7 +49,8 @@
 //! - [`chan`]: channels (Go's `chan.go`).
 //! - [`select`]: select over channels (Go's `select.go`).
 //! - [`time`]: the monotonic clock, timers, sleep and `gort_after`.
-//! - [`sync`]: runtime semaphores, mutex, waitgroup, once.
+//! - [`sync`]: runtime semaphores and notify lists, mutex, rwmutex, cond,
+//!   waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
 //! - [`memory`]: the global allocator (a failed allocation is Go's
 //!   `fatal error: runtime: out of memory`).

@@ -1,7 +1,7 @@
-//! Mutex, WaitGroup, Once (API.md §5).
+//! Mutex, WaitGroup, Once (API.md §5), RWMutex and Cond (API.md §11).
 //!
 //! The C types are opaque storage whose all-zero value is ready to use
-//! (static storage, `= {0}`, `GORT_MUTEX_INIT`, or memset); there is no
+//! (static storage, `= {0}`, the `GORT_*_INIT` macros, or memset); there is no
 //! init or destroy call. They must not be copied once in use. The layouts
 //! behind them are `sync::mutex::RawMutex` and friends; the size
 //! assertions below keep the two in step.
@@ -11,7 +11,9 @@ use std::ffi::c_void;
 use super::runtime::gort_func;
 use super::{fence, NIL_DEREF};
 use crate::panic::go_panic;
-use crate::sync::{mutex::RawMutex, once::RawOnce, waitgroup::RawWaitGroup};
+use crate::sync::{
+    cond::RawCond, mutex::RawMutex, once::RawOnce, rwmutex::RawRWMutex, waitgroup::RawWaitGroup,
+};
 
 /// A mutual exclusion lock (Go's sync.Mutex). Zero value: unlocked.
 /// Locking parks a goroutine, or blocks a thread outside the runtime.
@@ -36,7 +38,32 @@ pub struct gort_once {
     _opaque: [u32; 3],
 }
 
+/// A reader/writer mutual exclusion lock (Go's sync.RWMutex). Zero value:
+/// unlocked. Any number of readers or one writer may hold it. A writer
+/// that is waiting keeps new readers out until it has had its turn
+/// (writer preference, as in Go), so readers cannot starve it. Waiting
+/// parks a goroutine, or blocks a thread outside the runtime. Do not copy
+/// one that is in use.
+#[repr(C)]
+#[derive(Debug)]
+pub struct gort_rwmutex {
+    _opaque: [u32; 6],
+}
+
+/// A condition variable (Go's sync.Cond), used with a gort_mutex that is
+/// passed to each gort_cond_wait(). Zero value: nobody waiting. Do not
+/// copy one that is in use.
+#[repr(C)]
+#[derive(Debug)]
+pub struct gort_cond {
+    _opaque: [u32; 2],
+}
+
 const _: () = {
+    assert!(std::mem::size_of::<gort_rwmutex>() == std::mem::size_of::<RawRWMutex>());
+    assert!(std::mem::align_of::<gort_rwmutex>() >= std::mem::align_of::<RawRWMutex>());
+    assert!(std::mem::size_of::<gort_cond>() == std::mem::size_of::<RawCond>());
+    assert!(std::mem::align_of::<gort_cond>() >= std::mem::align_of::<RawCond>());
     assert!(std::mem::size_of::<gort_mutex>() == std::mem::size_of::<RawMutex>());
     assert!(std::mem::align_of::<gort_mutex>() >= std::mem::align_of::<RawMutex>());
     assert!(std::mem::size_of::<gort_waitgroup>() >= std::mem::size_of::<RawWaitGroup>());
@@ -146,4 +173,99 @@ pub unsafe extern "C" fn gort_once_do(o: *mut gort_once, r#fn: gort_func, arg: *
             None => go_panic(NIL_DEREF),
         })
     })
+}
+
+/// Locks `m` for reading, waiting while a writer holds it or waits for it.
+/// Several readers may hold it at once. A reader must not lock it for
+/// reading again while a writer may be waiting (the second lock waits for
+/// the writer, which waits for the first: deadlock, as in Go).
+///
+/// # Safety
+/// `m` points to a gort_rwmutex (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_rwmutex_rlock(m: *mut gort_rwmutex) {
+    // SAFETY: forwarded contract.
+    let m: &RawRWMutex = unsafe { raw(m) };
+    fence(|| m.rlock())
+}
+
+/// Undoes one gort_rwmutex_rlock(); any goroutine or thread may do it.
+/// Unlocking when no reader holds the lock is a fatal error ("sync:
+/// RUnlock of unlocked RWMutex").
+///
+/// # Safety
+/// `m` points to a gort_rwmutex (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_rwmutex_runlock(m: *mut gort_rwmutex) {
+    // SAFETY: forwarded contract.
+    let m: &RawRWMutex = unsafe { raw(m) };
+    fence(|| m.runlock())
+}
+
+/// Locks `m` for writing: waits until no other writer holds it, then keeps
+/// new readers out and waits for the readers inside to leave.
+///
+/// # Safety
+/// `m` points to a gort_rwmutex (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_rwmutex_lock(m: *mut gort_rwmutex) {
+    // SAFETY: forwarded contract.
+    let m: &RawRWMutex = unsafe { raw(m) };
+    fence(|| m.lock())
+}
+
+/// Undoes gort_rwmutex_lock(); any goroutine or thread may do it. Readers
+/// that waited for the writer enter before the next writer. Unlocking when
+/// no writer holds the lock is a fatal error ("sync: Unlock of unlocked
+/// RWMutex").
+///
+/// # Safety
+/// `m` points to a gort_rwmutex (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_rwmutex_unlock(m: *mut gort_rwmutex) {
+    // SAFETY: forwarded contract.
+    let m: &RawRWMutex = unsafe { raw(m) };
+    fence(|| m.unlock())
+}
+
+/// Unlocks `m`, waits until gort_cond_signal() or gort_cond_broadcast()
+/// wakes this caller, then locks `m` again before returning. `m` must be
+/// locked by the caller. There are no spurious wake-ups, but another
+/// goroutine may change the condition before `m` is locked again: check it
+/// in a loop, as in Go (`while (!cond) gort_cond_wait(c, m);`). Use one
+/// mutex with each condition variable.
+///
+/// # Safety
+/// `c` points to a gort_cond and `m` to a gort_mutex (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_cond_wait(c: *mut gort_cond, m: *mut gort_mutex) {
+    // SAFETY: forwarded contract.
+    let c: &RawCond = unsafe { raw(c) };
+    // SAFETY: forwarded contract.
+    let m: &RawMutex = unsafe { raw(m) };
+    fence(|| c.wait(m))
+}
+
+/// Wakes the caller of gort_cond_wait() that has waited longest, if any.
+/// Holding the mutex is allowed but not required.
+///
+/// # Safety
+/// `c` points to a gort_cond (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_cond_signal(c: *mut gort_cond) {
+    // SAFETY: forwarded contract.
+    let c: &RawCond = unsafe { raw(c) };
+    fence(|| c.signal())
+}
+
+/// Wakes every caller of gort_cond_wait() waiting on `c`. Holding the
+/// mutex is allowed but not required.
+///
+/// # Safety
+/// `c` points to a gort_cond (NULL panics).
+#[no_mangle]
+pub unsafe extern "C" fn gort_cond_broadcast(c: *mut gort_cond) {
+    // SAFETY: forwarded contract.
+    let c: &RawCond = unsafe { raw(c) };
+    fence(|| c.broadcast())
 }

@@ -114,6 +114,9 @@ pub struct Goroutine {
     pub wait_next_addr: Cell<*mut Goroutine>,
     /// Set by the waker when it acquired the semaphore for this waiter.
     pub wait_ticket: Cell<bool>,
+    /// The notify-list ticket this waiter waits for (a `gort_cond` wait;
+    /// see `sync::sema`), under the same bucket lock as the links.
+    pub notify_ticket: Cell<u32>,
     /// Defer records, frames and panics (owner only; see `crate::panic`).
     pub panic: UnsafeCell<crate::panic::PanicState>,
     /// Whether this is the main goroutine of gort_main.
@@ -194,6 +197,7 @@ impl Goroutine {
             wait_tail: Cell::new(std::ptr::null_mut()),
             wait_next_addr: Cell::new(std::ptr::null_mut()),
             wait_ticket: Cell::new(false),
+            notify_ticket: Cell::new(0),
             wait_reason: AtomicPtr::new(std::ptr::null_mut()),
             panic: UnsafeCell::new(crate::panic::PanicState::new()),
             is_main: Cell::new(false),

@@ -1,11 +1,15 @@
-//! Go's sync primitives for C: runtime semaphores, Mutex, WaitGroup, Once.
+//! Go's sync primitives for C: runtime semaphores and notify lists, Mutex,
+//! RWMutex, Cond, WaitGroup, Once.
 //!
-//! All three C types are plain storage whose all-zero value is ready to
+//! All the C types are plain storage whose all-zero value is ready to
 //! use, as in Go; no init or destroy call exists. Their waiters park
-//! through [`sema`], Go's address-keyed runtime semaphore, which works the
-//! same for goroutines (which park) and foreign threads (which block).
+//! through [`sema`], Go's address-keyed runtime semaphore (and, for Cond,
+//! the notify list kept beside it), which works the same for goroutines
+//! (which park) and foreign threads (which block).
 
+pub mod cond;
 pub mod mutex;
 pub mod once;
+pub mod rwmutex;
 pub mod sema;
 pub mod waitgroup;

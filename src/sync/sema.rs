@@ -24,6 +24,19 @@
 //! never missed. When a releaser finds a waiter it takes the count on the
 //! waiter's behalf (`wait_ticket`) and readies it; a woken waiter without a
 //! ticket retries.
+//!
+//! # Notify lists
+//!
+//! [`NotifyList`] (Go: `notifyList`, which Go also keeps in `sema.go`) is
+//! the ticket list behind `gort_cond`. Its parked waiters use the same
+//! table: they form the address queue of the list's `notify` word, each
+//! with its ticket in `notify_ticket`, under that address's bucket lock,
+//! which plays the part of Go's `notifyList.lock`. They are not counted in
+//! `nwait` (a notifier finds them through the ticket counters, never
+//! through `release`), and a notifier wakes exactly the waiter it removed
+//! from the queue: a woken list waiter never retries. Since no other
+//! object has that address, a semaphore never meets a list waiter in its
+//! queue, nor a list a semaphore waiter.
 
 use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -191,6 +204,22 @@ fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
         if head.is_null() {
             return head;
         }
+        pop_head(b, prev, head);
+        head
+    }
+}
+
+/// Unlinks `head`, the head of an address queue in `b` (after the queue
+/// `prev`, null if it is the first), from that queue; the next waiter
+/// becomes the head, or the queue disappears. Bucket lock held.
+///
+/// # Safety
+/// The caller holds `b`'s lock; `prev` and `head` are as returned by
+/// [`find_queue`] under that same hold, `head` not null.
+unsafe fn pop_head(b: &Bucket, prev: *mut Goroutine, head: *mut Goroutine) {
+    // SAFETY: per the contract, every record reached is linked in `b` and
+    // live, and its links are ours while the lock is held.
+    unsafe {
         let next = (*head).wait_next.get();
         let after = (*head).wait_next_addr.get();
         let replacement = if next.is_null() {
@@ -204,7 +233,6 @@ fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
         (*head).wait_next.set(ptr::null_mut());
         (*head).wait_next_addr.set(ptr::null_mut());
         (*head).wait_tail.set(ptr::null_mut());
-        head
     }
 }
 
@@ -241,6 +269,182 @@ pub fn release(sema: &AtomicU32, handoff: bool) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Notify lists.
+
+/// A ticket-based notification list (Go: `runtime.notifyList`): the
+/// storage of a `gort_cond`. All zero is an empty list.
+///
+/// `wait` is the ticket the next waiter takes, incremented atomically
+/// outside any lock; `notify` is the ticket of the next waiter to notify,
+/// written only under the bucket lock of its own address and read outside
+/// it by the fast paths. Every ticket before `notify` has been notified.
+/// Both counters wrap; their unwrapped difference is the number of waiters
+/// not yet notified, far below 2^31. Parked waiters are the address queue
+/// of `&notify` (see the module header), in the order they parked, which
+/// can differ a little from ticket order: a waiter takes its ticket before
+/// it reaches the queue.
+#[derive(Debug)]
+#[repr(C)]
+pub struct NotifyList {
+    wait: AtomicU32,
+    notify: AtomicU32,
+}
+
+impl Default for NotifyList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether ticket `a` comes before `b`, counters wrapping (Go: `less`).
+#[inline]
+fn less(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) < 0
+}
+
+impl NotifyList {
+    /// An empty list (all zero).
+    pub const fn new() -> NotifyList {
+        NotifyList {
+            wait: AtomicU32::new(0),
+            notify: AtomicU32::new(0),
+        }
+    }
+
+    /// Takes the next ticket; the caller must then pass it to
+    /// [`NotifyList::wait`] (Go: `notifyListAdd`). A notification sent
+    /// after this call is not lost, even before `wait` is reached.
+    #[inline]
+    pub fn add(&self) -> u32 {
+        self.wait.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Waits until ticket `t` has been notified; returns at once if it
+    /// already has been (Go: `notifyListWait`).
+    pub fn wait(&self, t: u32, reason: &'static &'static str) {
+        let addr = &self.notify as *const AtomicU32;
+        let b = bucket(addr);
+        let guard = b.lock.lock();
+        if less(t, self.notify.load(Ordering::SeqCst)) {
+            return;
+        }
+        let me = enqueue_self(b, addr, false);
+        // SAFETY: our own record; its wait fields are covered by the bucket
+        // lock we hold.
+        unsafe { (*me).notify_ticket.set(t) };
+        // Held across the switch, released by unlock_bucket (as in acquire).
+        std::mem::forget(guard);
+        // SAFETY: we are queued under the bucket lock, which unlock_bucket
+        // releases once we are off our stack; only a notifier that removed
+        // us from the queue readies us, so we return notified.
+        unsafe { sched::park(unlock_bucket, b as *const Bucket as *mut (), reason) };
+    }
+
+    /// Notifies the waiter with the oldest ticket not yet notified, if any
+    /// (Go: `notifyListNotifyOne`).
+    pub fn notify_one(&self) {
+        // No waiter since the last notification: nothing to take a lock for.
+        if self.wait.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
+            return;
+        }
+        let addr = &self.notify as *const AtomicU32;
+        let b = bucket(addr);
+        let guard = b.lock.lock();
+        let t = self.notify.load(Ordering::Relaxed);
+        if t == self.wait.load(Ordering::SeqCst) {
+            return;
+        }
+        self.notify.store(t.wrapping_add(1), Ordering::SeqCst);
+        // The waiter with ticket t may not have queued yet: it then sees
+        // the new `notify` under the lock and does not park.
+        let w = dequeue_ticket(b, addr, t);
+        drop(guard);
+        if !w.is_null() {
+            // SAFETY: w is a live record that we alone just dequeued.
+            sched::ready(unsafe { GRef::from_ptr(w) }, true);
+        }
+    }
+
+    /// Notifies every waiter that has taken a ticket (Go:
+    /// `notifyListNotifyAll`).
+    pub fn notify_all(&self) {
+        if self.wait.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
+            return;
+        }
+        let addr = &self.notify as *const AtomicU32;
+        let b = bucket(addr);
+        let guard = b.lock.lock();
+        let mut w = take_queue(b, addr);
+        // Every ticket taken so far is notified: its waiter is in the queue
+        // just taken, or will see this value before it would park.
+        self.notify
+            .store(self.wait.load(Ordering::SeqCst), Ordering::SeqCst);
+        drop(guard);
+        // Ready them in queue order, outside the lock. The taken queue is
+        // reachable only from here, and each waiter stays parked until it
+        // is readied, so its link is read before that.
+        while !w.is_null() {
+            // SAFETY: as just said.
+            let next = unsafe { (*w).wait_next.replace(ptr::null_mut()) };
+            // SAFETY: w is a live record that we alone took off the queue.
+            sched::ready(unsafe { GRef::from_ptr(w) }, false);
+            w = next;
+        }
+    }
+}
+
+/// Removes and returns the waiter of `addr`'s queue whose notify ticket is
+/// `t`, or null if it has not queued (yet). Bucket lock held.
+fn dequeue_ticket(b: &Bucket, addr: *const AtomicU32, t: u32) -> *mut Goroutine {
+    // SAFETY: the caller holds the bucket lock, which protects every link
+    // reached here; all linked records are live (their owners are parked).
+    unsafe {
+        let (qprev, head) = find_queue(b, addr);
+        if head.is_null() {
+            return head;
+        }
+        // Waiters queue in about ticket order, so this stops near the head.
+        let mut prev: *mut Goroutine = ptr::null_mut();
+        let mut w = head;
+        while !w.is_null() && (*w).notify_ticket.get() != t {
+            prev = w;
+            w = (*w).wait_next.get();
+        }
+        if w.is_null() {
+            return w;
+        }
+        if prev.is_null() {
+            pop_head(b, qprev, head);
+        } else {
+            let next = (*w).wait_next.get();
+            (*prev).wait_next.set(next);
+            if next.is_null() {
+                (*head).wait_tail.set(prev);
+            }
+            (*w).wait_next.set(ptr::null_mut());
+        }
+        w
+    }
+}
+
+/// Unlinks `addr`'s whole queue from `b` and returns its head, the rest
+/// following through `wait_next`; null if there is none. Bucket lock held.
+fn take_queue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
+    // SAFETY: the caller holds the bucket lock, which protects every link
+    // reached here; all linked records are live (their owners are parked).
+    unsafe {
+        let (prev, head) = find_queue(b, addr);
+        if head.is_null() {
+            return head;
+        }
+        link_queue(b, prev, (*head).wait_next_addr.get());
+        (*head).wait_next_addr.set(ptr::null_mut());
+        (*head).wait_tail.set(ptr::null_mut());
+        head
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +466,48 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(sema.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn notify_list_tickets_wrap() {
+        // Start just below the wrap: tickets u32::MAX - 2 ..= 3 are handed
+        // out, signalled one at a time in ticket order, then all at once.
+        let l = Arc::new(NotifyList::new());
+        l.wait.store(u32::MAX - 2, Ordering::SeqCst);
+        l.notify.store(u32::MAX - 2, Ordering::SeqCst);
+        assert!(less(u32::MAX, 0) && !less(0, u32::MAX));
+        let order = Arc::new(crate::lock::Mutex::new(Vec::new()));
+        let mut ts = Vec::new();
+        for _ in 0..4 {
+            let t = l.add();
+            let (l, order) = (l.clone(), order.clone());
+            ts.push(std::thread::spawn(move || {
+                l.wait(t, &"test");
+                order.lock().push(t);
+            }));
+        }
+        let late: Vec<_> = (0..3).map(|_| l.add()).collect();
+        for i in 0..4u32 {
+            l.notify_one();
+            // The woken thread records itself before the next signal.
+            while order.lock().len() <= i as usize {
+                std::thread::yield_now();
+            }
+        }
+        let woken = order.lock().clone();
+        let want: Vec<u32> = (0..4).map(|i| (u32::MAX - 2).wrapping_add(i)).collect();
+        assert_eq!(woken, want);
+        l.notify_all();
+        for t in late {
+            l.wait(t, &"test"); // notified already: returns at once
+        }
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(l.wait.load(Ordering::SeqCst), 4); // 7 tickets from u32::MAX - 2
+        assert_eq!(l.notify.load(Ordering::SeqCst), 4);
+        l.notify_one(); // nobody waiting: no-op
+        assert_eq!(l.notify.load(Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //	sched_bench MODE
 //
 // MODE is one of: spawn_batch, spawn_all, gosched, park_rss, mutex, wg,
-// idle (the C side's blocking mode has its Go side in benches/go/cgocall).
+// idle, rwmutex_read, rwmutex_read2 (the C side's blocking mode has its Go side in benches/go/cgocall).
 // Prints "name value unit" lines (lines starting with '#' are
 // informational) and exits 0 only when its self-checks passed. The main
 // goroutine is the driver; timing uses the monotonic clock (time.Since)
@@ -29,6 +29,8 @@ const (
 	parkN         = 100000 // goroutines parked at once
 	syncN         = 20000000
 	syncWarmup    = 1000000
+	rw2N          = 5000000 // RLock+RUnlock pairs per goroutine, 2 at once
+	rw2Warmup     = 200000
 )
 
 const (
@@ -204,6 +206,69 @@ func benchWG() {
 	fmt.Printf("wg %.2f ns/pair\n", float64(dt.Nanoseconds())/syncN)
 }
 
+// ---- RWMutex read side ----
+
+var rw sync.RWMutex
+var rwShared int64 = 1 // read under the read lock
+
+func rwReadLoop(n int) int64 {
+	var sum int64
+	for i := 0; i < n; i++ {
+		rw.RLock()
+		sum += rwShared
+		rw.RUnlock()
+	}
+	return sum
+}
+
+// rwCheckFree: the lock is free again, a writer gets in at once.
+func rwCheckFree() {
+	check(rw.TryLock(), "rwmutex left locked")
+	rw.Unlock()
+}
+
+func benchRWMutexRead() {
+	rwReadLoop(syncWarmup)
+	t0 := time.Now()
+	sum := rwReadLoop(syncN)
+	dt := time.Since(t0)
+	check(sum == syncN, "sum %d", sum)
+	rwCheckFree()
+	fmt.Printf("rwmutex_read %.2f ns/pair\n", float64(dt.Nanoseconds())/syncN)
+}
+
+// Two goroutines (GOMAXPROCS 2) read at once: each waits for the other to
+// start (yielding), then runs its loop; the row is the wall time over the
+// pairs of both.
+func rw2Round(n int) time.Duration {
+	var wg sync.WaitGroup
+	var started int32
+	var total int64
+	t0 := time.Now()
+	wg.Add(2)
+	for k := 0; k < 2; k++ {
+		go func() {
+			atomic.AddInt32(&started, 1)
+			for atomic.LoadInt32(&started) < 2 {
+				runtime.Gosched()
+			}
+			atomic.AddInt64(&total, rwReadLoop(n))
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	dt := time.Since(t0)
+	check(atomic.LoadInt64(&total) == int64(2*n), "sum %d", atomic.LoadInt64(&total))
+	return dt
+}
+
+func benchRWMutexRead2() {
+	rw2Round(rw2Warmup)
+	dt := rw2Round(rw2N)
+	rwCheckFree()
+	fmt.Printf("rwmutex_read2 %.2f ns/pair\n", float64(dt.Nanoseconds())/(2.0*rw2N))
+}
+
 // ---- idle: CPU used while nothing runs ----
 
 var idleWG sync.WaitGroup
@@ -247,11 +312,11 @@ func main() {
 	switch mode {
 	case "spawn_batch", "gosched":
 		runtime.GOMAXPROCS(1)
-	case "spawn_all":
+	case "spawn_all", "rwmutex_read2":
 		runtime.GOMAXPROCS(2)
-	case "park_rss", "mutex", "wg", "idle":
+	case "park_rss", "mutex", "wg", "idle", "rwmutex_read":
 	default:
-		fmt.Fprintf(os.Stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg|idle\n", os.Args[0])
+		fmt.Fprintf(os.Stderr, "usage: %s spawn_batch|spawn_all|gosched|park_rss|mutex|wg|idle|rwmutex_read|rwmutex_read2\n", os.Args[0])
 		os.Exit(2)
 	}
 	fmt.Printf("# go %s mode=%s gomaxprocs=%d\n", runtime.Version(), mode, runtime.GOMAXPROCS(0))
@@ -270,6 +335,10 @@ func main() {
 		benchWG()
 	case "idle":
 		benchIdle()
+	case "rwmutex_read":
+		benchRWMutexRead()
+	case "rwmutex_read2":
+		benchRWMutexRead2()
 	}
 	if failed {
 		os.Exit(1)
