@@ -239,6 +239,7 @@ fn enter_call(g: &Goroutine, f: GoFunc) {
     g.creator_pc.store(0, Ordering::Relaxed);
     g.status.store(status::RUNNING, Ordering::Relaxed);
     g.in_call.store(true, Ordering::Relaxed);
+    sched::running::set(g as *const Goroutine as *mut Goroutine);
     IN_CALL.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -248,6 +249,7 @@ fn enter_call(g: &Goroutine, f: GoFunc) {
 pub(crate) fn end_call(g: &Goroutine) {
     IN_CALL.fetch_sub(1, Ordering::Relaxed);
     g.in_call.store(false, Ordering::Relaxed);
+    sched::running::set(ptr::null_mut());
     g.lock_count.set(0);
     g.id.store(0, Ordering::Relaxed);
     // SAFETY: our own record; the call is over.

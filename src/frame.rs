@@ -14,11 +14,13 @@
 //! [`run`] is a small assembly trampoline: it saves the callee-saved
 //! registers on its own stack, marks where its stack pointer is with a
 //! [`JumpBuf`] (on aarch64, which also holds the registers, the stack
-//! pointer and a resume address), then calls `body(ctx, &jumpbuf)`. If the
-//! body returns, its value is returned. [`jump`] resets the stack pointer
-//! to the buffer and continues at the trampoline's epilogue with a given
-//! value, which restores the caller's registers, so `run` returns that
-//! value to its caller instead. No Rust function ever
+//! pointer and a resume address), then calls `body(ctx, &jumpbuf, a, b)`
+//! (it moves its first two arguments and leaves the next two in their
+//! registers, so a caller hands two words to the body without storing
+//! them). If the body returns, its value is returned. [`jump`] resets the
+//! stack pointer to the buffer and continues at the trampoline's epilogue
+//! with a given value, which restores the caller's registers, so `run`
+//! returns that value to its caller instead. No Rust function ever
 //! "returns twice": `run` returns normally either way.
 //!
 //! # Safety rules for jumping
@@ -61,12 +63,14 @@ pub struct JumpBuf {
     regs: [usize; 22],
 }
 
-/// The body a frame runs: `body(ctx, jb)`.
-pub type Body = unsafe extern "C" fn(ctx: *mut c_void, jb: *const JumpBuf) -> isize;
+/// The body a frame runs: `body(ctx, jb, a, b)`, with `ctx`, `a` and `b` as
+/// given to [`run`].
+pub type Body =
+    unsafe extern "C" fn(ctx: *mut c_void, jb: *const JumpBuf, a: usize, b: usize) -> isize;
 
 extern "C" {
     #[link_name = "__gortrt_frame_run"]
-    fn frame_run(body: Body, ctx: *mut c_void) -> isize;
+    fn frame_run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> isize;
     #[link_name = "__gortrt_frame_jump"]
     fn frame_jump(jb: *const JumpBuf, value: isize) -> !;
     #[link_name = "__gortrt_guarded_call"]
@@ -137,6 +141,7 @@ std::arch::global_asm!(
     "push r15",
     // The JumpBuf, one word, at [rsp] = rbp - 48 (keeps rsp 16-aligned).
     "sub rsp, 8",
+    // body(ctx, jb, a, b): rdx and rcx (a, b) are never touched.
     "mov rax, rdi",
     "mov rdi, rsi",
     "mov rsi, rsp",
@@ -218,6 +223,7 @@ std::arch::global_asm!(
     "stp d10, d11, [sp, #136]",
     "stp d12, d13, [sp, #152]",
     "stp d14, d15, [sp, #168]",
+    // body(ctx, jb, a, b): x2 and x3 (a, b) are never touched.
     "mov x9, x0",
     "mov x0, x1",
     "add x1, sp, #16",
@@ -301,16 +307,18 @@ std::arch::global_asm!(
     personality = sym personality,
 );
 
-/// Runs `body(ctx, jb)` behind a frame boundary; returns the body's value,
-/// or the value given to [`jump`] with this frame's buffer.
+/// Runs `body(ctx, jb, a, b)` behind a frame boundary; returns the body's
+/// value, or the value given to [`jump`] with this frame's buffer.
 ///
 /// # Safety
-/// `body` must be safe to call with `ctx`.
+/// `body` must be safe to call with `ctx`, `a` and `b`.
 #[inline]
-pub unsafe fn run(body: Body, ctx: *mut c_void) -> isize {
-    // SAFETY: the trampoline follows the C ABI and preserves callee-saved
+pub unsafe fn run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> isize {
+    // SAFETY: the trampoline follows the C ABI, passes its third and fourth
+    // arguments on in the same registers (x86_64: rdx, rcx; aarch64: x2,
+    // x3, which neither trampoline touches), and preserves callee-saved
     // registers on both of its return paths.
-    unsafe { frame_run(body, ctx) }
+    unsafe { frame_run(body, ctx, a, b) }
 }
 
 /// Calls `f(arg)` behind the entry guard: a frame that only carries the
@@ -340,8 +348,13 @@ pub unsafe fn jump(jb: *const JumpBuf, value: isize) -> ! {
 mod tests {
     use super::*;
 
-    unsafe extern "C" fn returns(ctx: *mut c_void, _jb: *const JumpBuf) -> isize {
-        ctx as isize + 1
+    unsafe extern "C" fn returns(
+        ctx: *mut c_void,
+        _jb: *const JumpBuf,
+        a: usize,
+        b: usize,
+    ) -> isize {
+        ctx as isize + 1 + (a * 1_000 + b * 1_000_000) as isize
     }
 
     #[inline(never)]
@@ -355,7 +368,12 @@ mod tests {
         std::hint::black_box(n);
     }
 
-    unsafe extern "C" fn jumps(_ctx: *mut c_void, jb: *const JumpBuf) -> isize {
+    unsafe extern "C" fn jumps(
+        _ctx: *mut c_void,
+        jb: *const JumpBuf,
+        _a: usize,
+        _b: usize,
+    ) -> isize {
         // SAFETY: jb is ours; the frames in between own nothing.
         unsafe { deep(50, jb) };
         0
@@ -365,9 +383,9 @@ mod tests {
     fn returns_or_jumps_back() {
         // SAFETY: the bodies follow the trampoline's contract.
         unsafe {
-            assert_eq!(run(returns, 41 as *mut c_void), 42);
+            assert_eq!(run(returns, 41 as *mut c_void, 2, 3), 3_002_042);
             for _ in 0..1000 {
-                assert_eq!(run(jumps, std::ptr::null_mut()), 77);
+                assert_eq!(run(jumps, std::ptr::null_mut(), 0, 0), 77);
             }
         }
     }

@@ -5,12 +5,22 @@
 //!
 //! A goroutine's entry function, `gort_call`, `gort_main`'s main function
 //! and every `gort_pcall` open a *frame*. The entry frame is implicit (the
-//! bottom of the goroutine); the others are records in
-//! [`PanicState::frames`], each with the buffer of its frame boundary
-//! (module `frame`). `gort_defer` pushes onto the goroutine's one stack of
-//! deferred calls; a frame owns the calls pushed since it opened
-//! (`defer_base`). When the frame's function returns they run last-in
-//! first-out.
+//! bottom of the goroutine); each of the others is a `Frame` record in
+//! the stack frame of the function that opened it, which calls the
+//! frame's boundary (module `frame`) and so outlives it, linked from
+//! `PanicState::top` to the next frame outside: opening or closing a
+//! frame allocates nothing and writes a few words. `gort_defer` pushes
+//! onto the goroutine's one stack of deferred calls (`PanicState::defers`,
+//! a buffer the goroutine record keeps for its life, so a push allocates
+//! only when it outgrows every earlier one); a frame owns the calls pushed
+//! since it opened (`defer_base`). When the frame's function returns they
+//! run last-in first-out.
+//!
+//! The entry points find the goroutine through the thread's running-
+//! goroutine slot (module `sched::running`), one load from thread-local
+//! storage; `gort_pcall` hands it to its frame, whose body reads nothing
+//! thread-local after the user's function (which may have moved the
+//! goroutine to another thread).
 //!
 //! # Panics
 //!
@@ -32,8 +42,8 @@
 //! process exits with status 2.
 //!
 //! While a panic travels outward, the records of the gort_call frames it
-//! left stay in [`PanicState::frames`] (their deferred calls all ran) until
-//! a jump removes them together with their boundaries: a record and its
+//! left stay linked (their deferred calls all ran) until a jump removes
+//! them together with their boundaries: a record and its
 //! boundary's trampoline leave together, which the unwinding rules below
 //! rely on. A panic never stops at such a left frame: only pcall frames
 //! stop a panic, and a gort_call frame always passes it on.
@@ -102,6 +112,8 @@
 //! reached through a raw pointer and never borrowed across a callback.
 
 use std::ffi::{c_char, c_void, CString};
+use std::mem::MaybeUninit;
+use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use crate::frame::{self, JumpBuf};
@@ -134,14 +146,32 @@ pub enum FrameKind {
     Exiting,
 }
 
-/// An open frame above the goroutine's entry frame.
+/// An open frame above the goroutine's entry frame (module docs, *Frames
+/// and deferred calls*). It lives in the stack frame of the function that
+/// opens it, which calls the frame's trampoline, and is in its goroutine's
+/// list ([`PanicState::top`]) from the moment the body links it until the
+/// frame ends, a jump leaves it, or the list is cleared.
 #[derive(Debug)]
 struct Frame {
+    // Set by the opener.
+    /// The state of the goroutine running the frame.
+    st: *mut PanicState,
     kind: FrameKind,
-    defer_base: usize,
-    jb: *const JumpBuf,
+    /// Where a pcall copies the message of a panic it recovers.
     msg: *mut c_char,
     msglen: usize,
+    /// The next frame outside (null: the entry frame): the innermost one
+    /// when this one opened.
+    prev: *mut Frame,
+    /// The deferred calls at and above this index are the frame's.
+    defer_base: usize,
+    // Set by the body (left uninitialised by the opener: a frame record
+    // is read only once the body has linked it).
+    /// The boundary's buffer.
+    jb: MaybeUninit<*const JumpBuf>,
+    /// `panic_defer_depth` while the frame's deferred calls run on its
+    /// return (they cannot recover a panic in progress outside).
+    saved_depth: MaybeUninit<u32>,
 }
 
 #[derive(Debug)]
@@ -151,9 +181,11 @@ struct PanicRec {
 }
 
 /// A goroutine's deferred calls, open frames and running panics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PanicState {
-    frames: Vec<Frame>,
+    /// The innermost open frame above the entry frame, or null.
+    top: *mut Frame,
+    /// Deferred calls of every open frame, the innermost frame's last.
     defers: Vec<(GoFunc, usize)>,
     panics: Vec<PanicRec>,
     /// Nesting of deferred calls being run by a panic (recover works
@@ -163,11 +195,17 @@ pub struct PanicState {
     recovered: Option<CString>,
 }
 
+impl Default for PanicState {
+    fn default() -> PanicState {
+        PanicState::new()
+    }
+}
+
 impl PanicState {
     /// Empty state.
     pub const fn new() -> PanicState {
         PanicState {
-            frames: Vec::new(),
+            top: std::ptr::null_mut(),
             defers: Vec::new(),
             panics: Vec::new(),
             panic_defer_depth: 0,
@@ -175,11 +213,21 @@ impl PanicState {
         }
     }
 
+    /// Pushes a deferred call; the copy into a larger buffer (rare: the
+    /// buffer is kept for the goroutine record's life) is out of line.
+    #[inline(always)]
+    fn push_defer(&mut self, f: GoFunc, arg: *mut c_void) {
+        if self.defers.len() == self.defers.capacity() {
+            return push_defer_grow(f, arg, self);
+        }
+        self.defers.push((f, arg as usize));
+    }
+
     /// Forgets frames, deferred calls and panics at the end of a gort_call
     /// (or a pcall outside one), but keeps the last recovered message:
     /// gort_recover's result stays valid until the thread's next recover.
     pub fn end_call(&mut self) {
-        self.frames.clear();
+        self.top = std::ptr::null_mut();
         self.defers.clear();
         self.panics.clear();
         self.panic_defer_depth = 0;
@@ -188,7 +236,7 @@ impl PanicState {
     /// Forgets everything (the goroutine record is being recycled); keeps
     /// the allocations.
     pub fn reset(&mut self) {
-        self.frames.clear();
+        self.top = std::ptr::null_mut();
         self.defers.clear();
         self.panics.clear();
         self.panic_defer_depth = 0;
@@ -196,14 +244,33 @@ impl PanicState {
     }
 }
 
-/// The running goroutine (or the foreign thread inside gort_call).
+/// [`PanicState::push_defer`] when the buffer is full (arguments in the
+/// order that leaves the caller's where they are).
+#[cold]
+#[inline(never)]
+fn push_defer_grow(f: GoFunc, arg: *mut c_void, s: &mut PanicState) {
+    s.defers.push((f, arg as usize));
+}
+
+/// The running goroutine (or the foreign thread inside gort_call), from
+/// the thread's slot (module `sched::running`).
+#[inline(always)]
 fn current() -> Option<&'static Goroutine> {
-    let mut g = sched::current_g();
-    if g.is_null() {
-        g = crate::foreign::current_call();
-    }
-    // SAFETY: the running goroutine (or our own record) is live.
-    (!g.is_null()).then(|| unsafe { &*g })
+    let g = sched::running::get();
+    debug_assert!(
+        ptr::eq(g, {
+            let c = sched::current_g();
+            if c.is_null() {
+                crate::foreign::current_call()
+            } else {
+                c
+            }
+        }),
+        "the running goroutine's slot is stale"
+    );
+    // SAFETY: the running goroutine (or our own record inside gort_call)
+    // is live.
+    unsafe { g.as_ref() }
 }
 
 /// The state of `g`, which must be the running goroutine.
@@ -212,22 +279,14 @@ fn st(g: &Goroutine) -> *mut PanicState {
     g.panic.get()
 }
 
-/// `gort_defer`: pushes `f(arg)` onto the innermost open frame.
-pub fn defer(f: GoFunc, arg: *mut c_void) {
-    let Some(g) = current() else {
-        go_panic("gort_defer called outside a goroutine: no frame to defer to");
-    };
-    // SAFETY: our own state; no callback runs while it is borrowed.
-    unsafe { (*st(g)).defers.push((f, arg as usize)) };
-}
-
-/// Like [`defer`], but returns false instead of panicking outside a
-/// goroutine.
+/// `gort_defer`: pushes `f(arg)` onto the innermost open frame; false
+/// (nothing pushed) outside a goroutine.
+#[inline(always)]
 pub fn try_defer(f: GoFunc, arg: *mut c_void) -> bool {
     match current() {
         Some(g) => {
             // SAFETY: our own state; no callback runs while it is borrowed.
-            unsafe { (*st(g)).defers.push((f, arg as usize)) };
+            unsafe { (*st(g)).push_defer(f, arg) };
             true
         }
         None => false,
@@ -270,6 +329,7 @@ pub fn recover() -> *const c_char {
 
 /// Pops the innermost deferred call if the frame starting at `base` still
 /// has one.
+#[inline]
 fn pop_defer_above(s: *mut PanicState, base: usize) -> Option<(GoFunc, usize)> {
     // SAFETY: `s` is the running goroutine's own state, not borrowed
     // across a user callback (the borrow ends here).
@@ -281,9 +341,11 @@ fn pop_defer_above(s: *mut PanicState, base: usize) -> Option<(GoFunc, usize)> {
     }
 }
 
-/// Runs the deferred calls above `base` as on a normal return.
-fn run_defers_to(g: &Goroutine, base: usize) {
-    let s = st(g);
+/// Runs the deferred calls above `base` as on a normal return; `s` is the
+/// running goroutine's state. Not inlined: a frame's body then keeps only
+/// its record across the call of its function.
+#[inline(never)]
+fn run_defers_to(s: *mut PanicState, base: usize) {
     // SAFETY: our own state, not borrowed across the calls.
     let saved = unsafe { std::mem::replace(&mut (*s).panic_defer_depth, 0) };
     while let Some((f, a)) = pop_defer_above(s, base) {
@@ -299,7 +361,7 @@ pub fn run_entry_defers() {
     if let Some(g) = current() {
         // SAFETY: our own state.
         if unsafe { !(*st(g)).defers.is_empty() } {
-            run_defers_to(g, 0);
+            run_defers_to(st(g), 0);
         }
     }
 }
@@ -307,9 +369,9 @@ pub fn run_entry_defers() {
 /// `gort_goexit` on a goroutine: runs every deferred call (all frames;
 /// pcall does not stop it), then the caller ends the goroutine.
 pub fn goexit_defers(g: &Goroutine) {
-    run_defers_to(g, 0);
-    // SAFETY: our own state.
-    unsafe { (*st(g)).frames.clear() };
+    run_defers_to(st(g), 0);
+    // SAFETY: our own state; the goroutine never returns to its frames.
+    unsafe { (*st(g)).top = std::ptr::null_mut() };
 }
 
 /// Runs a goroutine's entry function `f(arg)`, then the entry frame's
@@ -372,7 +434,7 @@ fn boundary_name(kind: Option<FrameKind>) -> &'static str {
 pub fn foreign_unwind(what: ForeignUnwind) {
     let g = current();
     // SAFETY: our own state, not borrowed across a user callback.
-    let kind = g.and_then(|g| unsafe { (*st(g)).frames.last().map(|f| f.kind) });
+    let kind = g.and_then(|g| unsafe { (*st(g)).top.as_ref().map(|f| f.kind) });
     match what {
         ForeignUnwind::Exception { cplusplus } => {
             let which = if cplusplus { "C++ exception" } else { "foreign exception" };
@@ -399,96 +461,164 @@ pub fn foreign_unwind(what: ForeignUnwind) {
 /// abandons one), and the outermost frame ends the call.
 fn release_frame(g: &Goroutine) {
     let s = st(g);
-    // SAFETY: our own state, not borrowed across a user callback.
+    // SAFETY: our own state, not borrowed across a user callback; a
+    // non-null top is a linked frame, alive in a caller of ours.
     let (fr, n) = unsafe {
         let n = std::mem::take(&mut (*s).panics).len();
         (*s).panic_defer_depth = 0;
-        ((*s).frames.pop(), n)
+        let fr = (*s).top;
+        if !fr.is_null() {
+            (*s).top = (*fr).prev;
+        }
+        (fr, n)
     };
     RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
-    let Some(fr) = fr else { return };
+    if fr.is_null() {
+        return;
+    }
+    // SAFETY: as above; the record outlives this call.
+    let base = unsafe { (*fr).defer_base };
     // SAFETY: our own state, not borrowed across a user callback.
-    if unsafe { (*s).defers.len() } > fr.defer_base {
-        struct Release {
-            g: *const Goroutine,
-            base: usize,
-        }
-        unsafe extern "C" fn body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
-            // SAFETY: release_frame passes its Release, alive for the call.
-            let r = unsafe { &*(ctx as *const Release) };
-            // SAFETY: the releasing goroutine, live and running this.
-            let g = unsafe { &*r.g };
-            let s = st(g);
-            // SAFETY: our own state, not borrowed across a user callback.
+    if unsafe { (*s).defers.len() } > base {
+        unsafe extern "C" fn body(
+            ctx: *mut c_void,
+            jb: *const JumpBuf,
+            _: usize,
+            _: usize,
+        ) -> isize {
+            let fr = ctx as *mut Frame;
+            // SAFETY: release_frame passes its Frame, alive for the call,
+            // with its base set; the goroutine running it owns `st`.
             unsafe {
-                (*s).frames.push(Frame {
-                    kind: FrameKind::Exiting,
-                    defer_base: r.base,
-                    jb,
-                    msg: std::ptr::null_mut(),
-                    msglen: 0,
-                })
-            };
-            run_defers_to(g, r.base);
-            // SAFETY: our own state; the frame pushed above is the innermost.
-            unsafe { (*s).frames.pop() };
+                let s = (*fr).st;
+                link(fr, jb);
+                run_defers_to(s, (*fr).defer_base);
+                unlink(fr);
+            }
             0
         }
-        let mut r = Release {
-            g,
-            base: fr.defer_base,
+        let mut exiting = Frame {
+            st: s,
+            kind: FrameKind::Exiting,
+            msg: std::ptr::null_mut(),
+            msglen: 0,
+            // SAFETY: our own state, not borrowed.
+            prev: unsafe { (*s).top },
+            defer_base: base,
+            jb: MaybeUninit::uninit(),
+            saved_depth: MaybeUninit::uninit(),
         };
         // A deferred call that recovers a panic of another ends at this
         // boundary, after the remaining deferred calls ran (module docs).
-        // SAFETY: body follows the trampoline's contract with its Release.
-        unsafe { frame::run(body, &mut r as *mut Release as *mut c_void) };
+        // SAFETY: body follows the trampoline's contract with its Frame.
+        unsafe { frame::run(body, &mut exiting as *mut Frame as *mut c_void, 0, 0) };
     }
     // SAFETY: our own state.
-    if unsafe { (*s).frames.is_empty() } {
+    if unsafe { (*s).top.is_null() } {
         crate::foreign::end_call(g);
     }
 }
 
-struct FrameCtx {
-    /// The running goroutine (found once, by the frame's opener).
-    g: *const Goroutine,
-    kind: FrameKind,
-    f: GoFunc,
-    arg: *mut c_void,
-    msg: *mut c_char,
-    msglen: usize,
+/// Makes `fr`, whose boundary's buffer is `jb`, the innermost frame of its
+/// goroutine; `fr.prev` is the innermost frame so far.
+///
+/// # Safety
+/// `fr` is a frame record that stays alive until it is unlinked (it lives
+/// in a caller of the boundary of `jb`), and the running goroutine owns
+/// `fr.st`.
+#[inline(always)]
+unsafe fn link(fr: *mut Frame, jb: *const JumpBuf) {
+    // SAFETY: per the contract; nothing else is borrowed.
+    unsafe {
+        let s = (*fr).st;
+        debug_assert!(ptr::eq((*fr).prev, (*s).top), "frame opened out of order");
+        (*fr).jb = MaybeUninit::new(jb);
+        (*s).top = fr;
+    }
 }
 
-unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
-    // SAFETY: `open_frame` passes its FrameCtx.
-    let c = unsafe { &*(ctx as *const FrameCtx) };
-    // SAFETY: the opener's goroutine runs this frame; it is live.
-    let g = unsafe { &*c.g };
-    let s = st(g);
-    // SAFETY: our own state.
-    let base = unsafe {
-        (*s).frames.push(Frame {
-            kind: c.kind,
-            defer_base: (*s).defers.len(),
-            jb,
-            msg: c.msg,
-            msglen: c.msglen,
-        });
-        (*s).defers.len()
-    };
-    // SAFETY: calling the user's function is the caller's contract.
-    unsafe { (c.f)(c.arg) };
-    // SAFETY: our own state, not borrowed across a user callback.
-    if unsafe { (*s).defers.len() } > base {
-        run_defers_to(g, base);
+/// Removes `fr`, the innermost frame, from its goroutine's list.
+///
+/// # Safety
+/// As for [`link`], with `fr` linked and innermost.
+#[inline(always)]
+unsafe fn unlink(fr: *mut Frame) {
+    // SAFETY: per the contract.
+    unsafe {
+        let s = (*fr).st;
+        debug_assert!(ptr::eq((*s).top, fr), "frame records out of order");
+        (*s).top = (*fr).prev;
     }
-    // SAFETY: our own state; the frame pushed above is the innermost.
-    let fr = unsafe { (*s).frames.pop() };
-    debug_assert!(
-        fr.is_some_and(|fr| fr.jb == jb),
-        "frame records out of order"
-    );
+}
+
+/// The body of a pcall or gort_call frame: links the frame, runs its
+/// function, then its deferred calls.
+unsafe extern "C" fn frame_body(
+    ctx: *mut c_void,
+    jb: *const JumpBuf,
+    f: usize,
+    arg: usize,
+) -> isize {
+    let fr = ctx as *mut Frame;
+    // SAFETY: `open_frame` passes a GoFunc as `f`.
+    let f = unsafe { std::mem::transmute::<usize, GoFunc>(f) };
+    // SAFETY: `open_frame` passes its Frame, alive for the call, whose
+    // goroutine runs this frame and owns `st`; the state is not borrowed
+    // across the user's function or the deferred calls, and the fields are
+    // read again after them (the calls may move the goroutine to another
+    // thread, never to another state).
+    unsafe {
+        link(fr, jb);
+        f(arg as *mut c_void);
+        if (*(*fr).st).defers.len() > (*fr).defer_base {
+            // As run_defers_to, keeping nothing in registers across the
+            // calls but `fr`. The depth is 0 unless a panic is running
+            // deferred calls: then there is nothing to save, and 0 is
+            // what run_defers_to would restore.
+            if (*(*fr).st).panic_defer_depth == 0 {
+                run_frame_defers(fr);
+                (*(*fr).st).panic_defer_depth = 0;
+            } else {
+                run_frame_defers_in_panic(fr);
+            }
+        }
+        unlink(fr);
+    }
     0
+}
+
+/// Runs the deferred calls of `fr` (it has at least one), reading the
+/// record again after each.
+///
+/// # Safety
+/// As in `frame_body`.
+#[inline(always)]
+unsafe fn run_frame_defers(fr: *mut Frame) {
+    // SAFETY: per the contract; the state is not borrowed across a call.
+    unsafe {
+        let mut d = (*(*fr).st).defers.pop();
+        while let Some((f, a)) = d {
+            f(a as *mut c_void);
+            d = pop_defer_above((*fr).st, (*fr).defer_base);
+        }
+    }
+}
+
+/// [`run_frame_defers`] for a frame returning inside a deferred call that a
+/// panic runs: its own deferred calls cannot recover that panic.
+///
+/// # Safety
+/// As in `frame_body`.
+#[cold]
+#[inline(never)]
+unsafe fn run_frame_defers_in_panic(fr: *mut Frame) {
+    // SAFETY: per the contract; the state is not borrowed across a call.
+    unsafe {
+        let s = (*fr).st;
+        (*fr).saved_depth = MaybeUninit::new(std::mem::replace(&mut (*s).panic_defer_depth, 0));
+        run_frame_defers(fr);
+        (*(*fr).st).panic_defer_depth = (*fr).saved_depth.assume_init();
+    }
 }
 
 /// Runs `f(arg)` in a new frame of kind `kind` on `g`, the calling
@@ -499,6 +629,7 @@ unsafe extern "C" fn frame_body(ctx: *mut c_void, jb: *const JumpBuf) -> isize {
 /// # Safety
 /// `g` is the running goroutine; `f` must be safe to call with `arg`;
 /// `msg` is NULL or writable for `msglen` bytes.
+#[inline(always)]
 pub unsafe fn open_frame(
     g: &Goroutine,
     kind: FrameKind,
@@ -507,23 +638,38 @@ pub unsafe fn open_frame(
     msg: *mut c_char,
     msglen: usize,
 ) -> i32 {
-    let mut ctx = FrameCtx {
-        g,
+    let s = st(g);
+    let mut fr = Frame {
+        st: s,
         kind,
-        f,
-        arg,
         msg,
         msglen,
+        // SAFETY: our own state, not borrowed.
+        prev: unsafe { (*s).top },
+        // SAFETY: as above.
+        defer_base: unsafe { (*s).defers.len() },
+        jb: MaybeUninit::uninit(),
+        saved_depth: MaybeUninit::uninit(),
     };
-    // SAFETY: frame_body follows the trampoline's contract with ctx.
-    unsafe { frame::run(frame_body, &mut ctx as *mut FrameCtx as *mut c_void) as i32 }
+    // SAFETY: frame_body follows the trampoline's contract with its Frame,
+    // which outlives the trampoline.
+    unsafe {
+        frame::run(
+            frame_body,
+            &mut fr as *mut Frame as *mut c_void,
+            f as usize,
+            arg as usize,
+        ) as i32
+    }
 }
 
 /// `gort_pcall`: a pcall frame on the running goroutine, or on a foreign
-/// thread outside gort_call, which becomes a goroutine for the call.
+/// thread outside gort_call, which waits for init and becomes a goroutine
+/// for the call.
 ///
 /// # Safety
 /// As for [`open_frame`].
+#[inline(always)]
 pub unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize) -> i32 {
     match current() {
         // SAFETY: forwarded contract; g is the running goroutine.
@@ -555,17 +701,14 @@ pub fn panic_with(msg: CString) -> ! {
             recovered: false,
         })
     };
-    // The panic has left every frame above `level` (only gort_call frames
-    // are left behind: their records stay until a jump; module docs).
+    // The panic has left every frame above `at` (only gort_call frames
+    // are left behind: their records stay linked until a jump; module
+    // docs). Null: the entry frame.
     // SAFETY: our own state, not borrowed across a user callback.
-    let mut level = unsafe { (*s).frames.len() };
+    let mut at = unsafe { (*s).top };
     loop {
-        // SAFETY: our own state, not borrowed across a user callback.
-        let base = unsafe {
-            level
-                .checked_sub(1)
-                .map_or(0, |i| (&(*s).frames)[i].defer_base)
-        };
+        // SAFETY: `at` is null or a linked frame record: alive, below us.
+        let base = unsafe { at.as_ref().map_or(0, |fr| fr.defer_base) };
         while let Some((f, a)) = pop_defer_above(s, base) {
             // SAFETY: our own state, not borrowed across a user callback.
             unsafe { (*s).panic_defer_depth += 1 };
@@ -588,22 +731,22 @@ pub fn panic_with(msg: CString) -> ! {
                     n
                 };
                 RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
-                run_defers_to(g, base);
-                return_from_frame(g, level, 0);
+                run_defers_to(s, base);
+                return_from_frame(g, at, 0);
             }
         }
-        // SAFETY: our own state, not borrowed across a user callback.
-        let kind = unsafe { level.checked_sub(1).map(|i| (&(*s).frames)[i].kind) };
+        // SAFETY: as above.
+        let kind = unsafe { at.as_ref().map(|fr| fr.kind) };
         match kind {
             Some(FrameKind::Pcall) => {
-                // SAFETY: our own state, not borrowed across a user callback.
+                // SAFETY: our own state, not borrowed across a user
+                // callback; `at` is a linked frame record.
                 let (jb, n) = unsafe {
-                    (*s).frames.truncate(level);
-                    let fr = (*s).frames.pop().expect("frame");
+                    (*s).top = (*at).prev;
                     let top = (*s).panics.last().expect("panic");
-                    copy_message(&top.msg, fr.msg, fr.msglen);
+                    copy_message(&top.msg, (*at).msg, (*at).msglen);
                     let n = std::mem::take(&mut (*s).panics).len();
-                    (fr.jb, n)
+                    ((*at).jb.assume_init(), n)
                 };
                 RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
                 // SAFETY: the pcall's trampoline is active below us; the
@@ -613,7 +756,8 @@ pub fn panic_with(msg: CString) -> ! {
                 unsafe { frame::jump(jb, 1) };
             }
             // A gort_call passes the panic on to the frames outside it.
-            Some(FrameKind::Call) => level -= 1,
+            // SAFETY: `at` is a linked frame record.
+            Some(FrameKind::Call) => at = unsafe { (*at).prev },
             // The goroutine's entry frame, the bottom of a foreign
             // thread's call, or a thread exit's deferred calls.
             _ => {
@@ -630,29 +774,28 @@ pub fn panic_with(msg: CString) -> ! {
     }
 }
 
-/// Continues as if the function of frame `level` (counted from the bottom:
-/// 0 is the goroutine's entry frame) had returned normally; the frames
-/// above it are left.
-fn return_from_frame(g: &Goroutine, level: usize, value: isize) -> ! {
-    let s = st(g);
-    // SAFETY: our own state.
-    let fr = unsafe {
-        (*s).frames.truncate(level);
-        (*s).frames.pop()
-    };
-    match fr {
-        // SAFETY: as in `panic`: the boundary is active below us and the
-        // abandoned frames own nothing.
-        Some(fr) => unsafe { frame::jump(fr.jb, value) },
-        None if g.is_main.get() => {
-            before_exit();
-            // SAFETY: exit runs atexit handlers; our state needs none.
-            unsafe { libc::exit(0) }
+/// Continues as if the function of frame `at` (null: the goroutine's
+/// entry frame) had returned normally; the frames above it are left.
+fn return_from_frame(g: &Goroutine, at: *mut Frame, value: isize) -> ! {
+    if !at.is_null() {
+        // SAFETY: our own state; `at` is a linked frame record whose
+        // boundary is active below us, and the abandoned frames own
+        // nothing (as in `panic`).
+        unsafe {
+            (*st(g)).top = (*at).prev;
+            frame::jump((*at).jb.assume_init(), value)
         }
-        // SAFETY: a goroutine whose deferred calls all ran; nothing on its
-        // stack needs dropping.
-        None => unsafe { sched::goexit() },
     }
+    // SAFETY: our own state; no frame is left open above the entry frame.
+    unsafe { (*st(g)).top = std::ptr::null_mut() };
+    if g.is_main.get() {
+        before_exit();
+        // SAFETY: exit runs atexit handlers; our state needs none.
+        unsafe { libc::exit(0) }
+    }
+    // SAFETY: a goroutine whose deferred calls all ran; nothing on its
+    // stack needs dropping.
+    unsafe { sched::goexit() }
 }
 
 fn copy_message(m: &CString, out: *mut c_char, len: usize) {

@@ -2,8 +2,8 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 
-use super::fence;
 use super::runtime::gort_func;
+use super::{fence, fence_no_init};
 use crate::panic;
 
 /// Starts a panic with message `msg` (copied; NULL means ""): the deferred
@@ -46,10 +46,28 @@ pub unsafe extern "C" fn gort_panic(msg: *const c_char) -> ! {
 /// there is no frame: a panic. `fn == NULL` panics.
 #[no_mangle]
 pub extern "C" fn gort_defer(r#fn: gort_func, arg: *mut c_void) {
-    let Some(f) = r#fn else {
+    // Goroutines never wait for init: only a failure (a foreign thread
+    // outside gort_call) does, before it panics.
+    fence_no_init(|| {
+        if let Some(f) = r#fn {
+            if panic::try_defer(f, arg) {
+                return;
+            }
+        }
+        defer_failed(r#fn.is_none())
+    })
+}
+
+/// gort_defer with a NULL function, or outside a goroutine. One cold call
+/// keeps the fast path free of stack adjustments.
+#[cold]
+#[inline(never)]
+fn defer_failed(nil: bool) -> ! {
+    if nil {
         panic::go_panic(super::NIL_DEREF);
-    };
-    fence(|| panic::defer(f, arg))
+    }
+    crate::init::wait_for_init();
+    panic::go_panic("gort_defer called outside a goroutine: no frame to defer to");
 }
 
 /// Inside a deferred call that a panic is running: returns the panic's
@@ -88,8 +106,8 @@ pub unsafe extern "C" fn gort_pcall(
     let Some(f) = r#fn else {
         panic::go_panic(super::NIL_DEREF);
     };
-    crate::init::wait_for_init();
-    // No fence around fn, as in gort_call (see there).
+    // No fence around fn, as in gort_call (see there). panic::pcall waits
+    // for init on a foreign thread (goroutines never wait).
     // SAFETY: forwarded contract.
     unsafe { panic::pcall(f, arg, msg, msglen) }
 }

@@ -85,6 +85,7 @@ pub mod g;
 mod globrunq;
 pub mod m;
 pub mod p;
+pub mod running;
 pub mod sysmon;
 #[cfg(test)]
 mod tests;
@@ -1431,6 +1432,7 @@ fn execute(m: &Machine, gp: GRef) -> After {
     }
     g.status.store(status::RUNNING, Ordering::Relaxed);
     m.curg.store(gp.as_ptr(), Ordering::Relaxed);
+    running::set(gp.as_ptr());
     // SAFETY: gp is RUNNING on this M, which alone touches its coroutine.
     let coro = unsafe { &mut *g.coro.get() };
     if coro.is_none() {
@@ -1450,6 +1452,7 @@ fn execute(m: &Machine, gp: GRef) -> After {
     // SAFETY: as above; we are back on this M's own thread.
     g.errno.set(unsafe { *errno });
     m.curg.store(ptr::null_mut(), Ordering::Relaxed);
+    running::set(ptr::null_mut());
     let mut pp = m.p();
     if pp.is_null() {
         // The P was taken while the goroutine ran C code; take an idle

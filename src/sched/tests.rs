@@ -207,3 +207,62 @@ fn foreign_threads_exit_right_after_being_woken() {
         }
     }
 }
+
+#[test]
+fn running_slot_names_the_running_goroutine_after_every_switch() {
+    // The slot gort_defer and gort_pcall read (module `running`) follows
+    // goroutines as they yield, sleep and resume on whichever thread, and
+    // names a foreign thread's record exactly while it is inside gort_call.
+    static CHECKED: AtomicI64 = AtomicI64::new(0);
+    unsafe extern "C" fn checker(arg: *mut c_void) {
+        let me = current_g();
+        assert!(!me.is_null());
+        for i in 0..1_000 {
+            assert_eq!(running::get(), me);
+            if i % 3 == 0 {
+                crate::time::sleep(10_000);
+            } else {
+                gosched();
+            }
+            assert_eq!(current_g(), me);
+            assert_eq!(running::get(), me);
+            CHECKED.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: arg is a live waitgroup.
+        unsafe { (*(arg as *const RawWaitGroup)).done() };
+    }
+    unsafe extern "C" fn in_call(arg: *mut c_void) {
+        let rec = crate::foreign::current_call();
+        assert!(!rec.is_null());
+        assert_eq!(running::get(), rec);
+        // Blocking inside gort_call parks the thread itself.
+        crate::time::sleep(1_000);
+        assert_eq!(running::get(), rec);
+        // SAFETY: arg is a live AtomicI64.
+        unsafe { (*(arg as *const AtomicI64)).fetch_add(1, Ordering::Relaxed) };
+    }
+    let before = CHECKED.load(Ordering::Relaxed);
+    let wg = RawWaitGroup::new();
+    wg.add(16);
+    for _ in 0..16 {
+        spawn(checker, &wg as *const RawWaitGroup as *mut c_void);
+    }
+    let calls = AtomicI64::new(0);
+    let arg = &calls as *const AtomicI64 as usize;
+    std::thread::scope(|sc| {
+        for _ in 0..2 {
+            sc.spawn(move || {
+                for _ in 0..50 {
+                    assert!(running::get().is_null());
+                    // SAFETY: in_call may be called with a live AtomicI64.
+                    unsafe { crate::foreign::call(in_call, arg as *mut c_void) };
+                    assert!(running::get().is_null());
+                }
+            });
+        }
+    });
+    wg.wait();
+    assert!(running::get().is_null());
+    assert_eq!(calls.load(Ordering::Relaxed), 100);
+    assert_eq!(CHECKED.load(Ordering::Relaxed) - before, 16_000);
+}
