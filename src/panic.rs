@@ -165,6 +165,13 @@ struct Frame {
     prev: *mut Frame,
     /// The deferred calls at and above this index are the frame's.
     defer_base: usize,
+    /// The panics at and above this index were raised inside the frame:
+    /// the ones it ends when it recovers one (earlier ones run on).
+    panic_base: usize,
+    /// `panic_defer_depth` when the frame opened, restored when a panic
+    /// returns to it (a pcall opened inside a deferred call that a panic
+    /// runs is still inside that call).
+    depth_at_open: u32,
     // Set by the body (left uninitialised by the opener: a frame record
     // is read only once the body has linked it).
     /// The boundary's buffer.
@@ -505,6 +512,10 @@ fn release_frame(g: &Goroutine) {
             // SAFETY: our own state, not borrowed.
             prev: unsafe { (*s).top },
             defer_base: base,
+            // SAFETY: our own state, not borrowed.
+            panic_base: unsafe { (*s).panics.len() },
+            // SAFETY: as above.
+            depth_at_open: unsafe { (*s).panic_defer_depth },
             jb: MaybeUninit::uninit(),
             saved_depth: MaybeUninit::uninit(),
         };
@@ -648,6 +659,10 @@ pub unsafe fn open_frame(
         prev: unsafe { (*s).top },
         // SAFETY: as above.
         defer_base: unsafe { (*s).defers.len() },
+        // SAFETY: as above.
+        panic_base: unsafe { (*s).panics.len() },
+        // SAFETY: as above.
+        depth_at_open: unsafe { (*s).panic_defer_depth },
         jb: MaybeUninit::uninit(),
         saved_depth: MaybeUninit::uninit(),
     };
@@ -719,19 +734,26 @@ pub fn panic_with(msg: CString) -> ! {
             // SAFETY: our own state, not borrowed across a user callback.
             let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
             if recovered {
-                // Stop panicking (earlier panics this one interrupted are
-                // over too), finish the frame's deferred calls, return. The
-                // recovered message moves to where gort_recover's pointer
-                // stays valid.
-                // SAFETY: our own state, not borrowed across a user callback.
-                let n = unsafe {
-                    let mut panics = std::mem::take(&mut (*s).panics);
-                    let n = panics.len();
-                    (*s).recovered = panics.pop().map(|p| p.msg);
-                    n
+                // Stop panicking (the panics raised inside this frame that
+                // this one interrupted are over too; older ones, raised
+                // outside it, run on), finish the frame's deferred calls,
+                // return. The recovered message moves to where
+                // gort_recover's pointer stays valid.
+                // SAFETY: our own state, not borrowed across a user
+                // callback; `at` is null or a linked frame record.
+                let (n, depth) = unsafe {
+                    let (pbase, depth) = at
+                        .as_ref()
+                        .map_or((0, 0), |fr| (fr.panic_base, fr.depth_at_open));
+                    let mut ended: Vec<PanicRec> = (*s).panics.drain(pbase..).collect();
+                    let n = ended.len();
+                    (*s).recovered = ended.pop().map(|p| p.msg);
+                    (n, depth)
                 };
                 RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
                 run_defers_to(s, base);
+                // SAFETY: our own state, not borrowed across a user callback.
+                unsafe { (*s).panic_defer_depth = depth };
                 return_from_frame(g, at, 0);
             }
         }
@@ -745,7 +767,12 @@ pub fn panic_with(msg: CString) -> ! {
                     (*s).top = (*at).prev;
                     let top = (*s).panics.last().expect("panic");
                     copy_message(&top.msg, (*at).msg, (*at).msglen);
-                    let n = std::mem::take(&mut (*s).panics).len();
+                    // The panics raised inside this frame end here; one
+                    // raised outside (this pcall runs in a deferred call
+                    // of it) runs on when that deferred call returns.
+                    let n = (*s).panics.len() - (*at).panic_base;
+                    (*s).panics.truncate((*at).panic_base);
+                    (*s).panic_defer_depth = (*at).depth_at_open;
                     ((*at).jb.assume_init(), n)
                 };
                 RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
