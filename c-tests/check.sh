@@ -82,7 +82,7 @@ if [ -z "${ONLY:-}" ]; then
     step "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
     step "cargo test" cargo test --quiet
 fi
-bash tools/header_current.sh save
+[ -n "${ONLY:-}" ] || bash tools/header_current.sh save
 step "release build" make -s lib
 if [ ! -f "$REL/libgort.a" ]; then
     echo "no library; stopping"
@@ -138,6 +138,11 @@ if [ -z "${ONLY:-}" ]; then
         skip "CMake: find_package(gort), gort::gort and gort::gort_static" "no cmake"
     fi
     step "make uninstall leaves no file behind" bash c-tests/packaging.sh uninstall "$PKG"
+    if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        step "make dist: the tarball builds and checks without git" bash c-tests/packaging.sh dist "$PKG"
+    else
+        skip "make dist: the tarball builds and checks without git" "not a git checkout"
+    fi
     rm -rf "$PKG"
 fi
 

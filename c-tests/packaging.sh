@@ -6,6 +6,10 @@
 #   packaging.sh cmake     DIR   find_package(gort) from a moved copy of that
 #                                prefix: gort::gort and gort::gort_static
 #   packaging.sh uninstall DIR   make uninstall leaves no file behind
+#   packaging.sh dist      DIR   make dist: the tarball holds the tracked
+#                                files; unpacked where there is no git, it
+#                                builds, its header check passes, and
+#                                check.sh runs a C test there
 #
 # DIR is an empty scratch directory the caller removes. pkg-config builds
 # against the installed tree are c-tests/lib_install_pkgconfig.c.
@@ -152,9 +156,36 @@ do_uninstall() {
     echo "make uninstall: no file left; remaining (shared) directories: $(cd "$dir/prefix" && find . -mindepth 1 -type d | sort | tr '\n' ' ')"
 }
 
+do_dist() {
+    local dir=$1 name=gort-$VERSION
+    make -s dist DISTDIR="$dir/dist"
+    local tarball=$dir/dist/$name.tar.gz
+    [ -f "$tarball" ] || die "make dist wrote no $tarball"
+    # Exactly the tracked files (those deleted in the work tree aside).
+    if ! diff -u <(git ls-files | grep -vxF -f <(git ls-files --deleted; echo /) | LC_ALL=C sort) \
+                 <(tar tzf "$tarball" | grep -v '/$' | sed "s|^$name/||" | LC_ALL=C sort); then
+        die "the tarball's files are not the tracked files (-tracked +tarball)"
+    fi
+    [ -z "$(tar tzf "$tarball" | grep -v "^$name/")" ] || die "files outside $name/"
+
+    mkdir -p "$dir/unpack"
+    tar xzf "$tarball" -C "$dir/unpack"
+    cd "$dir/unpack/$name"
+    export GIT_CEILING_DIRECTORIES=$dir
+    [ ! -e .git ] && ! git rev-parse --git-dir >/dev/null 2>&1 || die "the unpacked tree is in a git repository"
+    bash tools/header_current.sh save
+    make -s lib
+    bash tools/header_current.sh check | tee "$dir/header.log"
+    grep -q 'as shipped' "$dir/header.log" || die "the header check did not compare with the shipped header"
+    ONLY=smoke_spawn_wait NO_VALGRIND=1 bash c-tests/check.sh | tee "$dir/check.log"
+    [ "$(tail -n 1 "$dir/check.log")" = "3 passed, 0 failed" ] || die "check.sh in the unpacked tree"
+    echo "$name.tar.gz: $(tar tzf "$tarball" | grep -vc '/$') files; built, header current and C test passed without git"
+}
+
 case ${1:-} in
     install)   do_install "${2:?scratch directory}" ;;
     cmake)     do_cmake "${2:?scratch directory}" ;;
     uninstall) do_uninstall "${2:?scratch directory}" ;;
-    *) echo "usage: $0 install|cmake|uninstall DIR" >&2; exit 2 ;;
+    dist)      do_dist "${2:?scratch directory}" ;;
+    *) echo "usage: $0 install|cmake|uninstall|dist DIR" >&2; exit 2 ;;
 esac

@@ -9,7 +9,9 @@
 # - in a git checkout, the header must not differ from the committed one
 #   (a change to the API must be committed with its header);
 # - without one (an unpacked `make dist` tarball), it must not differ from
-#   the header as shipped, which `save` copies to build/ before the build.
+#   the header as shipped, which `save` copies to build/ before the build;
+#   `save` also touches build.rs, so that the build generates the header
+#   afresh even in a tree that was built before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 saved=build/runtime.h.shipped
@@ -25,6 +27,7 @@ case ${1:-} in
         if ! in_git; then
             mkdir -p build
             cp include/runtime.h "$saved"
+            touch build.rs
         fi
         ;;
     check)
