@@ -37,8 +37,10 @@ INSTALLED = $(LIBDIR)/libgort.a $(LIBDIR)/libgort.so.$(VERSION) $(LIBDIR)/libgor
             $(CMAKEDIR)/gortConfig.cmake $(CMAKEDIR)/gortConfigVersion.cmake \
             $(DOCDIR)/README.md $(DOCDIR)/LICENSE-MIT $(DOCDIR)/LICENSE-APACHE
 OWN_DIRS  = $(INCDIR)/gort $(LIBDIR)/gort/static $(LIBDIR)/gort $(CMAKEDIR) $(DOCDIR)
+# man3/<page>.3 and man7/gort.7, relative to build/man and $(MANDIR).
+MANPAGES  = $(shell $(PYTHON) tools/man_pages.py --list)
 
-.PHONY: all lib check example bench pkgfiles install uninstall dist clean
+.PHONY: all lib check example bench man pkgfiles install uninstall dist clean
 
 all: lib
 
@@ -57,6 +59,12 @@ example: lib
 bench: lib
 	@bash benches/run.sh
 
+# One page per function or family, .so links for the other names of a
+# family, and gort(7), from the header's doc comments (and README.md's
+# introduction for gort(7)).
+man:
+	@$(PYTHON) tools/man_pages.py --out build/man
+
 # pkg-config and CMake files for this PREFIX, in build/pkg. The .pc files
 # name libdir and includedir through ${prefix} when they lie under it; the
 # CMake files find everything relative to their own directory.
@@ -73,9 +81,10 @@ pkgfiles:
 	      pkg/$$f.in > build/pkg/$$f || exit 1; \
 	done
 
-install: lib pkgfiles
+install: lib pkgfiles man
 	install -d '$(DESTDIR)$(LIBDIR)/gort/static' '$(DESTDIR)$(INCDIR)/gort' \
-	  '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(DOCDIR)'
+	  '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(DOCDIR)' \
+	  '$(DESTDIR)$(MANDIR)/man3' '$(DESTDIR)$(MANDIR)/man7'
 	install -m 644 $(REL)/libgort.a '$(DESTDIR)$(LIBDIR)/libgort.a'
 	install -m 755 $(REL)/libgort.so '$(DESTDIR)$(LIBDIR)/libgort.so.$(VERSION)'
 	ln -sf libgort.so.$(VERSION) '$(DESTDIR)$(LIBDIR)/libgort.so.0'
@@ -85,9 +94,11 @@ install: lib pkgfiles
 	install -m 644 build/pkg/gort.pc build/pkg/gort-static.pc '$(DESTDIR)$(PKGCONFIGDIR)'
 	install -m 644 build/pkg/gortConfig.cmake build/pkg/gortConfigVersion.cmake '$(DESTDIR)$(CMAKEDIR)'
 	install -m 644 README.md LICENSE-MIT LICENSE-APACHE '$(DESTDIR)$(DOCDIR)'
+	install -m 644 $(addprefix build/man/,$(filter man3/%,$(MANPAGES))) '$(DESTDIR)$(MANDIR)/man3'
+	install -m 644 $(addprefix build/man/,$(filter man7/%,$(MANPAGES))) '$(DESTDIR)$(MANDIR)/man7'
 
 uninstall:
-	rm -f $(addprefix '$(DESTDIR),$(addsuffix ',$(INSTALLED)))
+	rm -f $(addprefix '$(DESTDIR),$(addsuffix ',$(INSTALLED) $(addprefix $(MANDIR)/,$(MANPAGES))))
 	@for d in $(OWN_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir "$(DESTDIR)$$d" 2>/dev/null || true; done
 
 # The tracked files (as they are in the work tree, uncommitted changes

@@ -137,6 +137,11 @@ if [ -z "${ONLY:-}" ]; then
     else
         skip "CMake: find_package(gort), gort::gort and gort::gort_static" "no cmake"
     fi
+    if command -v man >/dev/null 2>&1; then
+        step "man pages: one per exported function, each renders without a warning" bash c-tests/packaging.sh man "$PKG"
+    else
+        skip "man pages: one per exported function, each renders without a warning" "no man (man-db)"
+    fi
     step "make uninstall leaves no file behind" bash c-tests/packaging.sh uninstall "$PKG"
     if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
         step "make dist: the tarball builds and checks without git" bash c-tests/packaging.sh dist "$PKG"

@@ -5,6 +5,9 @@
 #                                DESTDIR): exactly the install tree below
 #   packaging.sh cmake     DIR   find_package(gort) from a moved copy of that
 #                                prefix: gort::gort and gort::gort_static
+#   packaging.sh man       DIR   man pages: every exported function has
+#                                one, each renders without a warning, and
+#                                man finds the installed ones
 #   packaging.sh uninstall DIR   make uninstall leaves no file behind
 #   packaging.sh dist      DIR   make dist: the tarball holds the tracked
 #                                files; unpacked where there is no git, it
@@ -39,6 +42,7 @@ share/doc/gort/LICENSE-APACHE
 share/doc/gort/LICENSE-MIT
 share/doc/gort/README.md
 LIST
+    python3 tools/man_pages.py --list | sed 's|^|share/man/|'
 }
 
 actual_tree() { # prefix
@@ -143,6 +147,37 @@ PROG
     echo "CMake: gort::gort (NEEDED libgort.so.0) and gort::gort_static (no libgort.so) built and ran"
 }
 
+do_man() {
+    local dir=$1
+    command -v man >/dev/null || die "man is not installed (apt-get install man-db groff-base)"
+    make -s man
+    local f missing=() pages
+    for f in $(nm -D --defined-only target/release/libgort.so | awk '$3 ~ /^gort_/ { print $3 }'); do
+        [ -f "build/man/man3/$f.3" ] || missing+=("$f")
+    done
+    [ ${#missing[@]} = 0 ] || die "exported functions without a man page: ${missing[*]}"
+    pages=$(python3 tools/man_pages.py --list)
+    diff -u <(echo "$pages") <(cd build/man && find . -type f | sed 's|^\./||' | LC_ALL=C sort) \
+        || die "build/man holds other files than tools/man_pages.py --list"
+    # Rendered as man shows them, with every groff warning (-ww).
+    for f in $pages; do
+        (cd build/man && MANWIDTH=80 man --warnings=w -E UTF-8 -l "$f" >"$dir/page.txt" 2>"$dir/page.err") \
+            || die "man -l $f failed: $(cat "$dir/page.err")"
+        [ ! -s "$dir/page.err" ] || die "man -l $f: $(cat "$dir/page.err")"
+        for h in NAME SYNOPSIS DESCRIPTION; do
+            grep -q "^$h" "$dir/page.txt" || die "$f: no $h section"
+        done
+        case $f in man3/*) grep -q -- "$(basename "$f" .3)" "$dir/page.txt" || die "$f does not name its function" ;; esac
+    done
+    if [ -d "$dir/prefix/share/man" ]; then
+        MANPATH="$dir/prefix/share/man" MANWIDTH=80 man -P cat 3 gort_chan_recv >"$dir/page.txt"
+        grep -q 'gort_chan_send, gort_chan_recv' "$dir/page.txt" || die "man gort_chan_recv from the install tree"
+        MANPATH="$dir/prefix/share/man" MANWIDTH=80 man -P cat 7 gort >"$dir/page.txt"
+        grep -q '^RULES FOR C PROGRAMS' "$dir/page.txt" || die "man 7 gort from the install tree"
+    fi
+    echo "man pages: $(echo "$pages" | wc -l) files ($(grep -L '^\.so ' $(printf 'build/man/%s ' $pages) | wc -l) pages, the rest .so links), each rendered without a warning; every exported function has one"
+}
+
 do_uninstall() {
     local dir=$1
     [ -d "$dir/prefix" ] || die "run '$0 install $dir' first"
@@ -186,6 +221,7 @@ case ${1:-} in
     install)   do_install "${2:?scratch directory}" ;;
     cmake)     do_cmake "${2:?scratch directory}" ;;
     uninstall) do_uninstall "${2:?scratch directory}" ;;
+    man)       do_man "${2:?scratch directory}" ;;
     dist)      do_dist "${2:?scratch directory}" ;;
-    *) echo "usage: $0 install|cmake|uninstall|dist DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 install|cmake|man|uninstall|dist DIR" >&2; exit 2 ;;
 esac
