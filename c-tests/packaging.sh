@@ -6,8 +6,9 @@
 #   packaging.sh cmake     DIR   find_package(gort) from a moved copy of that
 #                                prefix: gort::gort and gort::gort_static
 #   packaging.sh man       DIR   man pages: every exported function has
-#                                one, each renders without a warning, and
-#                                man finds the installed ones
+#                                one (and is named in the README), each
+#                                renders without a warning, and man finds
+#                                the installed ones
 #   packaging.sh uninstall DIR   make uninstall leaves no file behind
 #   packaging.sh dist      DIR   make dist: the tarball holds the tracked
 #                                files; unpacked where there is no git, it
@@ -156,6 +157,10 @@ do_man() {
         [ -f "build/man/man3/$f.3" ] || missing+=("$f")
     done
     [ ${#missing[@]} = 0 ] || die "exported functions without a man page: ${missing[*]}"
+    for f in $(nm -D --defined-only target/release/libgort.so | awk '$3 ~ /^gort_/ { print $3 }'); do
+        grep -q "\b$f\b" README.md || missing+=("$f")
+    done
+    [ ${#missing[@]} = 0 ] || die "exported functions the README does not name: ${missing[*]}"
     pages=$(python3 tools/man_pages.py --list)
     diff -u <(echo "$pages") <(cd build/man && find . -type f | sed 's|^\./||' | LC_ALL=C sort) \
         || die "build/man holds other files than tools/man_pages.py --list"
