@@ -3,18 +3,26 @@
 #
 # Steps: rustfmt, clippy, cargo test, the release build, the committed
 # header is current and compiles as C11 and C++, the shared library's
-# exports and soname, then every C program (c-tests/*.c, built with $CC)
-# and C++ program (c-tests/*.cc, built with $CXX) in c-tests/ linked with
-# libgort.a, linked with libgort.so, through dlopen where it asks for it,
-# and once under valgrind.
+# exports and soname, the packaging (make install's tree, CMake, man
+# pages, make uninstall, make dist unpacked and built without git; see
+# c-tests/packaging.sh), then every C program (c-tests/*.c, built with
+# $CC) and C++ program (c-tests/*.cc, built with $CXX) in c-tests/ linked
+# with libgort.a, linked with libgort.so, through dlopen where it asks for
+# it, and once under valgrind. Each line is counted, "[k/total]".
 #
 # Per-test markers, in a comment anywhere in the .c or .cc file:
 #   gort-test: env K=V ...     extra environment for every run
 #   gort-test: no-valgrind     skip the valgrind run (say why in the test)
 #   gort-test: dlopen          also build with -DGORT_TEST_DLOPEN, without
 #                              linking libgort (the test dlopens it)
-# Environment: ONLY="<name> ..." runs only those C tests; NO_VALGRIND=1 skips
-# valgrind runs; VALGRIND_TIMEOUT, TEST_TIMEOUT in seconds.
+# Environment:
+#   ONLY="<name> ..."   only the release build and those C tests
+#   NO_VALGRIND=1       no valgrind runs
+#   TEST_TIMEOUT=180    seconds for each C test run
+#   VALGRIND_TIMEOUT=600  seconds for each valgrind run
+#   CC, CXX             the C and C++ compilers (gcc, g++)
+# Without valgrind, cmake or man (man-db), their steps are skipped and
+# listed before the last line; .ci/run installs them.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -30,9 +38,38 @@ VALGRIND_TIMEOUT=${VALGRIND_TIMEOUT:-600}
 pass=0
 fail=0
 failed=()
+skipped=()
+done_n=0
+total=0
 
-ok()   { pass=$((pass + 1)); printf 'PASS  %s\n' "$1"; }
-bad()  { fail=$((fail + 1)); failed+=("$1"); printf 'FAIL  %s\n' "$1"; [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 30 "$2" | sed 's/^/      | /'; }
+have_valgrind=0
+if [ -z "${NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then have_valgrind=1; fi
+
+markers() { grep -oE 'gort-test: .*' "$1" | sed 's/gort-test: //; s/ *\*\/.*$//'; }
+selected() { # the C and C++ test programs ONLY selects
+    local src name
+    for src in c-tests/*.c c-tests/*.cc; do
+        [ -f "$src" ] || continue
+        name=$(basename "${src%.*}")
+        [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
+        echo "$src"
+    done
+}
+
+# The count for "[k/total]": every `step` line of this file (only the
+# release build with ONLY=), and each C test's runs.
+if [ -z "${ONLY:-}" ]; then total=$(grep -c '^ *step "' "$ROOT/c-tests/check.sh"); else total=1; fi
+for src in $(selected); do
+    total=$((total + 2 + $(markers "$src" | grep -c '^dlopen' || true)))
+    if [ "$have_valgrind" = 1 ] && [ "$(markers "$src" | grep -c '^no-valgrind' || true)" = 0 ]; then
+        total=$((total + 1))
+    fi
+done
+count() { done_n=$((done_n + 1)); printf '[%*d/%d] ' "${#total}" "$done_n" "$total"; }
+
+ok()   { pass=$((pass + 1)); count; printf 'PASS  %s\n' "$1"; }
+bad()  { fail=$((fail + 1)); failed+=("$1"); count; printf 'FAIL  %s\n' "$1"; [ -n "${2:-}" ] && [ -f "$2" ] && tail -n 30 "$2" | sed 's/^/      | /'; }
+skip() { skipped+=("$1 ($2)"); count; printf 'SKIP  %s (%s)\n' "$1" "$2"; }
 
 step() { # name, command...
     local name=$1; shift
@@ -45,6 +82,7 @@ if [ -z "${ONLY:-}" ]; then
     step "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
     step "cargo test" cargo test --quiet
 fi
+[ -n "${ONLY:-}" ] || bash tools/header_current.sh save
 step "release build" make -s lib
 if [ ! -f "$REL/libgort.a" ]; then
     echo "no library; stopping"
@@ -53,14 +91,7 @@ if [ ! -f "$REL/libgort.a" ]; then
 fi
 
 if [ -z "${ONLY:-}" ]; then
-    header_current() {
-        if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1 && git -C "$ROOT" ls-files --error-unmatch include/runtime.h >/dev/null 2>&1; then
-            git -C "$ROOT" diff --exit-code -- include/runtime.h
-        else
-            echo "include/runtime.h is not tracked by git"; return 1
-        fi
-    }
-    step "header is current (matches git)" header_current
+    step "header is current (matches git, or the tarball's)" bash tools/header_current.sh check
     step "header names are prefixed" python3 tools/header_names.py include/runtime.h
     step "header compiles as C11" bash -c "echo '#include \"runtime.h\"' | $CC -std=c11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c -c - -o /dev/null"
     step "header compiles as C++" bash -c "echo '#include \"runtime.h\"' | $CXX -std=c++11 -Wall -Wextra -pedantic -Werror -I$ROOT/include -x c++ -c - -o /dev/null"
@@ -98,18 +129,33 @@ if [ -z "${ONLY:-}" ]; then
     step "libgort.so soname and nodelete" bash -c "readelf -d $REL/libgort.so | grep -q 'SONAME.*libgort.so.0' && readelf -d $REL/libgort.so | grep -q 'NODELETE'"
 fi
 
-have_valgrind=0
-if [ -z "${NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then have_valgrind=1; fi
+if [ -z "${ONLY:-}" ]; then
+    PKG=$(mktemp -d /tmp/gort-packaging-XXXXXX)
+    step "make install: the install tree (PREFIX and DESTDIR)" bash c-tests/packaging.sh install "$PKG"
+    if command -v cmake >/dev/null 2>&1; then
+        step "CMake: find_package(gort), gort::gort and gort::gort_static" bash c-tests/packaging.sh cmake "$PKG"
+    else
+        skip "CMake: find_package(gort), gort::gort and gort::gort_static" "no cmake"
+    fi
+    if command -v man >/dev/null 2>&1; then
+        step "man pages: one per exported function, each renders without a warning" bash c-tests/packaging.sh man "$PKG"
+    else
+        skip "man pages: one per exported function, each renders without a warning" "no man (man-db)"
+    fi
+    step "make uninstall leaves no file behind" bash c-tests/packaging.sh uninstall "$PKG"
+    if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        step "make dist: the tarball builds and checks without git" bash c-tests/packaging.sh dist "$PKG"
+    else
+        skip "make dist: the tarball builds and checks without git" "not a git checkout"
+    fi
+    rm -rf "$PKG"
+fi
 
-markers() { grep -oE 'gort-test: .*' "$1" | sed 's/gort-test: //; s/ *\*\/.*$//'; }
-
-for src in c-tests/*.c c-tests/*.cc; do
-    [ -f "$src" ] || continue
+for src in $(selected); do
     case $src in
         *.cc) name=$(basename "$src" .cc); cc=$CXX; flags=$CXXFLAGS ;;
         *)    name=$(basename "$src" .c);  cc=$CC;  flags=$CFLAGS ;;
     esac
-    [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]] && continue
     env_extra=$(markers "$src" | sed -n 's/^env //p' | tr '\n' ' ')
     novg=$(markers "$src" | grep -c '^no-valgrind' || true)
     dl=$(markers "$src" | grep -c '^dlopen' || true)
@@ -143,6 +189,10 @@ for src in c-tests/*.c c-tests/*.cc; do
 done
 
 echo
+if [ ${#skipped[@]} -gt 0 ]; then
+    echo "skipped:"
+    printf '  %s\n' "${skipped[@]}"
+fi
 if [ "$fail" -gt 0 ]; then
     echo "failed:"
     printf '  %s\n' "${failed[@]}"

@@ -4,26 +4,32 @@
  * the compiler and the programs built, which valgrind does not trace; a
  * valgrind run would only repeat make install)
  *
- * API.md §9 / issue 6 §5: `make install PREFIX=...` installs libgort.a,
- * libgort.so (soname libgort.so.0), runtime.h and a working gort.pc. Go
- * has no counterpart (go build -buildmode=c-shared writes a .so and a .h
- * next to each other and has no install step).
+ * API.md §9: `make install PREFIX=...` installs libgort.a, libgort.so
+ * (soname libgort.so.0), gort/runtime.h and working gort.pc and
+ * gort-static.pc files; `pkg-config --static` links libgort.a. Go has no
+ * counterpart (go build -buildmode=c-shared writes a .so and a .h next
+ * to each other and has no install step). The rest of the install tree
+ * (CMake package, man pages, uninstall) is checked by c-tests/packaging.sh.
  *
  * Steps (in a fresh directory under /tmp, removed at the end):
  *   - `make -s -C <repo> install PREFIX=<tmp>/prefix` succeeds (the repo is
  *     found from /proc/self/exe: <repo>/build/ctests/<this program>);
  *   - the installed files exist: lib/libgort.a, lib/libgort.so.<version>,
- *     lib/libgort.so.0 and lib/libgort.so (links), include/runtime.h
- *     (identical to the repo's), lib/pkgconfig/gort.pc;
+ *     lib/libgort.so.0 and lib/libgort.so (links), include/gort/runtime.h
+ *     (identical to the repo's), lib/pkgconfig/gort.pc and gort-static.pc;
  *   - with PKG_CONFIG_PATH=<prefix>/lib/pkgconfig: `pkg-config
  *     --modversion gort` is GORT_VERSION_STRING, and `pkg-config --cflags
- *     --libs gort` builds a program (#include <runtime.h>, an init
- *     function from GORT_INIT, gort_call, 100 goroutines, a handle) that
- *     needs libgort.so.0 and, run with LD_LIBRARY_PATH=<prefix>/lib, maps
- *     the installed libgort.so and prints its checks' "ok";
- *   - `pkg-config --static --cflags --libs gort` with -static builds the
- *     same program fully static (no dynamic section, no libgort.so mapped
- *     when it runs), which runs and prints "ok". */
+ *     --libs gort` builds a program (#include <gort/runtime.h> and
+ *     "runtime.h", an init function from GORT_INIT, gort_call, 100
+ *     goroutines, a handle) that needs libgort.so.0 and, run with
+ *     LD_LIBRARY_PATH=<prefix>/lib, maps the installed libgort.so and
+ *     prints its checks' "ok";
+ *   - `pkg-config --static --cflags --libs gort` builds the same program
+ *     with libgort.a: libc is still shared, libgort.so is not in NEEDED,
+ *     and it runs without LD_LIBRARY_PATH, mapping no libgort;
+ *   - the same with -static builds it fully static (no dynamic section);
+ *   - gort-static.pc, with --cflags at compile time and --libs at link
+ *     time as build systems pass them, also links libgort.a. */
 #include <limits.h>
 #include <sys/stat.h>
 #include "testutil.h"
@@ -37,7 +43,8 @@ static const char *cc;
 static const char prog[] =
     "#include <stdio.h>\n"
     "#include <string.h>\n"
-    "#include <runtime.h>\n"
+    "#include <gort/runtime.h>\n"
+    "#include \"runtime.h\"\n"
     "static int init_ran;\n"
     "static void init_fn(void *arg) { (void)arg; init_ran = 1; }\n"
     "GORT_INIT(init_fn)\n"
@@ -137,9 +144,10 @@ int main(void) {
     must_exist("lib/libgort.so.0");
     must_exist("lib/libgort.so");
     must_exist("lib/libgort.so." GORT_VERSION_STRING);
-    must_exist("include/runtime.h");
+    must_exist("include/gort/runtime.h");
     must_exist("lib/pkgconfig/gort.pc");
-    FMT(cmd, "cmp '%s/include/runtime.h' '%s/include/runtime.h'", root, prefix);
+    must_exist("lib/pkgconfig/gort-static.pc");
+    FMT(cmd, "cmp '%s/include/runtime.h' '%s/include/gort/runtime.h'", root, prefix);
     sh("installed header is the repository's", cmd);
     FMT(cmd, "readelf -d '%s/lib/libgort.so.0' | grep -q 'SONAME.*\\[libgort.so.0\\]'", prefix);
     sh("installed soname", cmd);
@@ -172,12 +180,27 @@ int main(void) {
     CHECKF(strstr(log_text(), want_map), "prog_dyn did not map the installed library:\n%s", log_text());
     CHECKF(strstr(log_text(), "ok " GORT_VERSION_STRING), "prog_dyn:\n%s", log_text());
 
-    /* Static: pkg-config --static, linked -static. */
+    /* Static: pkg-config --static links libgort.a, libc stays shared. */
+    FMT(cmd,
+             "%s -std=c11 -Wall -Wextra -Werror '%s' $(%s pkg-config --static --cflags --libs gort) "
+             "-o '%s/prog_pcstatic'",
+             cc, src, env, tmp);
+    sh("build with pkg-config --static --cflags --libs gort", cmd);
+    FMT(cmd, "readelf -d '%s/prog_pcstatic' | grep NEEDED", tmp);
+    sh("readelf prog_pcstatic", cmd);
+    CHECKF(!strstr(log_text(), "libgort") && strstr(log_text(), "libc.so"),
+           "prog_pcstatic: want libc.so and no libgort in NEEDED:\n%s", log_text());
+    FMT(cmd, "'%s/prog_pcstatic'", tmp);
+    sh("run prog_pcstatic", cmd);
+    CHECKF(strstr(log_text(), "ok " GORT_VERSION_STRING) && !strstr(log_text(), "mapped"), "prog_pcstatic:\n%s",
+           log_text());
+
+    /* Fully static: pkg-config --static, linked -static. */
     FMT(cmd,
              "%s -std=c11 -Wall -Wextra -Werror -static '%s' $(%s pkg-config --static --cflags --libs gort) "
              "-o '%s/prog_static'",
              cc, src, env, tmp);
-    sh("build with pkg-config --static --cflags --libs gort", cmd);
+    sh("build with -static and pkg-config --static --cflags --libs gort", cmd);
     FMT(cmd, "readelf -d '%s/prog_static'", tmp);
     sh("readelf prog_static", cmd);
     CHECKF(!strstr(log_text(), "NEEDED"), "prog_static has dynamic dependencies:\n%s", log_text());
@@ -186,10 +209,21 @@ int main(void) {
     CHECKF(strstr(log_text(), "ok " GORT_VERSION_STRING) && !strstr(log_text(), "mapped"), "prog_static:\n%s",
            log_text());
 
+    /* gort-static.pc: compile and link as separate commands. */
+    FMT(cmd,
+             "cd '%s' && %s -std=c11 -Wall -Wextra -Werror -c prog.c $(%s pkg-config --cflags gort-static) "
+             "-o prog.o && %s prog.o $(%s pkg-config --libs gort-static) -o prog_gs && "
+             "! readelf -d prog_gs | grep -q 'NEEDED.*libgort' && ./prog_gs",
+             tmp, cc, env, cc, env);
+    sh("build with gort-static.pc", cmd);
+    CHECKF(strstr(log_text(), "ok " GORT_VERSION_STRING) && !strstr(log_text(), "mapped"), "prog_gs:\n%s",
+           log_text());
+
     FMT(cmd, "rm -rf '%s'", tmp);
     CHECK(system(cmd) == 0);
     printf("make install PREFIX=<tmp>: pkg-config --modversion %s; built and ran a program with "
-           "pkg-config --cflags --libs gort (libgort.so.0 from the prefix) and with --static (-static)\n",
+           "pkg-config --cflags --libs gort (libgort.so.0 from the prefix), with --static (libgort.a; "
+           "and -static) and with gort-static.pc\n",
            GORT_VERSION_STRING);
     return 0;
 }
