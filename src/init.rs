@@ -150,11 +150,18 @@ pub fn wait_for_init() {
     if DONE.load(Ordering::Acquire) {
         return;
     }
-    crate::lock::keeping_errno(wait_slow);
+    wait_slow();
 }
 
+/// Out of line, errno kept inside: the entry points' fast paths stay a
+/// load and a branch.
 #[cold]
+#[inline(never)]
 fn wait_slow() {
+    crate::lock::keeping_errno(wait_sealed);
+}
+
+fn wait_sealed() {
     if !sched::current_g().is_null() || !crate::foreign::current_call().is_null() {
         return; // goroutines never wait
     }
