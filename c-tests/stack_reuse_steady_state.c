@@ -81,9 +81,12 @@ int main(void) {
            ROUNDS, maps0, maps1, per_round_faults);
     CHECKF(maps1 - maps0 <= 4, "later rounds added %ld mappings", maps1 - maps0);
     /* A goroutine whose stack came back from the pool faults in nothing;
-     * allow one fault per 20 goroutines for everything else. */
-    CHECKF(per_round_faults <= n / 20 + 64, "%ld page faults per round of %ld goroutines",
-           per_round_faults, n);
+     * allow one fault per 20 goroutines for everything else. Not under
+     * valgrind (quick mode), whose own shadow memory faults pages in as
+     * the pool's stacks change hands. */
+    if (!test_quick())
+        CHECKF(per_round_faults <= n / 20 + 64, "%ld page faults per round of %ld goroutines",
+               per_round_faults, n);
 
     if (!test_quick()) {
         long stacks_kib = rss_peak - rss_before, want = rss_peak - stacks_kib / 2, rss = rss_peak;
