@@ -515,10 +515,15 @@ unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'static &'stati
 /// Yields the processor (Go: `runtime.Gosched`); a no-op on a foreign
 /// thread.
 pub fn gosched() {
-    let g = current_g();
-    if g.is_null() {
+    // The running slot (one load through the thread pointer) rather than
+    // current_g (a call): it holds the goroutine this thread runs, or a
+    // foreign thread's record inside gort_call, which does not yield.
+    let g = running::get();
+    // SAFETY: a non-null slot names a live record owned by this thread.
+    if g.is_null() || unsafe { (*g).foreign } {
         return;
     }
+    debug_assert_eq!(g, current_g());
     // SAFETY: we run on goroutine g; its yielder points into its own stack.
     // No locks are held by this frame.
     unsafe { (*(*g).yielder.get()).suspend(Action::Yield) };
