@@ -195,16 +195,7 @@ static void *churn_thread(void *arg) {
     return NULL;
 }
 
-static long vm_size_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f);
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %ld kB", &kb) == 1) break;
-    fclose(f);
-    return kb;
-}
+static long vm_size_kb(void) { return proc_status_kib("VmSize"); }
 
 static void churn(int n) {
     for (int i = 0; i < n; i++) {

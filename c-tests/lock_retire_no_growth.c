@@ -31,30 +31,19 @@ static void retire(long n) {
     }
 }
 
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    CHECK(f != NULL);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    fclose(f);
-    return kib;
-}
-
 int main(void) {
     long warm = test_scale(2000), more = test_scale(20000);
     retire(warm);
     wait_num_goroutine(0);
     gort_stats st0;
     gort_read_stats(&st0);
-    long rss0 = rss_kib();
+    long rss0 = proc_status_kib("VmRSS");
 
     retire(more);
     wait_num_goroutine(0);
     gort_stats st1;
     gort_read_stats(&st1);
-    long rss1 = rss_kib();
+    long rss1 = proc_status_kib("VmRSS");
     printf("%ld retirements: RSS %ld -> %ld KiB, threads %lld -> %lld\n", more, rss0, rss1,
            (long long)st0.threads, (long long)st1.threads);
     CHECK(atomic_load(&exited_locked) == warm + more);

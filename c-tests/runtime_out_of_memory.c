@@ -54,13 +54,7 @@ static uint64_t next_rand(void) {
 }
 
 static long vm_size_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    CHECK(f);
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmSize: %ld kB", &kb) == 1) break;
-    fclose(f);
+    long kb = proc_status_kib("VmSize");
     CHECK(kb > 0);
     return kb;
 }

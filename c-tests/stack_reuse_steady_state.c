@@ -55,23 +55,12 @@ static long minflt(void) {
     return ru.ru_minflt;
 }
 
-static long rss_kib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    CHECK(f != NULL);
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
-    fclose(f);
-    return kib;
-}
-
 int main(void) {
     long n = test_scale(20000);
-    long rss_before = rss_kib();
+    long rss_before = proc_status_kib("VmRSS");
     round_of(n); /* maps the stacks */
     wait_num_goroutine(0);
-    long rss_peak = rss_kib();
+    long rss_peak = proc_status_kib("VmRSS");
     long maps0 = count_maps(), flt0 = minflt();
     for (int r = 1; r < ROUNDS; r++) round_of(n);
     wait_num_goroutine(0);
@@ -91,7 +80,7 @@ int main(void) {
     if (!test_quick()) {
         long stacks_kib = rss_peak - rss_before, want = rss_peak - stacks_kib / 2, rss = rss_peak;
         int64_t deadline = gort_nanotime() + 15LL * 1000000000;
-        while ((rss = rss_kib()) > want && gort_nanotime() < deadline) gort_sleep(100000000);
+        while ((rss = proc_status_kib("VmRSS")) > want && gort_nanotime() < deadline) gort_sleep(100000000);
         printf("idle: RSS %ld KiB at the peak, %ld KiB now (before the rounds: %ld KiB)\n", rss_peak, rss,
                rss_before);
         CHECKF(rss <= want, "RSS still %ld KiB after 15 s idle (peak %ld, before %ld)", rss, rss_peak,

@@ -137,6 +137,20 @@ static inline const char *task_stat_fields(pid_t t, char *buf, size_t cap) {
         }                                                                                  \
     } while (0)
 
+/* A "Name:   N kB" field of /proc/self/status (VmRSS, VmSize, ...), in
+ * KiB; -1 if it is missing. */
+static inline long proc_status_kib(const char *name) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    size_t n = strlen(name);
+    CHECK(f != NULL);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, name, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
 /* Counts goroutine blocks in a gort_stack() dump: lines "goroutine <digits> [". */
 static inline int count_headers(const char *s) {
     int n = 0;
