@@ -2,7 +2,7 @@
 #
 #   make              release libgort.a + libgort.so, regenerates include/runtime.h
 #   make check        every test (Rust + C, static, shared, dlopen, valgrind, packaging)
-#   make example      builds and runs examples/demo.c
+#   make example      builds and runs the programs in examples/
 #   make bench        benchmarks, gort beside Go 1.19
 #   make man          man pages from the header's doc comments, in build/man
 #   make install PREFIX=/usr/local [DESTDIR=...]
@@ -52,9 +52,19 @@ lib:
 check:
 	@bash c-tests/check.sh
 
+# Builds and runs each example; every one checks its own result. All run,
+# then the target fails if any failed to build or run.
+EXAMPLES = demo worker_pool pipeline callbacks panic_recover
+
 example: lib
-	$(CC) $(CFLAGS) -D_GNU_SOURCE -Iinclude examples/demo.c $(REL)/libgort.a -lpthread -ldl -lm -o $(REL)/demo
-	$(REL)/demo
+	@failed=; for e in $(EXAMPLES); do \
+	  echo "==== examples/$$e.c"; \
+	  if $(CC) $(CFLAGS) -D_GNU_SOURCE -Iinclude examples/$$e.c $(REL)/libgort.a \
+	       -lpthread -ldl -lm -o $(REL)/$$e && $(REL)/$$e; then :; \
+	  else echo "==== examples/$$e.c FAILED"; failed="$$failed $$e"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "==== failed:$$failed"; exit 1; fi; \
+	echo "==== all $(words $(EXAMPLES)) examples passed"
 
 bench: lib
 	@bash benches/run.sh
