@@ -979,21 +979,39 @@ pub fn out_of_memory(size: usize, what: &str) -> ! {
     unsafe { libc::_exit(2) }
 }
 
+/// Set once [`before_exit`] has waited for panics' deferred calls.
+static EXIT_WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Program mode, just before `exit` (Go: the end of `runtime.main`): let
-/// goroutines that are running the deferred calls of a panic finish, and
-/// never exit under a panic that is being reported.
+/// goroutines that are running the deferred calls of a panic finish (for
+/// about a second at most), and never exit under a panic that is being
+/// reported.
 pub fn before_exit() {
-    for _ in 0..1000 {
-        if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0 {
-            break;
-        }
+    // As Go's main: give deferred calls that a panic runs a moment to
+    // finish (here up to about a second), then wait for good only if a
+    // panic is being reported. A panic whose deferred call recovered it
+    // but has not returned yet (it may block: on this very goroutine, say)
+    // must not hold the exit forever.
+    EXIT_WAITED.store(true, Ordering::SeqCst);
+    let deadline = os::nanotime() + 1_000_000_000;
+    let mut spins = 0;
+    while RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0
+        && !REPORTING.load(Ordering::SeqCst)
+        && os::nanotime() < deadline
+    {
         if sched::current_g().is_null() {
             os::thread_sleep(1_000);
-        } else {
+        } else if spins < 1000 {
+            spins += 1;
             sched::gosched();
+        } else {
+            // Let the panicking goroutine have a processor of its own.
+            sched::blocking_enter();
+            os::thread_sleep(1_000_000);
+            sched::blocking_exit();
         }
     }
-    if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0 || REPORTING.load(Ordering::SeqCst) {
+    if REPORTING.load(Ordering::SeqCst) {
         // The panicking goroutine will exit the process with status 2.
         loop {
             os::thread_sleep(1_000_000_000);
@@ -1007,7 +1025,10 @@ pub fn before_exit() {
 /// status is 2.
 pub extern "C" fn hold_exit_for_panics() {
     for _ in 0..1000 {
-        if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0 && !REPORTING.load(Ordering::SeqCst) {
+        let quiet = RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0
+            // Program mode's exit already gave them their second.
+            || EXIT_WAITED.load(Ordering::SeqCst);
+        if quiet && !REPORTING.load(Ordering::SeqCst) {
             return;
         }
         os::thread_sleep(1_000_000);
