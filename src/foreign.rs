@@ -226,8 +226,8 @@ pub unsafe fn pcall_outside_call(
     let g = gp.get();
     crate::init::wait_for_init();
     enter_call(g, f);
-    // SAFETY: forwarded contract.
     let r =
+        // SAFETY: forwarded contract.
         unsafe { crate::panic::open_frame(g, crate::panic::FrameKind::Pcall, f, arg, msg, msglen) };
     end_call(g);
     r

@@ -236,8 +236,8 @@ unsafe extern "C" fn main_goroutine(_: *mut c_void) {
         // SAFETY: the running goroutine is ours.
         unsafe { (*g).is_main.set(true) };
     }
-    // SAFETY: stored by `main` from a valid function pointer.
     let f: MainFn =
+        // SAFETY: stored by `main` from a valid function pointer.
         unsafe { std::mem::transmute::<usize, MainFn>(MAIN_FN.load(Ordering::Relaxed)) };
     // SAFETY: calling the program's main function with its argument is the
     // contract of gort_main.

@@ -367,8 +367,8 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
         return;
     }
     if old.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the host installed this as an SA_SIGINFO handler.
         let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            // SAFETY: the host installed this as an SA_SIGINFO handler.
             unsafe { std::mem::transmute(h) };
         f(sig, info, ctx);
     } else {

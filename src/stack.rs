@@ -134,7 +134,8 @@ impl GStack {
             len,
             mprotected,
             guarded,
-            trimmed: true,
+            // Handed out at once: the flag means "trimmed since handed out".
+            trimmed: false,
             _valgrind: ValgrindStackRegistration::new((low + GUARD_SIZE) as *mut u8, size),
         })
     }
@@ -331,9 +332,9 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 /// Takes a stack of `size` bytes: from `cache`, the global pool, or a new
 /// mapping. Returns None only when memory is exhausted.
 pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
-    if let Some(mut s) = cache.pop() {
+    // A cached stack came back from use untrimmed; only the pool trims.
+    if let Some(s) = cache.pop() {
         if s.size() == size {
-            s.trimmed = false;
             return Some(s);
         }
     }
@@ -352,12 +353,7 @@ pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
         }
         pool.low_water = pool.low_water.min(pool.stacks.len());
     }
-    cache.pop().or_else(|| {
-        GStack::new(size).map(|mut s| {
-            s.trimmed = false;
-            s
-        })
-    })
+    cache.pop().or_else(|| GStack::new(size))
 }
 
 /// Returns a stack to `cache`; when the cache is full, half of it moves to

@@ -279,8 +279,8 @@ pub fn enter_fence() {
 fn process_barrier() {
     fence(Ordering::SeqCst);
     if MEMBARRIER.load(Ordering::Relaxed) {
-        // SAFETY: membarrier takes integer arguments only.
         let r =
+            // SAFETY: membarrier takes integer arguments only.
             unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
         if r != 0 {
             crate::panic::fatal("membarrier failed after registration");

@@ -731,27 +731,22 @@ fn runnext_taken(p: &Processor) -> bool {
     !p.runnext.load(Ordering::Relaxed).is_null()
 }
 
-/// Takes goroutines from the global queue (Go: `globrunqget`): at most
-/// `max`, or with `max == 0` a fair share (the queue's length over
-/// GOMAXPROCS, plus one) of at most half a local queue; returns the first
-/// and queues the rest locally. The periodic fairness check takes one, as
-/// Go's does: a batch there would cycle through a full local queue, whose
-/// older half flows back to the global queue.
-fn globrunqget(p: &Processor, max: usize) -> Option<GRef> {
+/// Takes goroutines from the global queue (Go: `globrunqget`): one, or
+/// with `batch` a fair share (the queue's length over GOMAXPROCS, plus
+/// one) of at most half a local queue; returns the first and queues the
+/// rest locally. The periodic fairness check takes one, as Go's does: a
+/// batch there would cycle through a full local queue, whose older half
+/// flows back to the global queue.
+fn globrunqget(p: &Processor, batch: bool) -> Option<GRef> {
     let s = sched();
     if s.globrunq.is_empty() {
         return None;
     }
-    let n = if max == 1 {
-        1
-    } else {
+    let n = if batch {
         let procs = s.gomaxprocs.load(Ordering::Relaxed).max(1);
-        let n = (s.globrunq.len() / procs + 1).min(LOCAL_QUEUE_MAX / 2);
-        if max == 0 {
-            n
-        } else {
-            n.min(max)
-        }
+        (s.globrunq.len() / procs + 1).min(LOCAL_QUEUE_MAX / 2)
+    } else {
+        1
     };
     // SAFETY: the caller's M holds p.
     let q = unsafe { p.runq() };
@@ -1022,8 +1017,8 @@ fn mstart(m: &'static Machine) {
 fn minit(m: &'static Machine) {
     m::set_current_m(m);
     // SAFETY: pthread_self has no preconditions.
-    m.thread
-        .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+    let me = unsafe { libc::pthread_self() };
+    m.thread.store(me as u64, Ordering::Release);
     crate::signals::install_altstack();
     crate::memory::register_thread_locals(true);
     // SAFETY: __errno_location has no preconditions.
@@ -1245,7 +1240,7 @@ fn find_runnable(m: &Machine) -> GRef {
 
         let tick = p.tick();
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
-            if let Some(g) = globrunqget(p, 1) {
+            if let Some(g) = globrunqget(p, false) {
                 return found(m, p, g);
             }
         }
@@ -1256,7 +1251,7 @@ fn find_runnable(m: &Machine) -> GRef {
             }
             return g;
         }
-        if let Some(g) = globrunqget(p, 0) {
+        if let Some(g) = globrunqget(p, true) {
             return found(m, p, g);
         }
         if let Some(g) = take_yield_slot(p) {
@@ -1380,7 +1375,7 @@ fn steal_work(m: &Machine, p: &Processor) -> Option<GRef> {
                 }
             }
         }
-        if let Some(g) = globrunqget(p, 0) {
+        if let Some(g) = globrunqget(p, true) {
             return Some(g);
         }
     }
@@ -1738,7 +1733,7 @@ fn yield_next(s: &Sched, p: &Processor, gp: GRef) -> Option<GRef> {
     p.new_slice();
     s.timers.run_if_due(|| runnext_taken(p));
     if !s.globrunq.is_empty() {
-        if let Some(next) = globrunqget(p, 1) {
+        if let Some(next) = globrunqget(p, false) {
             if let Some(older) = take_yield_slot(p) {
                 runqput(p, older, false);
             }
