@@ -121,6 +121,56 @@ static inline int *gort_libc_errno_location(void) { return &errno; }
 typedef struct gort_chan gort_chan;
 
 /*
+ A context (Go's context.Context): a cancellation signal that flows
+ from a context to every context made from it, with an optional
+ deadline. gort_context_background() is the root; gort_context_with_cancel()
+ and gort_context_with_deadline() make children. Cancelling a context
+ (gort_context_cancel(), or its deadline passing) cancels all its
+ descendants, never its parent; a context made from a cancelled one is
+ born cancelled. gort_context_done() is a channel closed on
+ cancellation, for gort_select(); gort_context_err() says why.
+
+ Contexts are reference counted: gort_context_with_cancel() and
+ gort_context_with_deadline() return one reference, gort_context_retain()
+ adds one, gort_context_release() drops one. Releasing does not cancel:
+ a released context whose children are still referenced keeps passing
+ its parent's cancellation and its own deadline on to them, and is freed
+ with the last of them. A context released with no children, or
+ cancelled, leaves its parent at once, so a long-lived parent does not
+ collect dead children. Give each goroutine or thread that uses a
+ context its own reference.
+
+ Every function works from goroutines and from any other thread, on the
+ same context at once. NULL panics ("gort_context_cancel: nil context",
+ and for a parent Go's "cannot create context from nil parent"), except
+ in gort_context_release().
+ */
+typedef struct gort_context gort_context;
+
+/*
+ A timer or a ticker (Go's time.Timer and time.Ticker), made by
+ gort_timer_new() or gort_ticker_new() and freed by gort_timer_free().
+ It delivers the time, an `int64_t` on the gort_nanotime() clock, on
+ its channel (gort_timer_chan()); a timer once, a ticker every period.
+
+ The channel follows Go 1.23: once gort_timer_stop() or
+ gort_timer_reset() has returned, no value from before is received
+ (one still in the channel is dropped, one on its way is not sent), so
+ no draining is ever needed; gort_chan_len() and gort_chan_cap() of the
+ channel read 0. A value sent when nobody was receiving waits for the
+ next receiver. A ticker whose receiver falls behind drops ticks, as
+ Go's does: at most one waits in the channel.
+
+ A timer costs one allocation and no thread; a stopped one leaves the
+ runtime's timer heap at once. Every function works from goroutines and
+ from any other thread. A timer may be stopped, reset and received from
+ by several goroutines at once; freeing it must come after every other
+ use. NULL panics ("gort_timer_stop: nil timer", and so on), except in
+ gort_timer_free().
+ */
+typedef struct gort_timer gort_timer;
+
+/*
  One case of gort_select().
  */
 typedef struct gort_select_case {
@@ -363,10 +413,11 @@ size_t gort_chan_cap(const struct gort_chan *c);
  Returns a new channel (capacity 1, element `int64_t`) that receives one
  value, gort_nanotime() at that moment, about `ns` nanoseconds from now
  (at once if `ns <= 0`), like Go's time.After. The caller owns the one
- reference and releases it when done, whether or not the value arrived;
- the pending timer keeps the channel alive by itself until it fires,
- and costs no thread. If the buffer is full or the channel closed when
- the timer fires, the value is dropped.
+ reference and releases it when done, whether or not the value arrived:
+ releasing it before the timer fired stops the timer, so an abandoned
+ timeout costs nothing from then on. The timer costs no thread. If the
+ buffer is full or the channel closed when the timer fires, the value is
+ dropped. For a timeout that can be stopped or reset, see gort_timer.
  */
 struct gort_chan *gort_after(int64_t ns);
 
@@ -398,6 +449,102 @@ struct gort_chan *gort_after(int64_t ns);
  `elem` is valid for its channel's element size.
  */
 int gort_select(struct gort_select_case *cases, size_t n, bool block);
+
+/*
+ The background context (Go's context.Background()): never cancelled,
+ no deadline, the root of every tree. Never freed: retaining and
+ releasing it do nothing, cancelling it does nothing, its
+ gort_context_err() is 0 and its gort_context_done() is NULL (Go's nil
+ channel: never ready in gort_select(), a receive waits forever).
+ */
+struct gort_context *gort_context_background(void);
+
+/*
+ A new child of `parent` (Go's context.WithCancel), cancelled by
+ gort_context_cancel() on it or on any of its ancestors; born cancelled,
+ with the parent's error, if `parent` is. Returns one reference; release
+ it with gort_context_release() (cancel it first if its work may still
+ be running, as Go's `defer cancel()`). A NULL parent panics with
+ "cannot create context from nil parent".
+
+ # Safety
+ `parent` is a live context the caller holds a reference to.
+ */
+struct gort_context *gort_context_with_cancel(struct gort_context *parent);
+
+/*
+ As gort_context_with_cancel(), and also cancelled, with error
+ ETIMEDOUT, at `deadline`, an absolute time on the gort_nanotime()
+ clock (Go's context.WithDeadline; for Go's WithTimeout(d) pass
+ `gort_nanotime() + d`). A deadline that has passed gives a context
+ cancelled at once. Under a parent whose deadline is earlier, this is
+ gort_context_with_cancel(), as in Go. The deadline costs one timer and
+ no thread; cancelling or releasing the context stops it.
+
+ # Safety
+ `parent` is a live context the caller holds a reference to.
+ */
+struct gort_context *gort_context_with_deadline(struct gort_context *parent, int64_t deadline);
+
+/*
+ Adds a reference to `c` and returns `c`. The caller must already hold
+ one.
+
+ # Safety
+ `c` is a live context the caller holds a reference to (NULL panics).
+ */
+struct gort_context *gort_context_retain(struct gort_context *c);
+
+/*
+ Cancels `c` (Go's CancelFunc): its error becomes ECANCELED, its done
+ channel is closed, and so for every descendant not cancelled yet; a
+ deadline it had is stopped. Its parent and the parent's other children
+ are not affected. Idempotent: cancelling a cancelled context does
+ nothing (its error stays what it was).
+
+ # Safety
+ `c` is a live context the caller holds a reference to (NULL panics).
+ */
+void gort_context_cancel(struct gort_context *c);
+
+/*
+ A channel (element size 0) that is closed when `c` is cancelled (Go's
+ Done): a receive returns false then, and a gort_select() receive case
+ on it becomes ready. Borrowed from `c`: valid while the caller holds a
+ reference to `c`; do not release or close it. The same channel every
+ time; NULL for the background context. A goroutine that waits on it
+ should hold its own reference to `c`: freeing a context leaves a wait
+ on its channel waiting for good.
+
+ # Safety
+ `c` is a live context the caller holds a reference to (NULL panics).
+ */
+struct gort_chan *gort_context_done(struct gort_context *c);
+
+/*
+ Why `c` is done (Go's Err): 0 while it is not, ECANCELED after a
+ cancel (its own or an ancestor's), ETIMEDOUT after its deadline or an
+ ancestor's passed. Once non-zero it never changes. errno is not
+ touched.
+
+ # Safety
+ `c` is a live context the caller holds a reference to (NULL panics).
+ */
+int gort_context_err(struct gort_context *c);
+
+/*
+ Drops a reference to `c`. Releasing does not cancel (see gort_context);
+ the last reference frees `c` once no child needs it. Releasing more
+ references than gort_context_with_cancel(), gort_context_with_deadline()
+ and gort_context_retain() gave panics with "release of a released
+ context" while the context still exists (a freed context's pointer is
+ dangling, as after free(3)). NULL is ignored.
+
+ # Safety
+ `c` is NULL or a live context the caller holds a reference to, not
+ used again through that reference.
+ */
+void gort_context_release(struct gort_context *c);
 
 /*
  Registers an init function: `fn(arg)` runs once, in registration order,
@@ -995,6 +1142,77 @@ void gort_cond_signal(struct gort_cond *c);
  `c` points to a gort_cond (NULL panics).
  */
 void gort_cond_broadcast(struct gort_cond *c);
+
+/*
+ Makes a timer that sends the time on its channel once, `ns`
+ nanoseconds from now (Go's time.NewTimer). `ns <= 0` sends at once:
+ the value is waiting in the channel when this returns. Free it with
+ gort_timer_free().
+ */
+struct gort_timer *gort_timer_new(int64_t ns);
+
+/*
+ Makes a ticker that sends the time on its channel every `period_ns`
+ nanoseconds, the first time one period from now (Go's
+ time.NewTicker). The ticks keep their schedule: a tick that comes late
+ does not delay the next ones, and ticks missed while the receiver was
+ slow are dropped. `period_ns <= 0` panics with "non-positive interval
+ for NewTicker". Stop it with gort_timer_stop(), free it with
+ gort_timer_free().
+ */
+struct gort_timer *gort_ticker_new(int64_t period_ns);
+
+/*
+ The channel on which `t` sends the time (one `int64_t` per fire, the
+ gort_nanotime() of the fire). Borrowed: it lives as long as `t`; do not
+ release or close it (gort_chan_retain() it to keep it past
+ gort_timer_free()). Receive from it with gort_chan_recv(),
+ gort_chan_try_recv() or a gort_select() case.
+
+ # Safety
+ `t` is a live timer (NULL panics).
+ */
+struct gort_chan *gort_timer_chan(struct gort_timer *t);
+
+/*
+ Stops `t` (Go 1.23's Timer.Stop; on a ticker, Ticker.Stop). Returns
+ true if a send was pending or a value sent was still unreceived (which
+ is dropped), false if the timer had fired and its value was received,
+ or was stopped already; on a running ticker, true. Either way, once
+ this returns nothing from before is received on the channel. A
+ goroutine blocked receiving from it stays blocked until a
+ gort_timer_reset().
+
+ # Safety
+ `t` is a live timer (NULL panics).
+ */
+bool gort_timer_stop(struct gort_timer *t);
+
+/*
+ Stops `t` as gort_timer_stop() does and starts it again (Go 1.23's
+ Timer.Reset, Ticker.Reset), returning what gort_timer_stop() would
+ have. A timer sends once, `ns` from now (at once if `ns <= 0`: the
+ value is waiting when this returns). A ticker takes `ns` as its new
+ period and ticks one period from now; `ns <= 0` panics with
+ "non-positive interval for Ticker.Reset", changing nothing. No value
+ from before the reset is received afterwards.
+
+ # Safety
+ `t` is a live timer (NULL panics).
+ */
+bool gort_timer_reset(struct gort_timer *t, int64_t ns);
+
+/*
+ Stops `t` and frees it. Its channel goes with it, unless the program
+ holds a reference of its own (gort_chan_retain()). Freeing a timer
+ while goroutines or threads are blocked on its channel, with no such
+ reference, panics with "release of channel with blocked goroutines"
+ and changes nothing. NULL is ignored.
+
+ # Safety
+ `t` is NULL or a live timer, not used again.
+ */
+void gort_timer_free(struct gort_timer *t);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -69,8 +69,15 @@
 //! - `refs`: the C program's references (`gort_chan_new` gives one,
 //!   `retain` adds one, `release` drops one).
 //! - `pins`: 1 while `refs > 0`, plus 1 for each select that has waiters
-//!   on the channel, plus 1 for a pending `gort_after` timer. The channel
-//!   is freed when `pins` drops to 0.
+//!   on the channel, plus the pins of the timer that lives in the
+//!   channel's allocation, if any (`crate::timer`: its owner's, and one
+//!   while it is in the timer heap or firing), plus 1 held by a context
+//!   for its `done` channel (`crate::context`). The channel is freed when
+//!   `pins` drops to 0.
+//!
+//! A channel, its buffer and an optional *trailer* (a timer) are one
+//! allocation ([`Chan::new_with_trailer`]): a timer costs one `malloc`,
+//! and its trailer lives exactly as long as the channel.
 //!
 //! Dropping the last reference while a goroutine (or thread) is blocked on
 //! the channel panics (`release of channel with blocked goroutines`) and
@@ -83,7 +90,7 @@
 //! side may release the last reference the moment it has received a value
 //! or seen a close. The exceptions are a select, which relocks all its
 //! channels after it wakes up to unlink its other waiters (hence its
-//! pins), and the `gort_after` timer, which sends later (hence its pin).
+//! pins), and a timer, which sends later (hence its pins).
 //!
 //! # Panics
 //!
@@ -103,8 +110,14 @@
 //! queue's lock to be held while taking it, as for semaphore buckets), but
 //! never a channel lock or the timer heap's. Several channel locks are
 //! taken together only by a select, in increasing address order
-//! ([`crate::select`]). The timer heap lock is never held while a channel
-//! is locked, nor the other way round: timers fire outside the heap lock.
+//! ([`crate::select`]).
+//!
+//! Two other modules hold a channel lock as their own: a timer's state is
+//! guarded by its channel's lock, which it holds while it moves its node
+//! in the timer heap (channel lock → heap lock, `crate::timer`); a
+//! context closes its `done` channel with its own lock held (context lock
+//! → channel lock, `crate::context`). Never the reverse: timers fire
+//! outside the heap lock, and channel code takes no other lock.
 //!
 //! # The lock
 //!
@@ -443,8 +456,14 @@ pub struct Chan {
     qcount: AtomicUsize,
     cap: usize,
     elem_size: usize,
-    /// `cap * elem_size` bytes (dangling when that is 0).
+    /// `cap * elem_size` bytes in the channel's own allocation, after the
+    /// `Chan` (never read when that is 0).
     buf: *mut u8,
+    /// The allocation: the `Chan`, its buffer, its trailer.
+    layout: Layout,
+    /// A `gort_timer` channel: reports length and capacity 0, as Go 1.23's
+    /// timer channels do (it is synchronous in effect: see `crate::timer`).
+    sync_timer: bool,
     /// Next slot to fill / to empty (under the lock).
     sendx: Cell<usize>,
     recvx: Cell<usize>,
@@ -498,37 +517,60 @@ impl Chan {
     /// size or capacity whose buffer cannot exist panics with
     /// `makechan: size out of range`.
     pub fn new(elem_size: usize, cap: usize) -> *const Chan {
+        Chan::new_with_trailer(elem_size, cap, Layout::new::<()>(), false).0
+    }
+
+    /// [`Chan::new`] with `trailer` bytes of storage after the buffer, in
+    /// the same allocation, returned uninitialised with the channel. The
+    /// trailer is freed with the channel and never dropped: it must hold
+    /// nothing that needs dropping. `sync_timer` marks a `gort_timer`
+    /// channel (length and capacity read as 0).
+    pub(crate) fn new_with_trailer(
+        elem_size: usize,
+        cap: usize,
+        trailer: Layout,
+        sync_timer: bool,
+    ) -> (*const Chan, *mut u8) {
         let bytes = match elem_size.checked_mul(cap) {
             Some(b) if b <= MAX_BUF && elem_size <= isize::MAX as usize => b,
             _ => go_panic("makechan: size out of range"),
         };
-        let buf = if bytes == 0 {
-            BUF_ALIGN as *mut u8 // dangling, aligned, never read
-        } else {
-            let layout = Layout::from_size_align(bytes, BUF_ALIGN)
-                .unwrap_or_else(|_| go_panic("makechan: size out of range"));
-            // SAFETY: the layout has a non-zero size.
-            let p = unsafe { alloc::alloc(layout) };
-            if p.is_null() {
-                crate::panic::out_of_memory(bytes, "channel buffer");
-            }
-            p
+        let out_of_range = |_| -> (Layout, usize) { go_panic("makechan: size out of range") };
+        let buf_layout = Layout::from_size_align(bytes, BUF_ALIGN)
+            .unwrap_or_else(|_| go_panic("makechan: size out of range"));
+        let (layout, buf_off) = Layout::new::<Chan>()
+            .extend(buf_layout)
+            .unwrap_or_else(out_of_range);
+        let (layout, trailer_off) = layout.extend(trailer).unwrap_or_else(out_of_range);
+        let layout = layout.pad_to_align();
+        // SAFETY: the layout has a non-zero size (it holds a Chan).
+        let p = unsafe { alloc::alloc(layout) };
+        if p.is_null() {
+            crate::panic::out_of_memory(layout.size(), "channel");
+        }
+        let c = p as *mut Chan;
+        // SAFETY: p is a fresh allocation laid out for a Chan at offset 0.
+        unsafe {
+            c.write(Chan {
+                lock: ChanLock::new(),
+                closed: AtomicBool::new(false),
+                qcount: AtomicUsize::new(0),
+                cap,
+                elem_size,
+                buf: p.add(buf_off),
+                layout,
+                sync_timer,
+                sendx: Cell::new(0),
+                recvx: Cell::new(0),
+                recvq: WaitQueue::new(),
+                sendq: WaitQueue::new(),
+                refs: AtomicUsize::new(1),
+                pins: AtomicUsize::new(1),
+                release_hook: Cell::new(None),
+            })
         };
-        Box::into_raw(Box::new(Chan {
-            lock: ChanLock::new(),
-            closed: AtomicBool::new(false),
-            qcount: AtomicUsize::new(0),
-            cap,
-            elem_size,
-            buf,
-            sendx: Cell::new(0),
-            recvx: Cell::new(0),
-            recvq: WaitQueue::new(),
-            sendq: WaitQueue::new(),
-            refs: AtomicUsize::new(1),
-            pins: AtomicUsize::new(1),
-            release_hook: Cell::new(None),
-        }))
+        // SAFETY: the trailer's offset is inside the allocation.
+        (c, unsafe { p.add(trailer_off) })
     }
 
     /// Element size in bytes.
@@ -537,16 +579,26 @@ impl Chan {
         self.elem_size
     }
 
-    /// Buffer capacity.
+    /// Buffer capacity, as the program sees it (0 for a `gort_timer`
+    /// channel, as Go 1.23's `cap(t.C)`).
     #[inline]
     pub fn cap(&self) -> usize {
-        self.cap
+        if self.sync_timer {
+            0
+        } else {
+            self.cap
+        }
     }
 
-    /// Elements buffered now (racy, as Go's `len(c)`).
+    /// Elements buffered now (racy, as Go's `len(c)`; 0 for a
+    /// `gort_timer` channel, as Go 1.23's `len(t.C)`).
     #[inline]
     pub fn len(&self) -> usize {
-        self.qcount.load(Ordering::Relaxed)
+        if self.sync_timer {
+            0
+        } else {
+            self.qcount.load(Ordering::Relaxed)
+        }
     }
 
     /// Whether nothing is buffered now (racy).
@@ -771,15 +823,14 @@ impl Chan {
     }
 
     /// # Safety
-    /// `c` came from `Chan::new` and is unreachable.
+    /// `c` came from `Chan::new_with_trailer` and is unreachable.
     unsafe fn free(c: *const Chan) {
-        // SAFETY: forwarded contract; the layout is the one `new` used.
+        // SAFETY: forwarded contract; the layout is the one the allocation
+        // was made with (the trailer needs no drop, per new_with_trailer).
         unsafe {
-            let ch = Box::from_raw(c as *mut Chan);
-            let bytes = ch.cap * ch.elem_size;
-            if bytes != 0 {
-                alloc::dealloc(ch.buf, Layout::from_size_align_unchecked(bytes, BUF_ALIGN));
-            }
+            let layout = (*c).layout;
+            ptr::drop_in_place(c as *mut Chan);
+            alloc::dealloc(c as *mut u8, layout);
         }
     }
 }
@@ -872,30 +923,60 @@ pub unsafe fn send(c: &Chan, elem: *const u8, block: bool) -> bool {
 }
 
 /// Sends `elem` if the channel can take it now; never panics: a closed
-/// channel just refuses (the `gort_after` timer's send, Go: `sendTime`).
+/// channel just refuses (a `gort_fd_ready` result; Go: `sendTime`).
 ///
 /// # Safety
 /// As [`send`].
 pub(crate) unsafe fn offer(c: &Chan, elem: *const u8) -> bool {
     c.lock();
-    // SAFETY: lock held; elem readable.
-    unsafe {
-        if c.closed.load(Ordering::Relaxed) {
-            c.unlock();
-            return false;
+    // SAFETY: lock held; elem readable (forwarded contract).
+    let (ok, g) = unsafe { c.offer_locked(elem) };
+    // SAFETY: we hold the lock.
+    unsafe { c.unlock() };
+    if let Some(g) = g {
+        sched::ready(g, false);
+    }
+    ok
+}
+
+impl Chan {
+    /// [`offer`] with the lock held by the caller: returns whether the
+    /// value was taken, and the receiver to ready once the lock is
+    /// dropped, if it went to one.
+    ///
+    /// # Safety
+    /// The lock is held; `elem` is readable for `elem_size` bytes.
+    pub(crate) unsafe fn offer_locked(&self, elem: *const u8) -> (bool, Option<GRef>) {
+        if self.closed.load(Ordering::Relaxed) {
+            return (false, None);
         }
-        if let Some(w) = c.recvq.dequeue() {
-            let g = c.send_to(w, elem);
-            c.unlock();
-            sched::ready(g, false);
-            return true;
+        // SAFETY: lock held (forwarded); elem readable.
+        unsafe {
+            if let Some(w) = self.recvq.dequeue() {
+                return (true, Some(self.send_to(w, elem)));
+            }
+            if self.has_room() {
+                self.buf_push(elem);
+                return (true, None);
+            }
         }
-        let ok = c.has_room();
-        if ok {
-            c.buf_push(elem);
+        (false, None)
+    }
+
+    /// Empties the buffer (Go: `timerchandrain`); returns whether it held
+    /// anything. Only for timer channels, whose sends never wait, so there
+    /// is no waiting sender to move into the buffer.
+    ///
+    /// # Safety
+    /// The lock is held.
+    pub(crate) unsafe fn drain_locked(&self) -> bool {
+        let any = self.has_items();
+        while self.has_items() {
+            // SAFETY: lock held (forwarded), qcount > 0; the value is
+            // dropped (null destination).
+            unsafe { self.buf_pop(ptr::null_mut()) };
         }
-        c.unlock();
-        ok
+        any
     }
 }
 
@@ -963,11 +1044,20 @@ pub unsafe fn recv(c: &Chan, elem: *mut u8, block: bool) -> Recv {
 /// zeroed element and "closed", every blocked sender wakes to panic.
 /// Panics `close of closed channel`.
 pub fn close(c: &Chan) {
+    if !close_if_open(c) {
+        go_panic("close of closed channel");
+    }
+}
+
+/// [`close`] that never panics: returns false, changing nothing, if the
+/// channel was closed already (a context's `done` channel, which the
+/// program may have closed by mistake).
+pub(crate) fn close_if_open(c: &Chan) -> bool {
     c.lock();
     if c.closed.load(Ordering::Relaxed) {
         // SAFETY: we hold the lock.
         unsafe { c.unlock() };
-        go_panic("close of closed channel");
+        return false;
     }
     c.closed.store(true, Ordering::Release);
     // Collect the waiters (linked through `next`, FIFO) and ready them
@@ -1004,6 +1094,7 @@ pub fn close(c: &Chan) {
         sched::ready(g, true);
         w = next;
     }
+    true
 }
 
 /// Adds a reference.
@@ -1052,39 +1143,46 @@ pub unsafe fn release(c: *const Chan) {
     unsafe { Chan::unpin(c) };
 }
 
-/// A channel kept alive for a pending `gort_after` timer (owns one pin).
-#[derive(Debug)]
-pub struct TimerChan(*const Chan);
-
-// SAFETY: the pin makes the pointer valid on any thread until `fire`
-// consumes it; the channel itself is Sync.
-unsafe impl Send for TimerChan {}
-
-impl TimerChan {
-    /// Pins `c` for a timer.
-    ///
-    /// # Safety
-    /// The caller holds a reference to `c` (or a pin).
-    pub unsafe fn new(c: *const Chan) -> TimerChan {
-        // SAFETY: forwarded contract.
-        unsafe { Chan::pin(c) };
-        TimerChan(c)
+/// Drops a reference that the runtime holds for one of its objects (a
+/// context's `done` channel), never panicking, since it runs wherever that
+/// object is freed (a timer firing, another context's release). If
+/// goroutines are still blocked on the channel, which only a program that
+/// kept using a borrowed channel after its last reference to the owner
+/// can cause, the reference is kept: the channel stays allocated and they
+/// stay blocked, as on a context that is never cancelled. If the program
+/// released the reference already (a borrowed channel released by
+/// mistake), nothing happens.
+///
+/// # Safety
+/// `c` is live (the caller holds a pin); the caller's reference, if the
+/// program left it, is given up.
+pub(crate) unsafe fn release_quiet(c: *const Chan) {
+    // SAFETY: the caller's pin keeps c alive.
+    let ch = unsafe { &*c };
+    let prev = ch.refs.fetch_sub(1, Ordering::AcqRel);
+    if prev > 1 {
+        return;
     }
-
-    /// The timer fired: offer the current time (an `i64`, `nanotime`) to
-    /// the channel, dropping it if the channel is full or closed, as Go's
-    /// `sendTime` does; then drop the pin.
-    pub fn fire(self) {
-        let now = crate::time::nanotime();
-        // SAFETY: our pin keeps the channel alive; it was made with
-        // elem_size 8 by `time::after`, and `now` is 8 readable bytes.
-        unsafe {
-            let c = &*self.0;
-            debug_assert_eq!(c.elem_size, 8);
-            offer(c, &now as *const i64 as *const u8);
-            Chan::unpin(self.0);
-        }
+    if prev == 0 {
+        ch.refs.fetch_add(1, Ordering::Relaxed);
+        return;
     }
+    ch.lock();
+    // SAFETY: lock held.
+    let blocked = unsafe { ch.recvq.any_blocked() || ch.sendq.any_blocked() };
+    if blocked {
+        ch.refs.fetch_add(1, Ordering::Relaxed);
+    }
+    // SAFETY: lock held.
+    unsafe { ch.unlock() };
+    if blocked {
+        return;
+    }
+    if let Some((f, arg)) = ch.release_hook.take() {
+        f(arg);
+    }
+    // SAFETY: the references' pin; nothing of ours touches c afterwards.
+    unsafe { Chan::unpin(c) };
 }
 
 #[cfg(test)]

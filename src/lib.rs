@@ -48,7 +48,11 @@
 //! - [`stack`]: goroutine stacks, guard regions, the stack pool.
 //! - [`chan`]: channels (Go's `chan.go`).
 //! - [`select`]: select over channels (Go's `select.go`).
-//! - [`time`]: the monotonic clock, timers, sleep and `gort_after`.
+//! - [`time`]: the monotonic clock, the timer heap, sleep.
+//! - [`timer`]: channel timers: `gort_timer`, `gort_ticker`, `gort_after`
+//!   (Go 1.23's `time.Timer`, `time.Ticker`, `time.After`).
+//! - [`context`]: contexts, cancellation trees with deadlines (Go's
+//!   `context`).
 //! - [`sync`]: runtime semaphores and notify lists, mutex, rwmutex, cond,
 //!   waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
@@ -74,6 +78,7 @@
 
 pub mod chan;
 pub mod config;
+pub mod context;
 pub mod ffi;
 pub mod foreign;
 pub mod frame;
@@ -91,5 +96,6 @@ pub mod signals;
 pub mod stack;
 pub mod sync;
 pub mod time;
+pub mod timer;
 pub mod trace;
 mod valgrind;

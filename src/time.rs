@@ -1,11 +1,11 @@
-//! Time: the monotonic clock, the timer heap, sleep, and `gort_after`.
+//! Time: the monotonic clock, the timer heap, and sleep.
 //!
 //! # Timers
 //!
 //! One min-heap of (deadline, what to do) under a short lock, plus an atomic
-//! copy of the earliest deadline so that the scheduler's per-round check
-//! ("is anything due?") is one relaxed load when nothing is pending, and
-//! one clock read otherwise. Due timers are fired by Ms holding a P at
+//! lower bound of the earliest deadline (`next_when`) so that the
+//! scheduler's per-round check ("is anything due?") is one relaxed load
+//! when nothing is pending, and one clock read otherwise. Due timers are fired by Ms holding a P at
 //! every scheduling round (until one goroutine is readied into the P's
 //! `runnext`, as Go's `goready` does: it runs next), and by the *timer M*
 //! (an idle M sleeping on its note until the earliest deadline; see
@@ -18,15 +18,31 @@
 //! the goroutine is off its stack, so it can never fire early onto a
 //! goroutine that is still running.
 //!
-//! A timer either readies a goroutine (sleep) or sends on a channel
-//! (`gort_after`, Go's `time.After`): [`after`] makes a channel of
-//! capacity 1 and adds a timer that, when it fires, offers the current
-//! time to it without blocking (Go's `sendTime`: a full or closed channel
-//! drops the value). The timer holds a pin on the channel (see
-//! `crate::chan`), so the program may release the channel before it
-//! fires. Fired timers act outside the heap lock; a channel timer takes the
-//! channel's lock and may ready a receiver, so the heap lock and channel
-//! locks are never held together.
+//! A timer either readies a goroutine (sleep) or calls a [`TimerNode`]'s
+//! function: a node is an entry whose heap position is tracked, so that it
+//! can be stopped (it leaves the heap at once, O(log n)) or moved in
+//! place. Channel timers (`gort_timer`, `gort_ticker`, `gort_after`:
+//! `crate::timer`), context deadlines (`crate::context`) and netpoll
+//! deadlines are nodes. Fired timers act outside the heap lock, so a
+//! node's function may take any lock that is allowed above the heap lock
+//! (a channel's, a context's, a poll descriptor's); the heap lock is the
+//! innermost lock of all of them.
+//!
+//! # `next_when` is a lower bound
+//!
+//! `next_when` is `i64::MAX` when the heap is empty (as far as anyone who
+//! asked [`Timers::pending`] knows), otherwise at most the earliest
+//! deadline. Adding a timer lowers it and kicks the timer M when the new
+//! deadline is below it; removing one (a stopped timer) leaves it alone,
+//! so the timer M, which sleeps until some earlier `next_when`, wakes up
+//! early once, finds nothing due and recomputes (firing stores the exact
+//! value). The point: a program that starts and stops timeouts in a loop
+//! (`gort_timer_new` + `gort_timer_stop`, each later than the last) kicks
+//! the timer M once, not at every start. `pending` looks at the heap
+//! itself, under its lock, and stores `i64::MAX` when it finds it empty:
+//! the M that asks it before going to sleep does not watch a stale
+//! deadline then, and the next timer added kicks again; deadlock
+//! detection, which asks it too, is never delayed by a stopped timer.
 //!
 //! Rejected: per-P heaps (Go 1.14+). They scale better under heavy timer
 //! use but need timer stealing when a P is busy; one heap is simpler and
@@ -36,7 +52,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use crate::lock::Mutex;
 
-use crate::chan::{self, Chan, TimerChan};
 use crate::os;
 use crate::sched::{self, GRef};
 
@@ -51,8 +66,6 @@ pub fn nanotime() -> i64 {
 enum Fire {
     /// Ready a sleeping goroutine.
     Ready(GRef),
-    /// Offer the time to a `gort_after` channel.
-    Send(TimerChan),
     /// Call a [`TimerNode`]'s function with the sequence number it was
     /// armed with.
     Call { node: NodeRef, arg_seq: u64 },
@@ -61,7 +74,6 @@ enum Fire {
 /// A fired timer's action, carried out of the heap lock.
 enum Firing {
     Ready(GRef),
-    Send(TimerChan),
     Call(fn(usize, u64), usize, u64),
 }
 
@@ -111,6 +123,16 @@ impl TimerNode {
             f,
             arg,
         }
+    }
+
+    /// Whether the node is in the heap: exact for its owner when only the
+    /// owner adds it and nothing can fire it (it is not in the heap, and
+    /// only the owner can put it back); otherwise a hint that may turn
+    /// false at any moment, when the heap fires it. An owner uses it to
+    /// skip a [`Timers::del_node`] (and its lock) that would find nothing.
+    #[inline]
+    pub fn is_queued(&self) -> bool {
+        self.idx.load(Ordering::Relaxed) != NOT_IN_HEAP
     }
 }
 
@@ -185,6 +207,22 @@ impl Heap {
         self.sift_up(i);
     }
 
+    /// Gives the entry at `i` a new deadline and order, and moves it to
+    /// its place.
+    fn update(&mut self, i: usize, when: i64, seq: u64, arg_seq: u64) {
+        let e = &mut self.0[i];
+        e.when = when;
+        e.seq = seq;
+        if let Fire::Call { arg_seq: a, .. } = &mut e.fire {
+            *a = arg_seq;
+        }
+        if i > 0 && self.0[i].before(&self.0[(i - 1) / 2]) {
+            self.sift_up(i);
+        } else {
+            self.sift_down(i);
+        }
+    }
+
     /// Removes and returns the entry at `i`.
     fn remove(&mut self, i: usize) -> Entry {
         let last = self.0.len() - 1;
@@ -234,12 +272,20 @@ impl Timers {
         }
     }
 
-    /// Whether any timer is pending.
+    /// Whether any timer is pending. Looks at the heap itself; finding it
+    /// empty, it sets `next_when` to `i64::MAX`, so that the next timer
+    /// added kicks the timer M (module docs).
     pub fn pending(&self) -> bool {
-        self.next_when.load(Ordering::SeqCst) != i64::MAX
+        let h = self.heap.lock();
+        if h.len() == 0 {
+            self.next_when.store(i64::MAX, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
-    /// The earliest deadline (i64::MAX if none).
+    /// A lower bound of the earliest deadline (module docs); `i64::MAX` if
+    /// no timer is pending.
     pub fn next_when(&self) -> i64 {
         self.next_when.load(Ordering::SeqCst)
     }
@@ -260,27 +306,40 @@ impl Timers {
         self.push(when, Fire::Ready(gp))
     }
 
-    /// Adds a timer that offers the time to `ch` at `when`. Returns
-    /// whether it is now the earliest.
-    pub fn add_chan(&self, when: i64, ch: TimerChan) -> bool {
-        self.push(when, Fire::Send(ch))
-    }
-
-    /// Arms `node` to fire at `when` with `seq` (moving it if it is
-    /// pending), and kicks the timer M if it is now the earliest timer.
+    /// Arms `node` to fire at `when` with `seq`, moving it in place if it
+    /// is pending, and kicks the timer M if that is earlier than
+    /// `next_when`. Returns whether the node was pending (moved rather
+    /// than added).
     ///
     /// # Safety
     /// The caller keeps `node` alive and in place until `del_node`
-    /// returned or the node fired (see [`TimerNode`]).
-    pub unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) {
+    /// returned true or the node fired (see [`TimerNode`]).
+    pub unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) -> bool {
+        // SAFETY: forwarded contract.
+        let (moved, kick) = unsafe { self.place_node(node, when, seq) };
+        if kick {
+            sched::timer_kick();
+        }
+        moved
+    }
+
+    /// [`Timers::add_node`] without the kick: returns (moved, kick), and
+    /// the caller calls `sched::timer_kick` if `kick`, once it has dropped
+    /// its own locks (a kick may wake a thread or start one).
+    ///
+    /// # Safety
+    /// As [`Timers::add_node`].
+    pub unsafe fn place_node(&self, node: &TimerNode, when: i64, seq: u64) -> (bool, bool) {
+        // i64::MAX means "no timer" to next_when: a timer that far out is
+        // one nanosecond earlier, so it still counts as pending.
         let when = when.min(i64::MAX - 1);
-        let earliest = {
-            let mut h = self.heap.lock();
-            let i = node.idx.load(Ordering::Relaxed);
-            if i != NOT_IN_HEAP {
-                h.remove(i);
-            }
-            let s = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.heap.lock();
+        let s = self.seq.fetch_add(1, Ordering::Relaxed);
+        let i = node.idx.load(Ordering::Relaxed);
+        let moved = i != NOT_IN_HEAP;
+        if moved {
+            h.update(i, when, s, seq);
+        } else {
             h.push(Entry {
                 when,
                 seq: s,
@@ -289,15 +348,13 @@ impl Timers {
                     arg_seq: seq,
                 },
             });
-            self.publish_next(&h)
-        };
-        if earliest {
-            sched::timer_kick();
         }
+        (moved, self.publish_next(&h))
     }
 
     /// Stops `node`: removes it from the heap. Returns whether it was
-    /// pending (false: it fired, or its firing is under way).
+    /// pending (false: it fired, or its firing is under way). Leaves
+    /// `next_when` alone (module docs).
     pub fn del_node(&self, node: &TimerNode) -> bool {
         // Always under the lock: a firing copies the node's function out
         // under it, after marking the node gone, so an owner that sees the
@@ -308,16 +365,18 @@ impl Timers {
             return false;
         }
         h.remove(i);
-        self.publish_next(&h);
         true
     }
 
-    /// Stores the earliest deadline after a change; returns whether it
-    /// moved earlier.
+    /// Lowers `next_when` to the earliest deadline after an addition, if
+    /// that is below it; returns whether it did (the timer M must look).
+    /// Under the heap lock, as every store to `next_when`.
     fn publish_next(&self, h: &Heap) -> bool {
         let next = h.peek_when();
         let earlier = next < self.next_when.load(Ordering::Relaxed);
-        self.next_when.store(next, Ordering::SeqCst);
+        if earlier {
+            self.next_when.store(next, Ordering::SeqCst);
+        }
         earlier
     }
 
@@ -370,13 +429,11 @@ impl Timers {
                     Some(Firing::Call(f, arg, arg_seq))
                 }
                 Some(Fire::Ready(gp)) => Some(Firing::Ready(gp)),
-                Some(Fire::Send(ch)) => Some(Firing::Send(ch)),
                 None => None,
             }
         };
         match fire {
             Some(Firing::Ready(gp)) => sched::ready(gp, true),
-            Some(Firing::Send(ch)) => ch.fire(),
             Some(Firing::Call(f, arg, seq)) => f(arg, seq),
             None => return false,
         }
@@ -400,28 +457,6 @@ pub fn sleep(ns: i64) {
     // SAFETY: add_timer publishes gp to exactly one waker (the timer heap);
     // data is the deadline encoded in the pointer, valid by value.
     unsafe { sched::park(add_timer, when as usize as *mut (), &WAIT_SLEEP) };
-}
-
-/// Returns a channel (capacity 1, 8-byte elements, one reference) that
-/// receives `nanotime()` as an `i64` about `ns` nanoseconds from now (Go:
-/// `time.After`); at once if `ns <= 0`.
-pub fn after(ns: i64) -> *const Chan {
-    let c = Chan::new(8, 1);
-    if ns <= 0 {
-        let now = nanotime();
-        // SAFETY: c is new and ours, with 8-byte elements.
-        unsafe { chan::offer(&*c, &now as *const i64 as *const u8) };
-        return c;
-    }
-    // i64::MAX means "no timer" to the heap: a timer that far out is one
-    // nanosecond earlier, so it still counts as pending.
-    let when = nanotime().saturating_add(ns).min(i64::MAX - 1);
-    // SAFETY: we hold c's only reference.
-    let tc = unsafe { TimerChan::new(c) };
-    if sched::sched().timers.add_chan(when, tc) {
-        sched::timer_kick();
-    }
-    c
 }
 
 /// Park callback: queue the sleeping goroutine's timer.

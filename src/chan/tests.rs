@@ -284,7 +284,7 @@ fn receiver_releases_last_reference_at_once() {
 #[test]
 fn after_delivers_the_time_once() {
     let t0 = crate::time::nanotime();
-    let c = Ch(crate::time::after(2_000_000));
+    let c = Ch(crate::timer::after(2_000_000));
     assert_eq!(c.get().cap(), 1);
     let v = c.recv().unwrap() as i64;
     let t1 = crate::time::nanotime();
@@ -293,9 +293,9 @@ fn after_delivers_the_time_once() {
     c.release();
     // Released before firing: the timer's pin keeps it alive until then.
     for _ in 0..100 {
-        Ch(crate::time::after(100_000)).release();
+        Ch(crate::timer::after(100_000)).release();
     }
-    let c = Ch(crate::time::after(0));
+    let c = Ch(crate::timer::after(0));
     assert_eq!(c.try_recv().0, Recv::Value);
     c.release();
     std::thread::sleep(std::time::Duration::from_millis(5));

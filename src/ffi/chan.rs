@@ -1,7 +1,7 @@
 //! Channels and select (API.md §5), and gort_after.
 //!
 //! The channel itself is `crate::chan`, select is `crate::select`, the
-//! timer behind gort_after is `crate::time`; this file checks C arguments
+//! timer behind gort_after is `crate::timer`; this file checks C arguments
 //! and converts types. Every panic raised here or below is recoverable
 //! (gort_pcall, gort_recover): it is raised with no channel lock held and
 //! nothing owned that would need dropping.
@@ -234,13 +234,14 @@ pub unsafe extern "C" fn gort_chan_cap(c: *const gort_chan) -> usize {
 /// Returns a new channel (capacity 1, element `int64_t`) that receives one
 /// value, gort_nanotime() at that moment, about `ns` nanoseconds from now
 /// (at once if `ns <= 0`), like Go's time.After. The caller owns the one
-/// reference and releases it when done, whether or not the value arrived;
-/// the pending timer keeps the channel alive by itself until it fires,
-/// and costs no thread. If the buffer is full or the channel closed when
-/// the timer fires, the value is dropped.
+/// reference and releases it when done, whether or not the value arrived:
+/// releasing it before the timer fired stops the timer, so an abandoned
+/// timeout costs nothing from then on. The timer costs no thread. If the
+/// buffer is full or the channel closed when the timer fires, the value is
+/// dropped. For a timeout that can be stopped or reset, see gort_timer.
 #[no_mangle]
 pub extern "C" fn gort_after(ns: i64) -> *mut gort_chan {
-    fence(|| crate::time::after(ns) as *mut gort_chan)
+    fence(|| crate::timer::after(ns) as *mut gort_chan)
 }
 
 /// Waits until one of the `n` cases can proceed, performs it, and returns

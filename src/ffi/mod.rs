@@ -22,12 +22,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::panic::fatal;
 
 pub mod chan;
+pub mod context;
 pub mod foreign;
 pub mod handle;
 pub mod net;
 pub mod panic;
 pub mod runtime;
 pub mod sync;
+pub mod timer;
 
 /// Runs `f` for a C caller: a foreign thread first waits for
 /// initialization (API.md §2), and a Rust panic becomes a fatal error.

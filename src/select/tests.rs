@@ -135,7 +135,7 @@ fn same_channel_send_and_receive_in_one_select() {
 fn select_timeout_with_after() {
     let never = Ch::new(8, 0);
     let t0 = crate::time::nanotime();
-    let t = Ch(crate::time::after(3_000_000));
+    let t = Ch(crate::timer::after(3_000_000));
     let (mut x, mut y) = (0, 0);
     let mut cases = [recv_case(never, &mut x), recv_case(t, &mut y)];
     assert_eq!(sel(&mut cases, true), Some(1));
