@@ -21,6 +21,9 @@
 #   panic_bench_go     benches/go/panic_bench: the same in Go
 #   chan_bench_gort    benches/chan_bench.c: channels and select
 #   chan_bench_go      benches/go/chan_bench: the same in Go
+#   time_bench_gort    benches/time_bench.c: timers and contexts
+#                      (timer_create_stop, timer_reset, context_tree)
+#   time_bench_go      benches/go/time_bench: the same in Go
 #   workloads_gort     benches/workloads.c: skynet, timer storm, token ring,
 #                      worker pool, WaitGroup park rounds, at GOMAXPROCS 1, 2
 #   workloads_go       benches/go/workloads: the same in Go
@@ -60,11 +63,12 @@ HANDLE_MODES="handle_1t handle_2t handle_value"
 FOREIGN_MODES="call_pthread call_main call_first lock_exit"
 PANIC_MODES="panic_defer panic_pcall panic_recover"
 CHAN_MODES="chan_pingpong_1 chan_pingpong_2 chan_buffered chan_select4 chan_fanin"
+TIME_MODES="timer_create_stop timer_reset context_tree"
 WORKLOAD_MODES=""
 for w in skynet timer_storm token_ring worker_pool wg_park; do
     WORKLOAD_MODES="$WORKLOAD_MODES ${w}_p1 ${w}_p2"
 done
-ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $WORKLOAD_MODES startup size"
+ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $TIME_MODES $WORKLOAD_MODES startup size"
 
 # ONLY_MODES, words separated by any blanks, each a known mode.
 ONLY_MODES=$(echo ${ONLY_MODES:-})
@@ -119,6 +123,8 @@ $CC $CFLAGS -I"$ROOT/include" benches/panic_bench.c "$LIB/libgort.a" -lpthread -
 (cd benches/go && go build -o "$OUT/panic_bench_go" ./panic_bench)
 $CC $CFLAGS -I"$ROOT/include" benches/chan_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/chan_bench_gort"
 (cd benches/go && go build -o "$OUT/chan_bench_go" ./chan_bench)
+$CC $CFLAGS -I"$ROOT/include" benches/time_bench.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/time_bench_gort"
+(cd benches/go && go build -o "$OUT/time_bench_go" ./time_bench)
 $CC $CFLAGS -I"$ROOT/include" benches/workloads.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/workloads_gort"
 (cd benches/go && go build -o "$OUT/workloads_go" ./workloads)
 
@@ -153,6 +159,7 @@ run_one() {
     case $mode in handle_*) bin=$OUT/handle_bench_$impl ;; esac
     case $mode in panic_*) bin=$OUT/panic_bench_$impl ;; esac
     case $mode in chan_*) bin=$OUT/chan_bench_$impl ;; esac
+    case " $TIME_MODES " in *" $mode "*) bin=$OUT/time_bench_$impl ;; esac
     case " $WORKLOAD_MODES " in *" $mode "*) bin=$OUT/workloads_$impl ;; esac
     # Foreign-thread rows: gort's C program; Go's calls go from the same C
     # program into a c-archive (goc), Go's lock_exit is a Go program.
@@ -218,8 +225,8 @@ for rep in $(seq 1 "$REPS"); do
         done
     done
     # Calls from C threads, locked goroutines exiting, defer/panic,
-    # channels, the classic workloads.
-    for mode in $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $WORKLOAD_MODES; do
+    # channels, timers and contexts, the classic workloads.
+    for mode in $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $TIME_MODES $WORKLOAD_MODES; do
         selected "$mode" || continue
         if [ $((rep % 2)) -eq 1 ]; then
             run_one gort "$mode" "$rep"; run_one go "$mode" "$rep"
@@ -324,6 +331,9 @@ rows = [
     ("chan_buffered", "buffered channel (cap 128), producer to consumer, 10M 8-byte elements", "ns/element", "<= Go", lambda g, o: g <= o),
     ("chan_select4", "blocking select over 4 receive cases, one ready (buffered values)", "ns/select", "<= Go", lambda g, o: g <= o),
     ("chan_fanin", "fan-in: 100 producer goroutines into one unbuffered channel, 2M elements", "ns/element", "<= Go", lambda g, o: g <= o),
+    ("timer_create_stop", "timer create+stop (gort: new+stop+free; Go: NewTimer+Stop, GC frees), 1 s timers", "ns/timer", "<= Go/2", lambda g, o: g <= o / 2),
+    ("timer_reset", "one pending timer reset to 1 h, 1M times (median of 5 rounds)", "ns/reset", "<= Go", lambda g, o: g <= o),
+    ("context_tree", "context: with_cancel root + 10,000 with_cancel children, cancel root, release all (Go: cancel funcs)", "us/tree", "<= Go", lambda g, o: g <= o),
     *workload_rows,
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
