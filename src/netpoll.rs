@@ -161,7 +161,7 @@ fn poller() -> &'static Poller {
 
 /// Whether goroutines (or `gort_fd_ready` channels) wait for readiness.
 #[inline]
-pub fn has_waiters() -> bool {
+pub(crate) fn has_waiters() -> bool {
     POLLER
         .get()
         .is_some_and(|p| p.nwait.load(Ordering::SeqCst) > 0)
@@ -171,14 +171,14 @@ pub fn has_waiters() -> bool {
 /// waits and no M is blocked in the poller already (it collects
 /// everything).
 #[inline]
-pub fn should_poll() -> bool {
+pub(crate) fn should_poll() -> bool {
     POLLER
         .get()
         .is_some_and(|p| p.nwait.load(Ordering::Relaxed) > 0 && !p.blocked.load(Ordering::Relaxed))
 }
 
 /// For sysmon: nobody polled for SYSMON_POLL_NS while something waits.
-pub fn overdue(now: i64) -> bool {
+pub(crate) fn overdue(now: i64) -> bool {
     POLLER.get().is_some_and(|p| {
         p.nwait.load(Ordering::Relaxed) > 0
             && !p.blocked.load(Ordering::Relaxed)
@@ -187,7 +187,7 @@ pub fn overdue(now: i64) -> bool {
 }
 
 /// Becomes the one M that blocks in the poller; false if another is.
-pub fn claim() -> bool {
+pub(crate) fn claim() -> bool {
     let p = poller();
     p.blocked
         .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
@@ -196,7 +196,7 @@ pub fn claim() -> bool {
 
 /// Whether an M is blocked in the poller (or about to be).
 #[inline]
-pub fn poller_blocked() -> bool {
+pub(crate) fn poller_blocked() -> bool {
     POLLER
         .get()
         .is_some_and(|p| p.blocked.load(Ordering::SeqCst))
@@ -204,7 +204,7 @@ pub fn poller_blocked() -> bool {
 
 /// Breaks a blocking poll (an earlier timer was added, or work for the
 /// polling M arrived). Cheap when nobody is blocked.
-pub fn wake_poller() {
+pub(crate) fn wake_poller() {
     let Some(p) = POLLER.get() else { return };
     if p.blocked.load(Ordering::SeqCst) && !p.wake_sent.swap(true, Ordering::SeqCst) {
         let one: u64 = 1;
@@ -220,7 +220,7 @@ pub fn wake_poller() {
 ///
 /// A blocking poll must be made by the M that [`claim`]ed the poller; it
 /// gives the claim up before returning.
-pub fn netpoll(until: i64) -> Vec<GRef> {
+pub(crate) fn netpoll(until: i64) -> Vec<GRef> {
     let p = poller();
     let blocking = until != 0;
     let timeout_ms: i32 = if !blocking {
@@ -972,7 +972,7 @@ fn check_events(events: i32) -> Result<u8, i32> {
 }
 
 /// `gort_fd_wait`.
-pub fn fd_wait(fd: i32, events: i32, deadline: i64) -> Result<u8, i32> {
+pub(crate) fn fd_wait(fd: i32, events: i32, deadline: i64) -> Result<u8, i32> {
     let events = check_events(events)?;
     let h = Hold::new(fd)?;
     reset(h.0, events);
@@ -1042,7 +1042,7 @@ fn attempt(
 ///
 /// # Safety
 /// `buf` is NULL or `len` writable bytes (the kernel checks them).
-pub unsafe fn read(fd: i32, buf: *mut u8, len: usize, deadline: i64) -> Result<usize, i32> {
+pub(crate) unsafe fn read(fd: i32, buf: *mut u8, len: usize, deadline: i64) -> Result<usize, i32> {
     if len == 0 {
         return if fd < 0 { Err(libc::EBADF) } else { Ok(0) };
     }
@@ -1067,7 +1067,7 @@ pub unsafe fn read(fd: i32, buf: *mut u8, len: usize, deadline: i64) -> Result<u
 ///
 /// # Safety
 /// `buf` is NULL or `len` readable bytes (the kernel checks them).
-pub unsafe fn write(fd: i32, buf: *const u8, len: usize, deadline: i64) -> (usize, i32) {
+pub(crate) unsafe fn write(fd: i32, buf: *const u8, len: usize, deadline: i64) -> (usize, i32) {
     if len == 0 {
         return (0, if fd < 0 { libc::EBADF } else { 0 });
     }
@@ -1130,7 +1130,7 @@ fn write_no_sigpipe(fd: i32, p: *const u8, n: usize) -> isize {
 ///
 /// # Safety
 /// `addr`/`addrlen` are as for accept(2) (the kernel checks them).
-pub unsafe fn accept(
+pub(crate) unsafe fn accept(
     fd: i32,
     addr: *mut libc::sockaddr,
     addrlen: *mut libc::socklen_t,
@@ -1161,7 +1161,7 @@ pub unsafe fn accept(
 ///
 /// # Safety
 /// `addr` is as for connect(2) (the kernel checks it).
-pub unsafe fn connect(
+pub(crate) unsafe fn connect(
     fd: i32,
     addr: *const libc::sockaddr,
     addrlen: libc::socklen_t,
@@ -1212,7 +1212,7 @@ pub unsafe fn connect(
 }
 
 /// `gort_fd_close`.
-pub fn close(fd: i32) -> Result<(), i32> {
+pub(crate) fn close(fd: i32) -> Result<(), i32> {
     let pd = pd_get(fd).ok_or(libc::EBADF)?;
     loop {
         let r = pd.refs.load(Ordering::Acquire);
@@ -1328,7 +1328,7 @@ impl ChanWait {
 
 /// `gort_fd_ready`: a channel (capacity 1, `int` elements) that receives
 /// the ready events, 0 at the deadline, or -errno.
-pub fn fd_ready(fd: i32, events: i32, deadline: i64) -> *const crate::chan::Chan {
+pub(crate) fn fd_ready(fd: i32, events: i32, deadline: i64) -> *const crate::chan::Chan {
     use crate::chan::{self, Chan};
     let c = Chan::new(4, 1);
     let send_now = |v: i32| {
