@@ -82,7 +82,24 @@ pub(super) fn startm_with(p: &Processor, spinning: bool) {
             m.next_p.store(p as *const _ as *mut _, Ordering::Release);
             m.note.notify();
         }
-        None => newm(p, spinning),
+        None => {
+            // The M blocked in the poller is idle too: wake it with the P
+            // rather than start a thread.
+            let pm = s.poll_m.load(Ordering::SeqCst);
+            if !pm.is_null()
+                && s.poll_m
+                    .compare_exchange(pm, ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // SAFETY: Ms are never freed.
+                let pm = unsafe { &*pm };
+                pm.next_spinning.store(spinning, Ordering::Relaxed);
+                pm.next_p.store(p as *const _ as *mut _, Ordering::Release);
+                crate::netpoll::wake_poller();
+                return;
+            }
+            newm(p, spinning)
+        }
     }
 }
 
@@ -226,7 +243,27 @@ pub(super) fn poll_as_m(m: &Machine, grace: &mut i64) -> bool {
     } else {
         next.saturating_add(*grace).max(1)
     };
+    let me = m as *const Machine as *mut Machine;
+    s.poll_m.store(me, Ordering::SeqCst);
     let gs = crate::netpoll::netpoll(until);
+    // Stop being the poll M before giving up the claim: once it is given
+    // up another M may claim and become the poll M.
+    let handed = s
+        .poll_m
+        .compare_exchange(me, ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed)
+        .is_err();
+    crate::netpoll::unclaim();
+    if handed {
+        // startm is handing us a P (it cleared poll_m first).
+        loop {
+            if take_handed_p(m) {
+                inject(&gs);
+                *grace = 0;
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+    }
     let now = os::nanotime();
     let timer_due = s.timers.next_when() <= now;
     if gs.is_empty() && !timer_due {

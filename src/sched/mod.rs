@@ -185,6 +185,9 @@ pub(crate) struct Sched {
     pub timers: Timers,
     /// The M sleeping until the next timer, if any.
     timer_m: AtomicPtr<Machine>,
+    /// The M blocked in the poller, if any: `startm` hands it a P rather
+    /// than starting a thread when no M is idle.
+    poll_m: AtomicPtr<Machine>,
     /// Default usable stack bytes.
     pub stack_size: usize,
     ncpu: usize,
@@ -249,6 +252,7 @@ impl Sched {
             mid_gen: AtomicI64::new(0),
             timers: Timers::new(),
             timer_m: AtomicPtr::new(ptr::null_mut()),
+            poll_m: AtomicPtr::new(ptr::null_mut()),
             stack_size: cfg.stack_size,
             ncpu: os::ncpu(),
             gfree_global: Mutex::new(Vec::new()),
