@@ -138,7 +138,7 @@ static void two_readers(int wfd) {
     int t1 = atomic_load(&ticks);
     gort_sleep(200 * MS);
     int t2 = atomic_load(&ticks);
-    CHECKF(t2 - t1 >= 5, "with a reader blocked on fd 0, the ticking goroutine ticked %d times in 200 ms", t2 - t1);
+    CHECKF(t2 - t1 >= (test_quick() ? 1 : 5), "with a reader blocked on fd 0, the ticking goroutine ticked %d times in 200 ms", t2 - t1);
     CHECK(write(wfd, "2", 1) == 1);
     while (atomic_load(&readers_done) < 2) {
         CHECKF(gort_nanotime() - t0 < 20 * SEC, "two readers, two bytes: one reader never returned");
