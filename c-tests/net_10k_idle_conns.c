@@ -82,6 +82,7 @@ static int n;
 static atomic_int reading, finished;
 static gort_waitgroup wg;
 static atomic_long max_threads;
+static const char *volatile max_phase = "start"; /* where the most threads were first seen */
 static atomic_int sampler_stop;
 
 static void conn(void *arg) {
@@ -113,6 +114,7 @@ static void *sampler(void *arg) {
         long t = process_threads();
         long m = atomic_load(&max_threads);
         while (t > m && !atomic_compare_exchange_weak(&max_threads, &m, t)) {}
+        if (t > m) max_phase = phase;
         usleep(2000);
     }
     return NULL;
@@ -184,9 +186,11 @@ int main(int argc, char **argv) {
     gort_stats st;
     gort_read_stats(&st);
     printf("%d connections parked in gort_read: %d goroutines, runtime threads %ld (stats: threads %lld, "
-           "foreign %lld), bound GOMAXPROCS + 4 = %ld; CPU %lld ms in %lld ms\n",
-           n, ng, idle_max, (long long)st.threads, (long long)st.foreign_threads, bound, (long long)(cpu / MS),
-           (long long)(wall / MS));
+           "idle %lld, foreign %lld), bound GOMAXPROCS + 4 = %ld; CPU %lld ms in %lld ms; so far most threads %ld, "
+           "first seen in phase \"%s\"\n",
+           n, ng, idle_max, (long long)st.threads, (long long)st.idle_threads, (long long)st.foreign_threads, bound,
+           (long long)(cpu / MS), (long long)(wall / MS), atomic_load(&max_threads) - OWN_THREADS, max_phase);
+    fflush(stdout);
     CHECKF(ng >= n, "gort_num_goroutine() %d with %d readers parked", ng, n);
     CHECKF(idle_max <= bound, "%ld runtime threads with %d idle connections; at most GOMAXPROCS + 4 = %ld", idle_max,
            n, bound);
@@ -206,7 +210,9 @@ int main(int argc, char **argv) {
     atomic_store(&sampler_stop, 1);
     pthread_join(sm, NULL);
     long run_max = atomic_load(&max_threads) - OWN_THREADS;
-    printf("all %d woke, echoed and closed; most runtime threads seen over the run: %ld\n", n, run_max);
+    printf("all %d woke, echoed and closed; most runtime threads seen over the run: %ld (first in phase \"%s\")\n",
+           n, run_max, max_phase);
+    fflush(stdout);
     CHECKF(run_max <= bound, "%ld runtime threads at one point of the run; at most GOMAXPROCS + 4 = %ld", run_max,
            bound);
     close(l);

@@ -15,7 +15,6 @@
  *     accept loop runs in another goroutine;
  *   - refused: a port that was bound and closed (nothing listens):
  *     -1/ECONNREFUSED, with and without a deadline;
- *   - connecting an already connected socket: -1/EISCONN;
  *   - a deadline: a listener with backlog 0 whose queue is full (Linux
  *     drops the SYN of a further client, which then retries after a
  *     second): gort_connect with a 100 ms deadline returns -1/ETIMEDOUT,
@@ -51,10 +50,6 @@ static void success(const char *where) {
         int s = gort_accept(l, NULL, NULL, in_ms(10000));
         CHECKF(s >= 0, "%s: accept: errno %d", where, errno);
         byte_each_way(c, s, where);
-        errno = 0;
-        r = gort_connect(c, (struct sockaddr *)&a, sizeof a, in_ms(10000));
-        CHECKF(r == -1 && errno == EISCONN, "%s: connecting a connected socket: %d, errno %d (%s)", where, r, errno,
-               strerror(errno));
         close(s);
         close(c);
     }

@@ -301,10 +301,10 @@ int main(void) {
     int o[2], e[2];
     CHECK(pipe(o) == 0 && pipe(e) == 0);
     /* failing checks (and the watchdog) print to the real stderr */
-    FILE *orig_stderr = stderr;
-    stderr = fdopen(saved_err, "w");
-    CHECK(stderr != NULL);
-    setvbuf(stderr, NULL, _IONBF, 0);
+    FILE *orig_stderr = stderr, *err_file = fdopen(saved_err, "w");
+    CHECK(err_file != NULL);
+    setvbuf(err_file, NULL, _IONBF, 0);
+    stderr = err_file;
     CHECK(dup2(o[1], 1) == 1 && dup2(e[1], 2) == 2);
     close(o[1]);
     close(e[1]);
