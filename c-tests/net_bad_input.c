@@ -46,7 +46,7 @@
 static void checks(const char *where) {
     struct sockaddr_in a;
     int l = tcp_listen(&a, 4);
-    char buf[64];
+    char buf[64] = {0};
     int p[2];
     CHECK(pipe2(p, O_CLOEXEC) == 0);
     int notopen = p[1] + 1000;

@@ -24,10 +24,11 @@
  *     number: -1/ETIMEDOUT (no stale "ready");
  *   - A's write end gets a byte (A's file, alive through the dup in ways
  *     1 and 3, becomes readable again: an event for a registration that
- *     outlived close(2));
- *   - every other round, a goroutine waits on the number for 5 ms with
- *     gort_fd_wait(IN) (every third such round, gort_fd_ready): it must
- *     time out (-1/ETIMEDOUT, or 0 from the channel), not report IN;
+ *     outlived close(2)); every other round the byte is written by
+ *     another goroutine just as this one starts to wait on the number for
+ *     5 ms with gort_fd_wait(IN) (every third such round, gort_fd_ready):
+ *     the wait must time out (-1/ETIMEDOUT, or 0 from the channel), not
+ *     report IN;
  *   - a goroutine blocks in gort_read on the number (deadline 10 s, so a
  *     hang is a clear failure), B's write end gets a byte: the read
  *     returns it (the new file's readiness is not lost to the old
@@ -55,6 +56,26 @@ static void reader(void *arg) {
     r->n = gort_read(r->fd, &r->c, 1, in_ms(10000));
     r->err = errno;
     gort_wg_done(&r->wg);
+}
+
+typedef struct awriter {
+    int fd, keep;
+    const char *what;
+    atomic_int go;
+    gort_waitgroup wg;
+} awriter;
+
+static void write_a(awriter *w) {
+    errno = 0;
+    ssize_t r = gort_write(w->fd, "A", 1, INT64_MIN);
+    CHECKF(r == 1 || (!w->keep && r == -1 && errno == EPIPE), "%s: write to A: %zd, errno %d", w->what, r, errno);
+}
+
+static void write_a_g(void *arg) {
+    awriter *w = arg;
+    while (!atomic_load(&w->go)) gort_gosched();
+    write_a(w);
+    gort_wg_done(&w->wg);
 }
 
 static void rounds(void *arg) {
@@ -105,12 +126,23 @@ static void rounds(void *arg) {
         ssize_t r = gort_read(fd, &c, 1, INT64_MIN);
         CHECKF(r == -1 && errno == ETIMEDOUT, "%s: gort_read(past) on the new empty pipe: %zd, errno %d (%s)", what, r,
                errno, strerror(errno));
-        /* A's file (alive in ways 1 and 3) becomes readable */
-        errno = 0;
-        r = gort_write(a[1], "A", 1, INT64_MIN);
-        CHECKF(r == 1 || (!keep && r == -1 && errno == EPIPE), "%s: write to A: %zd, errno %d", what, r, errno);
+        /* A's file (alive in ways 1 and 3) becomes readable: before the
+         * wait below, or (every other round) from another goroutine just
+         * as the wait starts */
+        awriter aw;
+        memset(&aw, 0, sizeof aw);
+        aw.fd = a[1];
+        aw.keep = keep;
+        aw.what = what;
+        if (i % 2 == 0) {
+            write_a(&aw);
+        } else {
+            gort_wg_add(&aw.wg, 1);
+            gort_go(write_a_g, &aw);
+        }
         if (i % 2 == 1) {
             waited++;
+            atomic_store(&aw.go, 1);
             if ((i / 2) % 3 == 2) {
                 gort_chan *ch = gort_fd_ready(fd, GORT_POLL_IN, in_ms(5));
                 CHECK(ch != NULL);
@@ -125,6 +157,7 @@ static void rounds(void *arg) {
                        what, ev, errno, strerror(errno));
             }
         }
+        if (i % 2 == 1) gort_wg_wait(&aw.wg);
         /* B's readiness reaches a waiter */
         rdr w;
         memset(&w, 0, sizeof w);
