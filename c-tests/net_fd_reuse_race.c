@@ -44,7 +44,9 @@ static void body(void *arg) {
         CHECK(d >= 0);
         errno = 0;
         int ev = gort_fd_wait(a[0], GORT_POLL_IN, gort_nanotime() + 100000);
-        CHECKF(ev == -1 && errno == ETIMEDOUT, "round %ld: gort_fd_wait on empty A: %d, errno %d", i, ev, errno);
+        CHECKF(ev == -1 && errno == ETIMEDOUT,
+               "round %ld: gort_fd_wait(IN) on a fresh, empty pipe: %d, errno %d (a stale readiness of an earlier "
+               "round's file at this number)", i, ev, errno);
         CHECK(close(a[0]) == 0);
         CHECK(pipe2(b, O_CLOEXEC) == 0);
         if (b[0] == a[0]) reused++;
