@@ -102,12 +102,12 @@ use crate::time::{nanotime, TimerNode};
 /// `context.Canceled`).
 ///
 /// cbindgen:ignore
-pub const CANCELED: i32 = libc::ECANCELED;
+pub(crate) const CANCELED: i32 = libc::ECANCELED;
 /// `gort_context_err` of a context whose deadline passed (Go's
 /// `context.DeadlineExceeded`).
 ///
 /// cbindgen:ignore
-pub const DEADLINE_EXCEEDED: i32 = libc::ETIMEDOUT;
+pub(crate) const DEADLINE_EXCEEDED: i32 = libc::ETIMEDOUT;
 
 // cbindgen reads the crate by names alone: without the directive below it
 // would take `addr2line::Context<..>` (module trace) for this type. The C
@@ -116,7 +116,7 @@ pub const DEADLINE_EXCEEDED: i32 = libc::ETIMEDOUT;
 ///
 /// cbindgen:ignore
 #[derive(Debug)]
-pub struct Context {
+pub(crate) struct Context {
     lock: Mutex<()>,
     /// The parent, fixed at birth; null for the background context and its
     /// children. Dereferenced only while `in_list` holds the parent.
@@ -173,19 +173,19 @@ static BACKGROUND: Context = Context {
 };
 
 /// Go's `context.Background()`.
-pub fn background() -> *const Context {
+pub(crate) fn background() -> *const Context {
     &BACKGROUND
 }
 
 /// Go's `context.WithCancel(parent)`: a new context with one reference.
-pub fn with_cancel(parent: &Context) -> *const Context {
+pub(crate) fn with_cancel(parent: &Context) -> *const Context {
     new_child(parent, parent.deadline)
 }
 
 /// Go's `context.WithDeadline(parent, d)`, `d` on the `nanotime` clock: a
 /// new context with one reference, cancelled with `DEADLINE_EXCEEDED` at
 /// `d` (at once if `d` has passed).
-pub fn with_deadline(parent: &Context, d: i64) -> *const Context {
+pub(crate) fn with_deadline(parent: &Context, d: i64) -> *const Context {
     if parent.deadline <= d {
         return with_cancel(parent);
     }
@@ -263,7 +263,7 @@ fn new_child(parent: &Context, deadline: i64) -> *const Context {
 }
 
 /// `gort_context_retain`.
-pub fn retain(c: &Context) {
+pub(crate) fn retain(c: &Context) {
     if c.background {
         return;
     }
@@ -283,7 +283,7 @@ pub fn retain(c: &Context) {
 ///
 /// # Safety
 /// `c` is a live context (its record not freed yet).
-pub unsafe fn release(c: *const Context) {
+pub(crate) unsafe fn release(c: *const Context) {
     // SAFETY: forwarded contract.
     let cr = unsafe { &*c };
     if cr.background {
@@ -310,20 +310,20 @@ pub unsafe fn release(c: *const Context) {
 /// `gort_context_cancel` (Go's `CancelFunc`): cancels `c` and its
 /// descendants with `CANCELED`; does nothing if `c` is cancelled already
 /// or is the background context.
-pub fn cancel(c: &Context) {
+pub(crate) fn cancel(c: &Context) {
     if !c.background {
         cancel_own(c, CANCELED);
     }
 }
 
 /// `gort_context_err`.
-pub fn err(c: &Context) -> i32 {
+pub(crate) fn err(c: &Context) -> i32 {
     c.err.load(Ordering::Acquire)
 }
 
 /// `gort_context_done`: the channel closed when `c` is cancelled (made
 /// now if need be), borrowed from `c`; null for the background context.
-pub fn done(c: &Context) -> *const Chan {
+pub(crate) fn done(c: &Context) -> *const Chan {
     let d = c.done.load(Ordering::Acquire);
     if !d.is_null() || c.background {
         return d;

@@ -57,7 +57,7 @@ use crate::sched::{self, GRef};
 
 /// Monotonic nanoseconds.
 #[inline]
-pub fn nanotime() -> i64 {
+pub(crate) fn nanotime() -> i64 {
     os::nanotime()
 }
 
@@ -98,7 +98,7 @@ unsafe impl Send for NodeRef {}
 ///
 /// The owner keeps the node alive and in place while it is in the heap,
 /// i.e. until `del_node` returned or `f` has been called.
-pub struct TimerNode {
+pub(crate) struct TimerNode {
     /// Position in the heap, or NOT_IN_HEAP. Changed under the heap lock.
     idx: AtomicUsize,
     f: fn(usize, u64),
@@ -117,7 +117,7 @@ const NOT_IN_HEAP: usize = usize::MAX;
 
 impl TimerNode {
     /// A node that calls `f(arg, seq)` when it fires.
-    pub const fn new(f: fn(usize, u64), arg: usize) -> TimerNode {
+    pub(crate) const fn new(f: fn(usize, u64), arg: usize) -> TimerNode {
         TimerNode {
             idx: AtomicUsize::new(NOT_IN_HEAP),
             f,
@@ -131,7 +131,7 @@ impl TimerNode {
     /// false at any moment, when the heap fires it. An owner uses it to
     /// skip a [`Timers::del_node`] (and its lock) that would find nothing.
     #[inline]
-    pub fn is_queued(&self) -> bool {
+    pub(crate) fn is_queued(&self) -> bool {
         self.idx.load(Ordering::Relaxed) != NOT_IN_HEAP
     }
 }
@@ -250,7 +250,7 @@ impl Heap {
 
 /// The timer heap.
 #[derive(Debug)]
-pub struct Timers {
+pub(crate) struct Timers {
     heap: Mutex<Heap>,
     next_when: AtomicI64,
     seq: AtomicU64,
@@ -264,7 +264,7 @@ impl Default for Timers {
 
 impl Timers {
     /// An empty heap.
-    pub fn new() -> Timers {
+    pub(crate) fn new() -> Timers {
         Timers {
             heap: Mutex::new(Heap::default()),
             next_when: AtomicI64::new(i64::MAX),
@@ -275,7 +275,7 @@ impl Timers {
     /// Whether any timer is pending. Looks at the heap itself; finding it
     /// empty, it sets `next_when` to `i64::MAX`, so that the next timer
     /// added kicks the timer M (module docs).
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         let h = self.heap.lock();
         if h.len() == 0 {
             self.next_when.store(i64::MAX, Ordering::SeqCst);
@@ -286,23 +286,25 @@ impl Timers {
 
     /// A lower bound of the earliest deadline (module docs); `i64::MAX` if
     /// no timer is pending.
-    pub fn next_when(&self) -> i64 {
+    pub(crate) fn next_when(&self) -> i64 {
         self.next_when.load(Ordering::SeqCst)
     }
 
     /// Timers in the heap.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.heap.lock().len()
     }
 
     /// Whether the heap is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Adds a timer that readies `gp` at `when`. Returns whether it is now
     /// the earliest.
-    pub fn add(&self, when: i64, gp: GRef) -> bool {
+    pub(crate) fn add(&self, when: i64, gp: GRef) -> bool {
         self.push(when, Fire::Ready(gp))
     }
 
@@ -314,7 +316,7 @@ impl Timers {
     /// # Safety
     /// The caller keeps `node` alive and in place until `del_node`
     /// returned true or the node fired (see [`TimerNode`]).
-    pub unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) -> bool {
+    pub(crate) unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) -> bool {
         // SAFETY: forwarded contract.
         let (moved, kick) = unsafe { self.place_node(node, when, seq) };
         if kick {
@@ -329,7 +331,7 @@ impl Timers {
     ///
     /// # Safety
     /// As [`Timers::add_node`].
-    pub unsafe fn place_node(&self, node: &TimerNode, when: i64, seq: u64) -> (bool, bool) {
+    pub(crate) unsafe fn place_node(&self, node: &TimerNode, when: i64, seq: u64) -> (bool, bool) {
         // i64::MAX means "no timer" to next_when: a timer that far out is
         // one nanosecond earlier, so it still counts as pending.
         let when = when.min(i64::MAX - 1);
@@ -355,7 +357,7 @@ impl Timers {
     /// Stops `node`: removes it from the heap. Returns whether it was
     /// pending (false: it fired, or its firing is under way). Leaves
     /// `next_when` alone (module docs).
-    pub fn del_node(&self, node: &TimerNode) -> bool {
+    pub(crate) fn del_node(&self, node: &TimerNode) -> bool {
         // Always under the lock: a firing copies the node's function out
         // under it, after marking the node gone, so an owner that sees the
         // node gone here may free it at once.
@@ -395,7 +397,7 @@ impl Timers {
     /// there), behind everything queued, which starves sleepers in a
     /// program that keeps its queue long.
     #[inline]
-    pub fn run_if_due(&self, runnext_taken: impl Fn() -> bool) {
+    pub(crate) fn run_if_due(&self, runnext_taken: impl Fn() -> bool) {
         let next = self.next_when.load(Ordering::Relaxed);
         if next != i64::MAX {
             let now = os::nanotime();
@@ -407,7 +409,7 @@ impl Timers {
 
     /// Fires every timer due at `now` (for a thread without a P: the
     /// goroutines go to the global queue).
-    pub fn run(&self, now: i64) {
+    pub(crate) fn run(&self, now: i64) {
         while self.fire_one(now) {}
     }
 
@@ -445,7 +447,7 @@ static WAIT_SLEEP: &str = "sleep";
 
 /// Parks for at least `ns` nanoseconds; returns at once if `ns <= 0`.
 /// On a foreign thread the thread sleeps.
-pub fn sleep(ns: i64) {
+pub(crate) fn sleep(ns: i64) {
     if ns <= 0 {
         return;
     }

@@ -85,7 +85,7 @@ use crate::time::{nanotime, TimerNode};
 
 /// A channel timer (module docs). Lives in its channel's allocation.
 #[derive(Debug)]
-pub struct Timer {
+pub(crate) struct Timer {
     node: TimerNode,
     chan: *const Chan,
     /// A ticker: re-arms itself after each fire.
@@ -162,7 +162,7 @@ impl Timer {
 
     /// The channel.
     #[inline]
-    pub fn chan(&self) -> *const Chan {
+    pub(crate) fn chan(&self) -> *const Chan {
         self.chan
     }
 
@@ -175,7 +175,7 @@ impl Timer {
     /// Stops the timer (Go 1.23's `Timer.Stop`): returns whether a fire
     /// was pending or its value was still unreceived in the buffer; either
     /// way, no value from before is received afterwards.
-    pub fn stop(&self) -> bool {
+    pub(crate) fn stop(&self) -> bool {
         let c = self.ch();
         c.lock();
         let mut pending = self.armed.replace(false);
@@ -198,7 +198,7 @@ impl Timer {
     /// must be positive, else Go's panic), Go 1.23's `Reset`: returns what
     /// [`Timer::stop`] would have, and no value from before is received
     /// afterwards. `ns <= 0` fires a one-shot timer at once.
-    pub fn reset(&self, ns: i64) -> bool {
+    pub(crate) fn reset(&self, ns: i64) -> bool {
         if self.ticker && ns <= 0 {
             go_panic("non-positive interval for Ticker.Reset");
         }
@@ -334,13 +334,13 @@ fn fired(arg: usize, _seq: u64) {
 
 /// `gort_timer_new`: a timer that fires once, `ns` from now (at once if
 /// `ns <= 0`). The caller owns it (one pin) and frees it with [`free`].
-pub fn new_timer(ns: i64) -> *const Timer {
+pub(crate) fn new_timer(ns: i64) -> *const Timer {
     start(false, ns)
 }
 
 /// `gort_ticker_new`: a ticker with period `period`, which must be
 /// positive (else Go's panic).
-pub fn new_ticker(period: i64) -> *const Timer {
+pub(crate) fn new_ticker(period: i64) -> *const Timer {
     if period <= 0 {
         go_panic("non-positive interval for NewTicker");
     }
@@ -373,7 +373,7 @@ fn start(ticker: bool, ns: i64) -> *const Timer {
 ///
 /// # Safety
 /// `t` came from [`new_timer`] or [`new_ticker`] and is not used again.
-pub unsafe fn free(t: *const Timer) {
+pub(crate) unsafe fn free(t: *const Timer) {
     // SAFETY: the owner's pin keeps the timer alive.
     let tr = unsafe { &*t };
     let c = tr.chan;
@@ -407,7 +407,7 @@ impl Timer {
 /// about `ns` nanoseconds from now, at once if `ns <= 0`. Releasing the
 /// channel's last reference stops the timer: an abandoned timeout leaves
 /// the heap at once.
-pub fn after(ns: i64) -> *const Chan {
+pub(crate) fn after(ns: i64) -> *const Chan {
     let t = Timer::alloc(false, false);
     let c = t.chan;
     // SAFETY: the channel is not shared yet; the hook's argument is the
