@@ -40,6 +40,8 @@
 //! | note        | `note::Note`          |
 //! | semacquire  | `sync::sema::acquire` |
 //! | notifyList  | `sync::sema::NotifyList` |
+//! | timer (of a `time.Timer` / `time.Ticker`) | `timer::Timer` |
+//! | cancelCtx, timerCtx | `context::Context` |
 //!
 //! # Modules
 //!
