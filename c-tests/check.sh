@@ -4,7 +4,8 @@
 # Steps: rustfmt, clippy, cargo test, the release build, the committed
 # header is current and compiles as C11 and C++, the shared library's
 # exports and soname, the packaging (make install's tree, CMake, man
-# pages, make uninstall, make dist unpacked and built without git; see
+# pages, a valgrind leak check with the installed gort.supp, make
+# uninstall, make dist unpacked and built without git; see
 # c-tests/packaging.sh), then every C program (c-tests/*.c, built with
 # $CC) and C++ program (c-tests/*.cc, built with $CXX) in c-tests/ linked
 # with libgort.a, linked with libgort.so, through dlopen where it asks for
@@ -177,6 +178,11 @@ if [ -z "${ONLY:-}" ]; then
         step "man pages: one per exported function, each renders without a warning" bash c-tests/packaging.sh man "$PKG"
     else
         skip "man pages: one per exported function, each renders without a warning" "no man (man-db)"
+    fi
+    if [ "$have_valgrind" = 1 ]; then
+        step "valgrind --leak-check=full with gort.supp: no leaks (and the program's own reported)" bash c-tests/packaging.sh valgrind "$PKG"
+    else
+        skip "valgrind --leak-check=full with gort.supp: no leaks (and the program's own reported)" "${NO_VALGRIND:+NO_VALGRIND=1}$([ -n "${NO_VALGRIND:-}" ] || echo 'no valgrind')"
     fi
     step "make uninstall leaves no file behind" bash c-tests/packaging.sh uninstall "$PKG"
     if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
