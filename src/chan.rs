@@ -410,6 +410,7 @@ impl ChanLock {
     }
 
     #[inline]
+    #[track_caller]
     fn lock(&self) {
         crate::lock::held::acquired();
         if !self.locked.swap(true, Ordering::Acquire) {
@@ -611,6 +612,7 @@ impl Chan {
 
     /// Takes the channel lock.
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) {
         self.lock.lock();
     }
