@@ -451,8 +451,8 @@ struct gort_chan *gort_after(int64_t ns);
 int gort_select(struct gort_select_case *cases, size_t n, bool block);
 
 /*
- The background context (Go's context.Background()): never cancelled,
- no deadline, the root of every tree. Never freed: retaining and
+ Returns the background context (Go's context.Background()): never
+ cancelled, no deadline, the root of every tree. Never freed: retaining and
  releasing it do nothing, cancelling it does nothing, its
  gort_context_err() is 0 and its gort_context_done() is NULL (Go's nil
  channel: never ready in gort_select(), a receive waits forever).
@@ -460,12 +460,12 @@ int gort_select(struct gort_select_case *cases, size_t n, bool block);
 struct gort_context *gort_context_background(void);
 
 /*
- A new child of `parent` (Go's context.WithCancel), cancelled by
- gort_context_cancel() on it or on any of its ancestors; born cancelled,
- with the parent's error, if `parent` is. Returns one reference; release
- it with gort_context_release() (cancel it first if its work may still
- be running, as Go's `defer cancel()`). A NULL parent panics with
- "cannot create context from nil parent".
+ Returns a new child of `parent` (Go's context.WithCancel), with one
+ reference for the caller, cancelled by gort_context_cancel() on it or
+ on any of its ancestors; born cancelled, with the parent's error, if
+ `parent` is. Release the reference with gort_context_release() (cancel
+ it first if its work may still be running, as Go's `defer cancel()`).
+ A NULL parent panics with "cannot create context from nil parent".
 
  # Safety
  `parent` is a live context the caller holds a reference to.
@@ -473,8 +473,9 @@ struct gort_context *gort_context_background(void);
 struct gort_context *gort_context_with_cancel(struct gort_context *parent);
 
 /*
- As gort_context_with_cancel(), and also cancelled, with error
- ETIMEDOUT, at `deadline`, an absolute time on the gort_nanotime()
+ Returns a new child of `parent` as gort_context_with_cancel() does,
+ also cancelled, with error ETIMEDOUT, at `deadline`, an absolute time
+ on the gort_nanotime()
  clock (Go's context.WithDeadline; for Go's WithTimeout(d) pass
  `gort_nanotime() + d`). A deadline that has passed gives a context
  cancelled at once. Under a parent whose deadline is earlier, this is
@@ -508,8 +509,9 @@ struct gort_context *gort_context_retain(struct gort_context *c);
 void gort_context_cancel(struct gort_context *c);
 
 /*
- A channel (element size 0) that is closed when `c` is cancelled (Go's
- Done): a receive returns false then, and a gort_select() receive case
+ Returns a channel (element size 0) that is closed when `c` is
+ cancelled (Go's Done): a receive gives false then, and a gort_select()
+ receive case
  on it becomes ready. Borrowed from `c`: valid while the caller holds a
  reference to `c`; do not release or close it. The same channel every
  time; NULL for the background context. A goroutine that waits on it
@@ -522,7 +524,7 @@ void gort_context_cancel(struct gort_context *c);
 struct gort_chan *gort_context_done(struct gort_context *c);
 
 /*
- Why `c` is done (Go's Err): 0 while it is not, ECANCELED after a
+ Returns why `c` is done (Go's Err): 0 while it is not, ECANCELED after a
  cancel (its own or an ancestor's), ETIMEDOUT after its deadline or an
  ancestor's passed. Once non-zero it never changes. errno is not
  touched.
@@ -1146,7 +1148,7 @@ void gort_cond_broadcast(struct gort_cond *c);
 /*
  Makes a timer that sends the time on its channel once, `ns`
  nanoseconds from now (Go's time.NewTimer). `ns <= 0` sends at once:
- the value is waiting in the channel when this returns. Free it with
+ the value is already in the channel. Returns the timer; free it with
  gort_timer_free().
  */
 struct gort_timer *gort_timer_new(int64_t ns);
@@ -1157,14 +1159,14 @@ struct gort_timer *gort_timer_new(int64_t ns);
  time.NewTicker). The ticks keep their schedule: a tick that comes late
  does not delay the next ones, and ticks missed while the receiver was
  slow are dropped. `period_ns <= 0` panics with "non-positive interval
- for NewTicker". Stop it with gort_timer_stop(), free it with
- gort_timer_free().
+ for NewTicker". Returns the ticker; stop it with gort_timer_stop(),
+ free it with gort_timer_free().
  */
 struct gort_timer *gort_ticker_new(int64_t period_ns);
 
 /*
- The channel on which `t` sends the time (one `int64_t` per fire, the
- gort_nanotime() of the fire). Borrowed: it lives as long as `t`; do not
+ Returns the channel on which `t` sends the time (one `int64_t` per
+ fire, the gort_nanotime() of the fire). Borrowed: it lives as long as `t`; do not
  release or close it (gort_chan_retain() it to keep it past
  gort_timer_free()). Receive from it with gort_chan_recv(),
  gort_chan_try_recv() or a gort_select() case.
@@ -1178,8 +1180,8 @@ struct gort_chan *gort_timer_chan(struct gort_timer *t);
  Stops `t` (Go 1.23's Timer.Stop; on a ticker, Ticker.Stop). Returns
  true if a send was pending or a value sent was still unreceived (which
  is dropped), false if the timer had fired and its value was received,
- or was stopped already; on a running ticker, true. Either way, once
- this returns nothing from before is received on the channel. A
+ or was stopped already; on a running ticker, true. Either way, from
+ then on nothing from before is received on the channel. A
  goroutine blocked receiving from it stays blocked until a
  gort_timer_reset().
 
@@ -1190,9 +1192,10 @@ bool gort_timer_stop(struct gort_timer *t);
 
 /*
  Stops `t` as gort_timer_stop() does and starts it again (Go 1.23's
- Timer.Reset, Ticker.Reset), returning what gort_timer_stop() would
- have. A timer sends once, `ns` from now (at once if `ns <= 0`: the
- value is waiting when this returns). A ticker takes `ns` as its new
+ Timer.Reset, Ticker.Reset). Returns what gort_timer_stop() would have:
+ true if a send was pending or a value unreceived. A timer sends once,
+ `ns` from now (at once if `ns <= 0`: the value is then already in the
+ channel). A ticker takes `ns` as its new
  period and ticks one period from now; `ns <= 0` panics with
  "non-positive interval for Ticker.Reset", changing nothing. No value
  from before the reset is received afterwards.

@@ -121,6 +121,19 @@ NOTES = {
                    "runs other goroutines), any other thread blocks.",
     },
     "gort_after": {"threads": ANY_THREAD + ". The pending timer holds no thread."},
+    "gort_timer_new": {
+        "threads": ANY_THREAD + ". One timer may be stopped, reset and received from by "
+                   "several goroutines and threads at once; gort_timer_free() comes after every "
+                   "other use. Timers fire on the scheduler's threads: none holds a thread of "
+                   "its own.",
+        "errors": "gort_timer_free(NULL) does nothing, as free(NULL).",
+    },
+    "gort_context_with_cancel": {
+        "threads": ANY_THREAD + ", on one context at once. Give each goroutine or thread that "
+                   "uses a context its own reference (gort_context_retain()); a deadline holds "
+                   "no thread.",
+        "errors": "gort_context_release(NULL) does nothing, as free(NULL).",
+    },
     "gort_select": {
         "threads": ANY_THREAD + ", as the single channel operations are; waiting parks a "
                    "goroutine and blocks any other thread.",

@@ -49,8 +49,8 @@ fn inner<'a>(c: *mut gort_context, what: &str) -> &'a Context {
 
 const NIL_PARENT: &str = "cannot create context from nil parent";
 
-/// The background context (Go's context.Background()): never cancelled,
-/// no deadline, the root of every tree. Never freed: retaining and
+/// Returns the background context (Go's context.Background()): never
+/// cancelled, no deadline, the root of every tree. Never freed: retaining and
 /// releasing it do nothing, cancelling it does nothing, its
 /// gort_context_err() is 0 and its gort_context_done() is NULL (Go's nil
 /// channel: never ready in gort_select(), a receive waits forever).
@@ -59,12 +59,12 @@ pub extern "C" fn gort_context_background() -> *mut gort_context {
     fence(|| context::background() as *mut gort_context)
 }
 
-/// A new child of `parent` (Go's context.WithCancel), cancelled by
-/// gort_context_cancel() on it or on any of its ancestors; born cancelled,
-/// with the parent's error, if `parent` is. Returns one reference; release
-/// it with gort_context_release() (cancel it first if its work may still
-/// be running, as Go's `defer cancel()`). A NULL parent panics with
-/// "cannot create context from nil parent".
+/// Returns a new child of `parent` (Go's context.WithCancel), with one
+/// reference for the caller, cancelled by gort_context_cancel() on it or
+/// on any of its ancestors; born cancelled, with the parent's error, if
+/// `parent` is. Release the reference with gort_context_release() (cancel
+/// it first if its work may still be running, as Go's `defer cancel()`).
+/// A NULL parent panics with "cannot create context from nil parent".
 ///
 /// # Safety
 /// `parent` is a live context the caller holds a reference to.
@@ -74,8 +74,9 @@ pub unsafe extern "C" fn gort_context_with_cancel(parent: *mut gort_context) -> 
     fence(|| context::with_cancel(p) as *mut gort_context)
 }
 
-/// As gort_context_with_cancel(), and also cancelled, with error
-/// ETIMEDOUT, at `deadline`, an absolute time on the gort_nanotime()
+/// Returns a new child of `parent` as gort_context_with_cancel() does,
+/// also cancelled, with error ETIMEDOUT, at `deadline`, an absolute time
+/// on the gort_nanotime()
 /// clock (Go's context.WithDeadline; for Go's WithTimeout(d) pass
 /// `gort_nanotime() + d`). A deadline that has passed gives a context
 /// cancelled at once. Under a parent whose deadline is earlier, this is
@@ -119,8 +120,9 @@ pub unsafe extern "C" fn gort_context_cancel(c: *mut gort_context) {
     fence(|| context::cancel(cr))
 }
 
-/// A channel (element size 0) that is closed when `c` is cancelled (Go's
-/// Done): a receive returns false then, and a gort_select() receive case
+/// Returns a channel (element size 0) that is closed when `c` is
+/// cancelled (Go's Done): a receive gives false then, and a gort_select()
+/// receive case
 /// on it becomes ready. Borrowed from `c`: valid while the caller holds a
 /// reference to `c`; do not release or close it. The same channel every
 /// time; NULL for the background context. A goroutine that waits on it
@@ -135,7 +137,7 @@ pub unsafe extern "C" fn gort_context_done(c: *mut gort_context) -> *mut gort_ch
     fence(|| context::done(cr) as *mut gort_chan)
 }
 
-/// Why `c` is done (Go's Err): 0 while it is not, ECANCELED after a
+/// Returns why `c` is done (Go's Err): 0 while it is not, ECANCELED after a
 /// cancel (its own or an ancestor's), ETIMEDOUT after its deadline or an
 /// ancestor's passed. Once non-zero it never changes. errno is not
 /// touched.

@@ -43,7 +43,7 @@ fn inner<'a>(t: *mut gort_timer, what: &str) -> &'a Timer {
 
 /// Makes a timer that sends the time on its channel once, `ns`
 /// nanoseconds from now (Go's time.NewTimer). `ns <= 0` sends at once:
-/// the value is waiting in the channel when this returns. Free it with
+/// the value is already in the channel. Returns the timer; free it with
 /// gort_timer_free().
 #[no_mangle]
 pub extern "C" fn gort_timer_new(ns: i64) -> *mut gort_timer {
@@ -55,15 +55,15 @@ pub extern "C" fn gort_timer_new(ns: i64) -> *mut gort_timer {
 /// time.NewTicker). The ticks keep their schedule: a tick that comes late
 /// does not delay the next ones, and ticks missed while the receiver was
 /// slow are dropped. `period_ns <= 0` panics with "non-positive interval
-/// for NewTicker". Stop it with gort_timer_stop(), free it with
-/// gort_timer_free().
+/// for NewTicker". Returns the ticker; stop it with gort_timer_stop(),
+/// free it with gort_timer_free().
 #[no_mangle]
 pub extern "C" fn gort_ticker_new(period_ns: i64) -> *mut gort_timer {
     fence(|| timer::new_ticker(period_ns) as *mut gort_timer)
 }
 
-/// The channel on which `t` sends the time (one `int64_t` per fire, the
-/// gort_nanotime() of the fire). Borrowed: it lives as long as `t`; do not
+/// Returns the channel on which `t` sends the time (one `int64_t` per
+/// fire, the gort_nanotime() of the fire). Borrowed: it lives as long as `t`; do not
 /// release or close it (gort_chan_retain() it to keep it past
 /// gort_timer_free()). Receive from it with gort_chan_recv(),
 /// gort_chan_try_recv() or a gort_select() case.
@@ -79,8 +79,8 @@ pub unsafe extern "C" fn gort_timer_chan(t: *mut gort_timer) -> *mut gort_chan {
 /// Stops `t` (Go 1.23's Timer.Stop; on a ticker, Ticker.Stop). Returns
 /// true if a send was pending or a value sent was still unreceived (which
 /// is dropped), false if the timer had fired and its value was received,
-/// or was stopped already; on a running ticker, true. Either way, once
-/// this returns nothing from before is received on the channel. A
+/// or was stopped already; on a running ticker, true. Either way, from
+/// then on nothing from before is received on the channel. A
 /// goroutine blocked receiving from it stays blocked until a
 /// gort_timer_reset().
 ///
@@ -93,9 +93,10 @@ pub unsafe extern "C" fn gort_timer_stop(t: *mut gort_timer) -> bool {
 }
 
 /// Stops `t` as gort_timer_stop() does and starts it again (Go 1.23's
-/// Timer.Reset, Ticker.Reset), returning what gort_timer_stop() would
-/// have. A timer sends once, `ns` from now (at once if `ns <= 0`: the
-/// value is waiting when this returns). A ticker takes `ns` as its new
+/// Timer.Reset, Ticker.Reset). Returns what gort_timer_stop() would have:
+/// true if a send was pending or a value unreceived. A timer sends once,
+/// `ns` from now (at once if `ns <= 0`: the value is then already in the
+/// channel). A ticker takes `ns` as its new
 /// period and ticks one period from now; `ns <= 0` panics with
 /// "non-positive interval for Ticker.Reset", changing nothing. No value
 /// from before the reset is received afterwards.
