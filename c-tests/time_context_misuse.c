@@ -55,10 +55,28 @@ static void expect(gort_func fn, void *arg, const char *want) {
 }
 
 static gort_waitgroup blocked_wg;
+static volatile int64_t blocked_goid;
 
 static void blocked_receiver(void *arg) {
+    blocked_goid = gort_goid();
     recv_i64(gort_timer_chan(arg), NULL);
     gort_wg_done(&blocked_wg);
+}
+
+/* Waits (up to 30 s) until the receiver's dump says it is blocked in
+ * the channel receive: no sleep long enough for every machine. */
+static void wait_receiver_blocked(void) {
+    static char dump[1 << 16];
+    char want[64];
+    for (int i = 0; i < 30000; i++) {
+        if (blocked_goid != 0) {
+            snprintf(want, sizeof want, "goroutine %lld [chan receive]", (long long)blocked_goid);
+            gort_stack(dump, sizeof dump, true);
+            if (strstr(dump, want)) return;
+        }
+        gort_sleep(MS);
+    }
+    CHECKF(0, "the receiver never blocked");
 }
 
 static void recovered(void) {
@@ -93,8 +111,9 @@ static void recovered(void) {
     /* Free with a goroutine blocked on the channel. */
     gort_timer *t = gort_timer_new(3600000 * MS);
     gort_wg_add(&blocked_wg, 1);
+    blocked_goid = 0;
     gort_go(blocked_receiver, t);
-    gort_sleep(10 * MS);
+    wait_receiver_blocked();
     expect(f_timer_free, t, "release of channel with blocked goroutines");
     CHECK(gort_timer_reset(t, 0)); /* the timer was left running */
     gort_wg_wait(&blocked_wg);
@@ -102,10 +121,13 @@ static void recovered(void) {
 
     /* Borrowed channels mistreated. */
     t = gort_timer_new(MS);
+    int64_t v;
     gort_chan_close(gort_timer_chan(t));
-    gort_sleep(5 * MS); /* the fire finds the channel closed: dropped */
-    CHECK(!gort_timer_stop(t));
-    CHECK(!gort_timer_reset(t, 0));
+    gort_sleep(5 * MS); /* the fire (if it came: timing) finds the channel closed */
+    CHECK(gort_chan_try_recv(gort_timer_chan(t), &v) == -1); /* closed, nothing sent */
+    gort_timer_stop(t);
+    CHECK(!gort_timer_reset(t, 0)); /* sends at once: dropped */
+    CHECK(gort_chan_try_recv(gort_timer_chan(t), &v) == -1);
     gort_timer_free(t);
     gort_context *c = gort_context_with_cancel(gort_context_background());
     gort_chan_close(gort_context_done(c));

@@ -132,7 +132,6 @@ static void test_contention(void) {
     long before = settled_count();
     gort_sleep(20 * MS);
     CHECKF(settled_count() == before, "a value arrived after the stop");
-    CHECK(before > 0);
     gort_timer_reset(hot, MS);
     int64_t t0 = gort_nanotime();
     while (atomic_load(&received) == before) {
