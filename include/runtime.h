@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
 
 /* The crate version this header was generated from. */
 #define GORT_VERSION_MAJOR 0
@@ -83,6 +85,17 @@ static inline int *gort_libc_errno_location(void) { return &errno; }
  gort_init_register() after initialization was sealed.
  */
 #define GORT_ELATE 1
+
+/*
+ gort_fd_wait() and gort_fd_ready() events: readable (or at end of
+ file).
+ */
+#define GORT_POLL_IN 1
+
+/*
+ gort_fd_wait() and gort_fd_ready() events: writable.
+ */
+#define GORT_POLL_OUT 2
 
 /*
  A channel (Go's `chan`): a typed-by-size pipe between goroutines and
@@ -536,6 +549,106 @@ void gort_handle_delete(gort_handle h);
  `value` is NULL or points to writable storage for a `void *`.
  */
 bool gort_handle_lookup(gort_handle h, void **value);
+
+/*
+ Waits until `fd` is ready for `events` (GORT_POLL_IN, GORT_POLL_OUT or
+ both) and returns the ready ones: a non-zero subset of `events`, or
+ both when the descriptor has an error or hang-up condition (so the next
+ read or write sees it).
+
+ The calling goroutine parks; its thread runs other goroutines. On a
+ thread that is not a goroutine the thread blocks (poll(2)).
+
+ `deadline` is an absolute time on the gort_nanotime() clock, or -1 for
+ none; a deadline that has passed makes the call non-blocking (it still
+ succeeds if the descriptor is ready, unlike Go's SetDeadline).
+
+ Errors (-1 with errno): ETIMEDOUT when the deadline passed; EBADF when
+ `fd` is not open, or gort_fd_close() closed it meanwhile; EINVAL when
+ `events` is 0 or has other bits.
+ */
+int gort_fd_wait(int fd, int events, int64_t deadline);
+
+/*
+ Reads up to `len` bytes from `fd` into `buf`, parking the calling
+ goroutine until some are available: like read(2), it returns as soon as
+ some bytes were read, and 0 at end of file.
+
+ The first time gort waits on a descriptor it makes it non-blocking
+ (O_NONBLOCK), except descriptors 0, 1, 2 and terminals, whose mode it
+ never changes: those it waits for in the poller and then reads with a
+ plain blocking read(2). Non-blocking mode belongs to the open file
+ description, shared with every dup() and every process that inherited
+ it.
+
+ `deadline`: as for gort_fd_wait(). Returns the byte count, or -1 with
+ errno: ETIMEDOUT, EBADF (not open, or closed by gort_fd_close()),
+ EFAULT for a NULL `buf` with `len > 0`, or read(2)'s own errors.
+ `len == 0` returns 0 at once. On a thread that is not a goroutine the
+ thread blocks.
+ */
+ssize_t gort_read(int fd, void *buf, size_t len, int64_t deadline);
+
+/*
+ Writes all `len` bytes of `buf` to `fd`, parking the calling goroutine
+ whenever the descriptor is full, as Go's Write does.
+
+ Returns `len` on success. When an error or the deadline stops it after
+ some bytes went out, it returns that count (less than `len`) with errno
+ set to the reason; -1 with errno when nothing was written (ETIMEDOUT,
+ EBADF, EPIPE, EFAULT for a NULL `buf` with `len > 0`, write(2)'s own
+ errors). Never raises SIGPIPE: writing to a closed peer fails with
+ EPIPE. `len == 0` returns 0 at once. `deadline` and the descriptor's
+ mode: as for gort_read().
+ */
+ssize_t gort_write(int fd, const void *buf, size_t len, int64_t deadline);
+
+/*
+ Accepts a connection on the listening socket `fd`, parking the calling
+ goroutine until one arrives (accept4(2)). The new descriptor is
+ already non-blocking and close-on-exec. `addr` and `addrlen` are as
+ for accept(2) (both may be NULL).
+
+ Returns the new descriptor, or -1 with errno: ETIMEDOUT, EBADF, or
+ accept4(2)'s own errors. `deadline`: as for gort_fd_wait().
+ */
+int gort_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int64_t deadline);
+
+/*
+ Connects the socket `fd` to `addr`, parking the calling goroutine until
+ the connection completes, and reports its result: 0, or -1 with errno
+ (ECONNREFUSED, ETIMEDOUT, EBADF, connect(2)'s own errors). Makes the
+ socket non-blocking. After ETIMEDOUT the socket is still connecting:
+ close it. `deadline`: as for gort_fd_wait().
+ */
+int gort_connect(int fd, const struct sockaddr *addr, socklen_t addrlen, int64_t deadline);
+
+/*
+ Closes `fd`, which other goroutines or threads may be using: calls that
+ start after it began fail with EBADF, every goroutine or thread waiting
+ on `fd` in a gort call is woken with EBADF, and the descriptor is
+ closed once no gort call is still inside a read or write on it (so a
+ woken call never touches a reused number).
+
+ Returns 0, or -1 with errno: EBADF if `fd` is not open or is already
+ being closed, or close(2)'s own errors.
+
+ A plain close(2) is fine for a descriptor no gort call is using.
+ */
+int gort_fd_close(int fd);
+
+/*
+ The select-able form of gort_fd_wait(): returns a new channel
+ (capacity 1, `int` elements, one reference for the caller) that
+ receives one `int` once: the ready events, 0 when the deadline passed,
+ or a negative errno (-EBADF, -EINVAL, ...) on error. With it a
+ goroutine can gort_select() over descriptors, channels and timers
+ together.
+
+ Releasing the channel (gort_chan_release()) before it received its
+ value cancels the wait. The channel is not closed after its value.
+ */
+struct gort_chan *gort_fd_ready(int fd, int events, int64_t deadline);
 
 /*
  Starts a panic with message `msg` (copied; NULL means ""): the deferred

@@ -455,6 +455,10 @@ pub struct Chan {
     refs: AtomicUsize,
     /// See the module docs: the channel is freed when this reaches 0.
     pins: AtomicUsize,
+    /// Called once when the last reference is released (a
+    /// `gort_fd_ready` channel cancels its wait). Set before the channel
+    /// is shared; taken by the release that drops `refs` to 0.
+    release_hook: Cell<Option<ReleaseHook>>,
 }
 
 impl std::fmt::Debug for Chan {
@@ -473,6 +477,10 @@ impl std::fmt::Debug for Chan {
 unsafe impl Sync for Chan {}
 // SAFETY: as above; nothing in a Chan is tied to a thread.
 unsafe impl Send for Chan {}
+
+/// A function and its argument, called when a channel's last reference
+/// is released.
+type ReleaseHook = (fn(usize), usize);
 
 /// Result of a receive (Go: chanrecv's `selected, received`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -519,6 +527,7 @@ impl Chan {
             sendq: WaitQueue::new(),
             refs: AtomicUsize::new(1),
             pins: AtomicUsize::new(1),
+            release_hook: Cell::new(None),
         }))
     }
 
@@ -724,6 +733,15 @@ impl Chan {
     pub(crate) unsafe fn clear(&self, elem: *mut u8) {
         // SAFETY: forwarded contract.
         unsafe { clear_elem(elem, self.elem_size) };
+    }
+
+    /// Sets the function called with `arg` when the last reference is
+    /// released.
+    ///
+    /// # Safety
+    /// The caller holds the only reference and no pin is shared yet.
+    pub(crate) unsafe fn set_release_hook(&self, f: fn(usize), arg: usize) {
+        self.release_hook.set(Some((f, arg)));
     }
 
     /// Adds a pin (see the module docs).
@@ -1026,6 +1044,10 @@ pub unsafe fn release(c: *const Chan) {
     }
     // SAFETY: lock held.
     unsafe { ch.unlock() };
+    // refs is 0: this release alone reads the hook.
+    if let Some((f, arg)) = ch.release_hook.take() {
+        f(arg);
+    }
     // SAFETY: the references' pin; nothing of ours touches c afterwards.
     unsafe { Chan::unpin(c) };
 }

@@ -81,6 +81,7 @@ pub mod handle;
 pub mod init;
 pub mod lock;
 pub mod memory;
+pub mod netpoll;
 pub mod note;
 pub mod os;
 pub mod panic;

@@ -32,9 +32,7 @@
 //! use but need timer stealing when a P is busy; one heap is simpler and
 //! its lock is held for O(log n) per operation.
 
-use std::cmp::Ordering as CmpOrdering;
-use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use crate::lock::Mutex;
 
@@ -55,6 +53,65 @@ enum Fire {
     Ready(GRef),
     /// Offer the time to a `gort_after` channel.
     Send(TimerChan),
+    /// Call a [`TimerNode`]'s function with the sequence number it was
+    /// armed with.
+    Call { node: NodeRef, arg_seq: u64 },
+}
+
+/// A fired timer's action, carried out of the heap lock.
+enum Firing {
+    Ready(GRef),
+    Send(TimerChan),
+    Call(fn(usize, u64), usize, u64),
+}
+
+/// A pointer to a node in the heap.
+#[derive(Debug, Clone, Copy)]
+struct NodeRef(*const TimerNode);
+
+// SAFETY: a node is only reached through the heap while it is in the heap,
+// under the heap lock; its owner keeps it alive until it has left the heap
+// (see `TimerNode`).
+unsafe impl Send for NodeRef {}
+
+/// A timer that can be stopped or moved: a heap entry whose position is
+/// tracked, so that removing it costs O(log n) and a stopped timer leaves
+/// the heap at once (no dead entries waiting for their deadline).
+///
+/// When it fires, `f(arg, seq)` runs outside the heap lock, where `seq` is
+/// the number given to [`Timers::add_node`]. The call may race with a
+/// [`Timers::del_node`] that then returns false: `f` must use `seq` to
+/// tell a stale firing from a current one, and must not touch the node
+/// (which its owner may free as soon as `del_node` returned).
+///
+/// The owner keeps the node alive and in place while it is in the heap,
+/// i.e. until `del_node` returned or `f` has been called.
+pub struct TimerNode {
+    /// Position in the heap, or NOT_IN_HEAP. Changed under the heap lock.
+    idx: AtomicUsize,
+    f: fn(usize, u64),
+    arg: usize,
+}
+
+impl std::fmt::Debug for TimerNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerNode")
+            .field("idx", &self.idx)
+            .finish_non_exhaustive()
+    }
+}
+
+const NOT_IN_HEAP: usize = usize::MAX;
+
+impl TimerNode {
+    /// A node that calls `f(arg, seq)` when it fires.
+    pub const fn new(f: fn(usize, u64), arg: usize) -> TimerNode {
+        TimerNode {
+            idx: AtomicUsize::new(NOT_IN_HEAP),
+            f,
+            arg,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -64,29 +121,99 @@ struct Entry {
     fire: Fire,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        self.when == o.when && self.seq == o.seq
+impl Entry {
+    /// Heap order: earliest deadline first, FIFO among equal deadlines.
+    #[inline]
+    fn before(&self, o: &Entry) -> bool {
+        (self.when, self.seq) < (o.when, o.seq)
     }
 }
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
-        Some(self.cmp(o))
+
+/// A binary min-heap of entries that keeps every node entry's `idx` equal
+/// to its position (under the heap lock).
+#[derive(Debug, Default)]
+struct Heap(Vec<Entry>);
+
+impl Heap {
+    #[inline]
+    fn place(&mut self, i: usize) {
+        if let Fire::Call { node, .. } = self.0[i].fire {
+            // SAFETY: a node in the heap is alive (TimerNode's contract).
+            unsafe { (*node.0).idx.store(i, Ordering::Relaxed) };
+        }
     }
-}
-impl Ord for Entry {
-    /// Reversed: the heap's top is the earliest deadline (FIFO among equal
-    /// deadlines).
-    fn cmp(&self, o: &Self) -> CmpOrdering {
-        (o.when, o.seq).cmp(&(self.when, self.seq))
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if !self.0[i].before(&self.0[parent]) {
+                break;
+            }
+            self.0.swap(i, parent);
+            self.place(i);
+            i = parent;
+        }
+        self.place(i);
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.0.len();
+        loop {
+            let l = 2 * i + 1;
+            if l >= n {
+                break;
+            }
+            let r = l + 1;
+            let c = if r < n && self.0[r].before(&self.0[l]) {
+                r
+            } else {
+                l
+            };
+            if !self.0[c].before(&self.0[i]) {
+                break;
+            }
+            self.0.swap(i, c);
+            self.place(i);
+            i = c;
+        }
+        self.place(i);
+    }
+
+    fn push(&mut self, e: Entry) {
+        self.0.push(e);
+        let i = self.0.len() - 1;
+        self.sift_up(i);
+    }
+
+    /// Removes and returns the entry at `i`.
+    fn remove(&mut self, i: usize) -> Entry {
+        let last = self.0.len() - 1;
+        self.0.swap(i, last);
+        let e = self.0.pop().expect("remove from an empty timer heap");
+        if i < self.0.len() {
+            self.sift_down(i);
+            self.sift_up(i);
+        }
+        if let Fire::Call { node, .. } = e.fire {
+            // SAFETY: the node was in the heap, so it is alive.
+            unsafe { (*node.0).idx.store(NOT_IN_HEAP, Ordering::Relaxed) };
+        }
+        e
+    }
+
+    fn peek_when(&self) -> i64 {
+        self.0.first().map_or(i64::MAX, |e| e.when)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
 /// The timer heap.
 #[derive(Debug)]
 pub struct Timers {
-    heap: Mutex<BinaryHeap<Entry>>,
+    heap: Mutex<Heap>,
     next_when: AtomicI64,
     seq: AtomicU64,
 }
@@ -101,7 +228,7 @@ impl Timers {
     /// An empty heap.
     pub fn new() -> Timers {
         Timers {
-            heap: Mutex::new(BinaryHeap::new()),
+            heap: Mutex::new(Heap::default()),
             next_when: AtomicI64::new(i64::MAX),
             seq: AtomicU64::new(0),
         }
@@ -117,6 +244,16 @@ impl Timers {
         self.next_when.load(Ordering::SeqCst)
     }
 
+    /// Timers in the heap.
+    pub fn len(&self) -> usize {
+        self.heap.lock().len()
+    }
+
+    /// Whether the heap is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Adds a timer that readies `gp` at `when`. Returns whether it is now
     /// the earliest.
     pub fn add(&self, when: i64, gp: GRef) -> bool {
@@ -129,15 +266,66 @@ impl Timers {
         self.push(when, Fire::Send(ch))
     }
 
+    /// Arms `node` to fire at `when` with `seq` (moving it if it is
+    /// pending), and kicks the timer M if it is now the earliest timer.
+    ///
+    /// # Safety
+    /// The caller keeps `node` alive and in place until `del_node`
+    /// returned or the node fired (see [`TimerNode`]).
+    pub unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) {
+        let when = when.min(i64::MAX - 1);
+        let earliest = {
+            let mut h = self.heap.lock();
+            let i = node.idx.load(Ordering::Relaxed);
+            if i != NOT_IN_HEAP {
+                h.remove(i);
+            }
+            let s = self.seq.fetch_add(1, Ordering::Relaxed);
+            h.push(Entry {
+                when,
+                seq: s,
+                fire: Fire::Call {
+                    node: NodeRef(node),
+                    arg_seq: seq,
+                },
+            });
+            self.publish_next(&h)
+        };
+        if earliest {
+            sched::timer_kick();
+        }
+    }
+
+    /// Stops `node`: removes it from the heap. Returns whether it was
+    /// pending (false: it fired, or its firing is under way).
+    pub fn del_node(&self, node: &TimerNode) -> bool {
+        // Always under the lock: a firing copies the node's function out
+        // under it, after marking the node gone, so an owner that sees the
+        // node gone here may free it at once.
+        let mut h = self.heap.lock();
+        let i = node.idx.load(Ordering::Relaxed);
+        if i == NOT_IN_HEAP {
+            return false;
+        }
+        h.remove(i);
+        self.publish_next(&h);
+        true
+    }
+
+    /// Stores the earliest deadline after a change; returns whether it
+    /// moved earlier.
+    fn publish_next(&self, h: &Heap) -> bool {
+        let next = h.peek_when();
+        let earlier = next < self.next_when.load(Ordering::Relaxed);
+        self.next_when.store(next, Ordering::SeqCst);
+        earlier
+    }
+
     fn push(&self, when: i64, fire: Fire) -> bool {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let mut h = self.heap.lock();
         h.push(Entry { when, seq, fire });
-        let earliest = when < self.next_when.load(Ordering::Relaxed);
-        if earliest {
-            self.next_when.store(when, Ordering::SeqCst);
-        }
-        earliest
+        self.publish_next(&h)
     }
 
     /// The scheduler's per-round check, for an M holding a P: fires due
@@ -169,15 +357,27 @@ impl Timers {
     fn fire_one(&self, now: i64) -> bool {
         let fire = {
             let mut h = self.heap.lock();
-            let due = matches!(h.peek(), Some(e) if e.when <= now);
-            let fire = if due { h.pop().map(|e| e.fire) } else { None };
-            let next = h.peek().map_or(i64::MAX, |e| e.when);
-            self.next_when.store(next, Ordering::SeqCst);
-            fire
+            let due = h.peek_when() <= now;
+            let fire = if due { Some(h.remove(0).fire) } else { None };
+            self.next_when.store(h.peek_when(), Ordering::SeqCst);
+            match fire {
+                Some(Fire::Call { node, arg_seq }) => {
+                    // SAFETY: the node's owner cannot see it gone before we
+                    // release the lock (del_node takes it), so it is alive;
+                    // f and arg are copied out, and the node is not touched
+                    // again.
+                    let (f, arg) = unsafe { ((*node.0).f, (*node.0).arg) };
+                    Some(Firing::Call(f, arg, arg_seq))
+                }
+                Some(Fire::Ready(gp)) => Some(Firing::Ready(gp)),
+                Some(Fire::Send(ch)) => Some(Firing::Send(ch)),
+                None => None,
+            }
         };
         match fire {
-            Some(Fire::Ready(gp)) => sched::ready(gp, true),
-            Some(Fire::Send(ch)) => ch.fire(),
+            Some(Firing::Ready(gp)) => sched::ready(gp, true),
+            Some(Firing::Send(ch)) => ch.fire(),
+            Some(Firing::Call(f, arg, seq)) => f(arg, seq),
             None => return false,
         }
         true
@@ -237,9 +437,15 @@ unsafe fn add_timer(gp: GRef, data: *mut ()) -> bool {
 mod tests {
     use super::*;
 
+    fn node_fired(arg: usize, seq: u64) {
+        // SAFETY: the tests pass the address of a live Vec.
+        let v = unsafe { &*(arg as *const Mutex<Vec<u64>>) };
+        v.lock().push(seq);
+    }
+
     #[test]
     fn heap_order_is_earliest_first_then_fifo() {
-        let mut h = BinaryHeap::new();
+        let mut h = Heap::default();
         let g = Box::leak(Box::new(crate::sched::Goroutine::new(false)));
         let gp = GRef(std::ptr::NonNull::from(g));
         for (when, seq) in [(30, 0), (10, 1), (20, 2), (10, 3)] {
@@ -249,7 +455,48 @@ mod tests {
                 fire: Fire::Ready(gp),
             });
         }
-        let order: Vec<_> = std::iter::from_fn(|| h.pop().map(|e| (e.when, e.seq))).collect();
+        let order: Vec<_> = std::iter::from_fn(|| (h.len() > 0).then(|| h.remove(0)))
+            .map(|e| (e.when, e.seq))
+            .collect();
         assert_eq!(order, vec![(10, 1), (10, 3), (20, 2), (30, 0)]);
+    }
+
+    #[test]
+    fn nodes_are_removed_and_moved_in_place() {
+        let fired: &'static Mutex<Vec<u64>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let arg = fired as *const Mutex<Vec<u64>> as usize;
+        let t = Timers::new();
+        let nodes: Vec<TimerNode> = (0..200).map(|_| TimerNode::new(node_fired, arg)).collect();
+        // Pseudo-random deadlines, then stop every third, move every fifth.
+        let mut x = 12345u64;
+        for (i, n) in nodes.iter().enumerate() {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // SAFETY: the nodes outlive the heap's use of them (all are
+            // fired or deleted below).
+            unsafe { t.add_node(n, 1_000 + (x >> 40) as i64 % 1_000, i as u64) };
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            if i % 3 == 0 {
+                assert!(t.del_node(n));
+                assert!(!t.del_node(n));
+            } else if i % 5 == 0 {
+                // SAFETY: as above.
+                unsafe { t.add_node(n, 5_000 + i as i64, i as u64) };
+            }
+        }
+        let left = nodes.len() - nodes.len().div_ceil(3);
+        assert_eq!(t.len(), left);
+        t.run(4_999);
+        t.run(1_000_000);
+        let got = fired.lock().clone();
+        assert_eq!(got.len(), left);
+        assert!(got.iter().all(|&i| i % 3 != 0));
+        // The moved ones fire last, in deadline order.
+        let moved: Vec<u64> = (0..200u64).filter(|i| i % 3 != 0 && i % 5 == 0).collect();
+        assert_eq!(&got[got.len() - moved.len()..], &moved[..]);
+        assert!(!t.pending());
+        assert!(t.is_empty());
     }
 }

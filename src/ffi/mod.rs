@@ -24,6 +24,7 @@ use crate::panic::fatal;
 pub mod chan;
 pub mod foreign;
 pub mod handle;
+pub mod net;
 pub mod panic;
 pub mod runtime;
 pub mod sync;

@@ -284,6 +284,28 @@ pub fn current_g() -> *mut Goroutine {
     unsafe { (*m).curg.load(Ordering::Relaxed) }
 }
 
+/// The running goroutine, which must exist.
+pub fn current_gref() -> GRef {
+    let g = current_g();
+    if g.is_null() {
+        fatal("current_gref: not on a goroutine");
+    }
+    // SAFETY: a live goroutine record.
+    unsafe { GRef::from_ptr(g) }
+}
+
+/// The running goroutine, or the calling foreign thread's record: what
+/// [`park`] parks and [`ready`] wakes on this thread.
+pub fn current_or_foreign_gref() -> GRef {
+    let g = current_g();
+    if g.is_null() {
+        foreign_g()
+    } else {
+        // SAFETY: a live goroutine record.
+        unsafe { GRef::from_ptr(g) }
+    }
+}
+
 /// The running goroutine's id: a goroutine's, a foreign thread's inside
 /// gort_call, else 0.
 pub fn goid() -> i64 {
@@ -455,6 +477,44 @@ pub fn ready(gp: GRef, next: bool) {
         } else {
             // SAFETY: this M holds pp, inside the runtime.
             runqput(unsafe { &*pp }, gp, next);
+            wakep();
+        }
+    })
+}
+
+/// Makes a batch of waiting goroutines runnable (Go: `injectglist`): into
+/// this M's local queue if it holds a P, else the global queue, then
+/// starts Ms for them once.
+pub fn inject(gs: &[GRef]) {
+    if gs.is_empty() {
+        return;
+    }
+    for &gp in gs {
+        let g = gp.get();
+        if g.status
+            .compare_exchange(
+                status::WAITING,
+                status::RUNNABLE,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            fatal("inject of a goroutine that is not waiting");
+        }
+        debug_assert!(!g.foreign);
+    }
+    with_p(|pp| {
+        if pp.is_null() {
+            for &gp in gs {
+                sched().globrunq.push(gp);
+            }
+            wakep_after_inject();
+        } else {
+            for &gp in gs {
+                // SAFETY: this M holds pp, inside the runtime.
+                runqput(unsafe { &*pp }, gp, false);
+            }
             wakep();
         }
     })
@@ -1084,6 +1144,12 @@ fn stopm(m: &Machine) {
     // Extra time the busy Ps get to fire a due timer themselves.
     let mut grace = 0;
     loop {
+        if crate::netpoll::has_waiters() && crate::netpoll::claim() {
+            if poll_as_m(m, &mut grace) {
+                return;
+            }
+            continue;
+        }
         s.idle.lock().ms.push(m);
         s.nmidle.fetch_add(1, Ordering::SeqCst);
         checkdead();
@@ -1147,6 +1213,47 @@ fn stopm(m: &Machine) {
     }
 }
 
+/// The idle M that blocks in the poller (Go: the blocking `netpoll` of
+/// `findRunnable`), also serving as the timer M: it waits for an event,
+/// the next timer (plus `grace`, see `stopm`) or a wake-up. Returns true
+/// holding a P. It is on no idle list, so nobody hands it a P; it takes
+/// an idle one for what it found, or queues the goroutines globally.
+fn poll_as_m(m: &Machine, grace: &mut i64) -> bool {
+    let s = sched();
+    let next = s.timers.next_when();
+    let until = if next == i64::MAX {
+        i64::MAX
+    } else {
+        next.saturating_add(*grace).max(1)
+    };
+    let gs = crate::netpoll::netpoll(until);
+    let now = os::nanotime();
+    let timer_due = s.timers.next_when() <= now;
+    if gs.is_empty() && !timer_due {
+        return false; // woken up, or nothing: look again
+    }
+    if let Some(p) = pidleget() {
+        m.set_p(p);
+        m.spinning.set(false);
+        // Into p's queue; find_runnable runs the due timers.
+        inject(&gs);
+        *grace = 0;
+        return true;
+    }
+    inject(&gs);
+    if timer_due {
+        // Every P is busy: as in stopm, fire only for Ps stuck past the
+        // grace period.
+        if now >= s.timers.next_when().saturating_add(TIMER_GRACE_NS) {
+            s.timers.run(now);
+            *grace = 0;
+        } else {
+            *grace = TIMER_GRACE_NS;
+        }
+    }
+    false
+}
+
 fn take_handed_p(m: &Machine) -> bool {
     let p = m.take_next_p();
     if p.is_null() {
@@ -1160,6 +1267,11 @@ fn take_handed_p(m: &Machine) -> bool {
 /// Wakes the timer M after an earlier timer was added, or starts an M that
 /// will become it.
 pub fn timer_kick() {
+    if crate::netpoll::poller_blocked() {
+        // The M blocked in the poller is the timer M.
+        crate::netpoll::wake_poller();
+        return;
+    }
     let s = sched();
     let tm = s.timer_m.load(Ordering::SeqCst);
     if tm.is_null() {
@@ -1256,6 +1368,16 @@ fn find_runnable(m: &Machine) -> GRef {
         }
         if let Some(g) = take_yield_slot(p) {
             return found(m, p, g);
+        }
+        // Ready descriptors before stealing (Go: findRunnable's
+        // non-blocking netpoll), unless an M blocked in the poller already
+        // collects them.
+        if crate::netpoll::should_poll() {
+            let gs = crate::netpoll::netpoll(0);
+            if !gs.is_empty() {
+                inject(&gs);
+                continue;
+            }
         }
 
         if !m.spinning.get() {

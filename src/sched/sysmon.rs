@@ -97,6 +97,16 @@ pub fn sysmon_main() {
             s.timers.run(now);
             acted = true;
         }
+        if crate::netpoll::overdue(now) {
+            // Nobody polled for a while (every P busy in C code): collect
+            // the ready descriptors; their goroutines go to the global
+            // queue, which the retake below serves.
+            let gs = crate::netpoll::netpoll(0);
+            if !gs.is_empty() {
+                super::inject(&gs);
+                acted = true;
+            }
+        }
         acted |= retake(&mut seen, now);
         if acted {
             quiet = 0;
