@@ -397,7 +397,9 @@ impl ChanLock {
     }
 
     #[inline]
+    #[track_caller]
     fn lock(&self) {
+        crate::lock::held::acquired();
         if !self.locked.swap(true, Ordering::Acquire) {
             return;
         }
@@ -428,13 +430,14 @@ impl ChanLock {
     #[inline]
     fn unlock(&self) {
         debug_assert!(self.locked.load(Ordering::Relaxed));
+        crate::lock::held::released();
         self.locked.store(false, Ordering::Release);
     }
 }
 
 /// A channel (Go's `hchan`). Created by [`Chan::new`], shared by raw
 /// pointer, freed by the last unpin (see the module docs).
-pub struct Chan {
+pub(crate) struct Chan {
     lock: ChanLock,
     /// Set under the lock, never cleared; read without it by fast paths.
     closed: AtomicBool,
@@ -484,7 +487,7 @@ type ReleaseHook = (fn(usize), usize);
 
 /// Result of a receive (Go: chanrecv's `selected, received`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recv {
+pub(crate) enum Recv {
     /// A value was received.
     Value,
     /// The channel is closed and drained; the element was zeroed.
@@ -497,7 +500,7 @@ impl Chan {
     /// Makes a channel with one reference (Go: `makechan`). An element
     /// size or capacity whose buffer cannot exist panics with
     /// `makechan: size out of range`.
-    pub fn new(elem_size: usize, cap: usize) -> *const Chan {
+    pub(crate) fn new(elem_size: usize, cap: usize) -> *const Chan {
         let bytes = match elem_size.checked_mul(cap) {
             Some(b) if b <= MAX_BUF && elem_size <= isize::MAX as usize => b,
             _ => go_panic("makechan: size out of range"),
@@ -533,36 +536,31 @@ impl Chan {
 
     /// Element size in bytes.
     #[inline]
-    pub fn elem_size(&self) -> usize {
+    pub(crate) fn elem_size(&self) -> usize {
         self.elem_size
     }
 
     /// Buffer capacity.
     #[inline]
-    pub fn cap(&self) -> usize {
+    pub(crate) fn cap(&self) -> usize {
         self.cap
     }
 
     /// Elements buffered now (racy, as Go's `len(c)`).
     #[inline]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.qcount.load(Ordering::Relaxed)
-    }
-
-    /// Whether nothing is buffered now (racy).
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Whether the channel is closed (racy unless the lock is held).
     #[inline]
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// Takes the channel lock.
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) {
         self.lock.lock();
     }
@@ -784,16 +782,6 @@ impl Chan {
     }
 }
 
-/// The caller's wait record: its goroutine, or its foreign-thread record.
-#[inline]
-pub(crate) fn current_record() -> *mut Goroutine {
-    let g = sched::current_g();
-    if !g.is_null() {
-        return g;
-    }
-    sched::foreign_record()
-}
-
 /// Park callback: release the lock of the channel in `data`. Must not
 /// touch the channel afterwards (it may be freed as soon as it is
 /// unlocked and this waiter is taken).
@@ -810,7 +798,7 @@ unsafe fn park_forever(_gp: GRef, _data: *mut ()) -> bool {
 
 /// Blocks the caller forever (an operation on a nil channel, a select
 /// with no cases): a goroutine parks for good, a foreign thread sleeps.
-pub fn block_forever(reason: &'static &'static str) -> ! {
+pub(crate) fn block_forever(reason: &'static &'static str) -> ! {
     loop {
         // SAFETY: park_forever publishes the goroutine nowhere, so nothing
         // ever readies it; no lock is held.
@@ -825,7 +813,7 @@ pub fn block_forever(reason: &'static &'static str) -> ! {
 /// # Safety
 /// `c` is live; `elem` is readable for `elem_size` bytes (it may be
 /// dangling when `elem_size == 0`).
-pub unsafe fn send(c: &Chan, elem: *const u8, block: bool) -> bool {
+pub(crate) unsafe fn send(c: &Chan, elem: *const u8, block: bool) -> bool {
     // Fast path (Go's reasoning): an open, full channel cannot take the
     // value now. Both loads may be stale, but there was a moment when the
     // channel was open and full, which is a valid outcome.
@@ -857,7 +845,7 @@ pub unsafe fn send(c: &Chan, elem: *const u8, block: bool) -> bool {
         }
     }
     let w = Waiter::new();
-    w.g.set(current_record());
+    w.g.set(sched::current_record());
     w.elem.set(elem as *mut u8);
     // SAFETY: lock held; w outlives its time in the queue, since we park
     // until a waker has dequeued it.
@@ -906,7 +894,7 @@ pub(crate) unsafe fn offer(c: &Chan, elem: *const u8) -> bool {
 ///
 /// # Safety
 /// `c` is live; `elem` is null or writable for `elem_size` bytes.
-pub unsafe fn recv(c: &Chan, elem: *mut u8, block: bool) -> Recv {
+pub(crate) unsafe fn recv(c: &Chan, elem: *mut u8, block: bool) -> Recv {
     if !block && c.empty() {
         // Go's fast path: empty and open means "would block". The closed
         // flag is read after emptiness (Acquire), and emptiness once more
@@ -946,7 +934,7 @@ pub unsafe fn recv(c: &Chan, elem: *mut u8, block: bool) -> Recv {
         }
     }
     let w = Waiter::new();
-    w.g.set(current_record());
+    w.g.set(sched::current_record());
     w.elem.set(elem);
     // SAFETY: as in send.
     unsafe { c.recvq.enqueue(&w as *const Waiter as *mut Waiter) };
@@ -962,7 +950,7 @@ pub unsafe fn recv(c: &Chan, elem: *mut u8, block: bool) -> Recv {
 /// Closes the channel (Go: `closechan`): every blocked receiver gets a
 /// zeroed element and "closed", every blocked sender wakes to panic.
 /// Panics `close of closed channel`.
-pub fn close(c: &Chan) {
+pub(crate) fn close(c: &Chan) {
     c.lock();
     if c.closed.load(Ordering::Relaxed) {
         // SAFETY: we hold the lock.
@@ -1010,7 +998,7 @@ pub fn close(c: &Chan) {
 ///
 /// # Safety
 /// The caller holds a reference to `c`.
-pub unsafe fn retain(c: &Chan) {
+pub(crate) unsafe fn retain(c: &Chan) {
     if c.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
         fatal("channel reference count overflow");
     }
@@ -1022,7 +1010,7 @@ pub unsafe fn retain(c: &Chan) {
 ///
 /// # Safety
 /// The caller owns a reference to `c` and, unless this panics, gives it up.
-pub unsafe fn release(c: *const Chan) {
+pub(crate) unsafe fn release(c: *const Chan) {
     // SAFETY: the caller's reference keeps c alive until it is dropped.
     let ch = unsafe { &*c };
     let prev = ch.refs.fetch_sub(1, Ordering::AcqRel);
@@ -1054,7 +1042,7 @@ pub unsafe fn release(c: *const Chan) {
 
 /// A channel kept alive for a pending `gort_after` timer (owns one pin).
 #[derive(Debug)]
-pub struct TimerChan(*const Chan);
+pub(crate) struct TimerChan(*const Chan);
 
 // SAFETY: the pin makes the pointer valid on any thread until `fire`
 // consumes it; the channel itself is Sync.
@@ -1065,7 +1053,7 @@ impl TimerChan {
     ///
     /// # Safety
     /// The caller holds a reference to `c` (or a pin).
-    pub unsafe fn new(c: *const Chan) -> TimerChan {
+    pub(crate) unsafe fn new(c: *const Chan) -> TimerChan {
         // SAFETY: forwarded contract.
         unsafe { Chan::pin(c) };
         TimerChan(c)
@@ -1074,7 +1062,7 @@ impl TimerChan {
     /// The timer fired: offer the current time (an `i64`, `nanotime`) to
     /// the channel, dropping it if the channel is full or closed, as Go's
     /// `sendTime` does; then drop the pin.
-    pub fn fire(self) {
+    pub(crate) fn fire(self) {
         let now = crate::time::nanotime();
         // SAFETY: our pin keeps the channel alive; it was made with
         // elem_size 8 by `time::after`, and `now` is 8 readable bytes.

@@ -22,7 +22,7 @@ pub(crate) const MAX_STACK_SIZE: usize = 256 * 1024 * 1024;
 
 /// The runtime's start-up settings.
 #[derive(Debug, Clone, Copy)]
-pub struct Config {
+pub(crate) struct Config {
     /// Initial GOMAXPROCS.
     pub maxprocs: usize,
     /// Usable bytes of each goroutine stack (a multiple of the page size).
@@ -31,38 +31,10 @@ pub struct Config {
 
 impl Config {
     /// Reads the environment, warning about bad values.
-    pub fn from_env() -> Config {
+    pub(crate) fn from_env() -> Config {
         let ncpu = os::ncpu().clamp(1, MAX_PROCS);
-        let maxprocs = match std::env::var_os("GORT_MAXPROCS") {
-            None => ncpu,
-            Some(v) => match parse_maxprocs(&v.to_string_lossy()) {
-                Ok(n) => n,
-                Err(why) => {
-                    warn(
-                        "GORT_MAXPROCS",
-                        &v.to_string_lossy(),
-                        why,
-                        &ncpu.to_string(),
-                    );
-                    ncpu
-                }
-            },
-        };
-        let stack_size = match std::env::var_os("GORT_STACK_SIZE") {
-            None => DEFAULT_STACK_SIZE,
-            Some(v) => match parse_stack_size(&v.to_string_lossy()) {
-                Ok(n) => n,
-                Err(why) => {
-                    warn(
-                        "GORT_STACK_SIZE",
-                        &v.to_string_lossy(),
-                        why,
-                        &DEFAULT_STACK_SIZE.to_string(),
-                    );
-                    DEFAULT_STACK_SIZE
-                }
-            },
-        };
+        let maxprocs = env_or("GORT_MAXPROCS", parse_maxprocs, ncpu);
+        let stack_size = env_or("GORT_STACK_SIZE", parse_stack_size, DEFAULT_STACK_SIZE);
         let page = os::page_size();
         Config {
             maxprocs,
@@ -71,14 +43,28 @@ impl Config {
     }
 }
 
-fn warn(name: &str, value: &str, why: &str, using: &str) {
-    let line = format!("gort: {name}={value:?}: {why}; using {using}\n");
-    os::write_stderr(line.as_bytes());
+/// The value of environment variable `name` parsed by `parse`, or
+/// `default` when it is unset or bad (a bad value is reported in one line
+/// on stderr).
+fn env_or<T: std::fmt::Display + Copy>(
+    name: &str,
+    parse: fn(&str) -> Result<T, &'static str>,
+    default: T,
+) -> T {
+    let Some(v) = std::env::var_os(name) else {
+        return default;
+    };
+    let v = v.to_string_lossy();
+    parse(&v).unwrap_or_else(|why| {
+        let line = format!("gort: {name}={v:?}: {why}; using {default}\n");
+        os::write_stderr(line.as_bytes());
+        default
+    })
 }
 
 /// Parses `GORT_MAXPROCS`: a positive decimal integer, at most
 /// [`MAX_PROCS`].
-pub fn parse_maxprocs(s: &str) -> Result<usize, &'static str> {
+pub(crate) fn parse_maxprocs(s: &str) -> Result<usize, &'static str> {
     let n: u64 = s.trim().parse().map_err(|_| "not a positive integer")?;
     if n == 0 {
         return Err("not a positive integer");
@@ -91,7 +77,7 @@ pub fn parse_maxprocs(s: &str) -> Result<usize, &'static str> {
 
 /// Parses `GORT_STACK_SIZE`: bytes, between 16 KiB and 256 MiB.
 /// Suffixes `k`, `m` (powers of 1024) are accepted.
-pub fn parse_stack_size(s: &str) -> Result<usize, &'static str> {
+pub(crate) fn parse_stack_size(s: &str) -> Result<usize, &'static str> {
     let t = s.trim();
     let (digits, mult) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 1024u64),

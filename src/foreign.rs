@@ -76,7 +76,7 @@ fn key() -> libc::pthread_key_t {
 }
 
 /// The calling foreign thread's record, created on first use.
-pub fn record() -> GRef {
+pub(crate) fn record() -> GRef {
     let p = RECORD.with(|r| r.get());
     if !p.is_null() {
         // SAFETY: non-null records are live until the key destructor runs.
@@ -86,7 +86,7 @@ pub fn record() -> GRef {
 }
 
 /// This thread's record if it has one (no allocation).
-pub fn record_if_any() -> *mut Goroutine {
+pub(crate) fn record_if_any() -> *mut Goroutine {
     RECORD.with(|r| r.get())
 }
 
@@ -128,13 +128,13 @@ unsafe extern "C" fn release(p: *mut c_void) {
 }
 
 /// Foreign threads holding attach state.
-pub fn attached_threads() -> i64 {
+pub(crate) fn attached_threads() -> i64 {
     REGISTRY.lock().len() as i64
 }
 
 /// Whether some foreign thread is inside gort_call or blocked in a gort
 /// call (it is alive and may still wake something).
-pub fn attached_threads_busy() -> bool {
+pub(crate) fn attached_threads_busy() -> bool {
     REGISTRY.lock().iter().any(|g| {
         let g = g.get();
         g.in_call.load(Ordering::Relaxed) || g.status.load(Ordering::Relaxed) != status::RUNNING
@@ -142,12 +142,12 @@ pub fn attached_threads_busy() -> bool {
 }
 
 /// Foreign threads currently inside gort_call.
-pub fn calls_in_progress() -> i64 {
+pub(crate) fn calls_in_progress() -> i64 {
     IN_CALL.load(Ordering::Relaxed)
 }
 
 /// The records of threads inside gort_call (for dumps).
-pub fn calling_records() -> Vec<GRef> {
+pub(crate) fn calling_records() -> Vec<GRef> {
     REGISTRY
         .lock()
         .iter()
@@ -158,7 +158,7 @@ pub fn calling_records() -> Vec<GRef> {
 
 /// The calling thread's gort_call goroutine, or null if it is not inside
 /// gort_call.
-pub fn current_call() -> *mut Goroutine {
+pub(crate) fn current_call() -> *mut Goroutine {
     let p = record_if_any();
     // SAFETY: a non-null record is live and owned by this thread.
     if !p.is_null() && unsafe { (*p).in_call.load(Ordering::Relaxed) } {
@@ -177,7 +177,7 @@ pub fn current_call() -> *mut Goroutine {
 ///
 /// # Safety
 /// `f` must be safe to call with `arg` (the C caller's contract).
-pub unsafe fn call(f: GoFunc, arg: *mut c_void) {
+pub(crate) unsafe fn call(f: GoFunc, arg: *mut c_void) {
     let cur = sched::current_g();
     if !cur.is_null() {
         // SAFETY: the running goroutine is live; the caller guarantees f
@@ -216,7 +216,7 @@ unsafe fn open_frame(g: &Goroutine, f: GoFunc, arg: *mut c_void) {
 ///
 /// # Safety
 /// As for `panic::open_frame`.
-pub unsafe fn pcall_outside_call(
+pub(crate) unsafe fn pcall_outside_call(
     f: GoFunc,
     arg: *mut c_void,
     msg: *mut std::ffi::c_char,

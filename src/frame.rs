@@ -56,7 +56,7 @@ use crate::sched::GoFunc;
 /// own pushes keep the registers and nothing more is needed.
 #[repr(C)]
 #[derive(Debug)]
-pub struct JumpBuf {
+pub(crate) struct JumpBuf {
     #[cfg(target_arch = "x86_64")]
     regs: [usize; 1],
     #[cfg(target_arch = "aarch64")]
@@ -65,7 +65,7 @@ pub struct JumpBuf {
 
 /// The body a frame runs: `body(ctx, jb, a, b)`, with `ctx`, `a` and `b` as
 /// given to [`run`].
-pub type Body =
+pub(crate) type Body =
     unsafe extern "C" fn(ctx: *mut c_void, jb: *const JumpBuf, a: usize, b: usize) -> isize;
 
 extern "C" {
@@ -313,7 +313,7 @@ std::arch::global_asm!(
 /// # Safety
 /// `body` must be safe to call with `ctx`, `a` and `b`.
 #[inline]
-pub unsafe fn run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> isize {
+pub(crate) unsafe fn run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> isize {
     // SAFETY: the trampoline follows the C ABI, passes its third and fourth
     // arguments on in the same registers (x86_64: rdx, rcx; aarch64: x2,
     // x3, which neither trampoline touches), and preserves callee-saved
@@ -328,7 +328,7 @@ pub unsafe fn run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> isize {
 /// # Safety
 /// `f` must be safe to call with `arg`.
 #[inline]
-pub unsafe fn guarded_call(f: GoFunc, arg: *mut c_void) {
+pub(crate) unsafe fn guarded_call(f: GoFunc, arg: *mut c_void) {
     // SAFETY: the guard follows the C ABI and calls f(arg) once.
     unsafe { guarded_call_asm(f, arg) }
 }
@@ -339,7 +339,18 @@ pub unsafe fn guarded_call(f: GoFunc, arg: *mut c_void) {
 /// # Safety
 /// `jb` belongs to a `run` still active on this thread's current stack,
 /// and nothing on the frames being abandoned needs dropping.
-pub unsafe fn jump(jb: *const JumpBuf, value: isize) -> ! {
+pub(crate) unsafe fn jump(jb: *const JumpBuf, value: isize) -> ! {
+    // AddressSanitizer keeps the redzones of the frames being abandoned
+    // poisoned unless told, as its longjmp interceptor does.
+    #[cfg(feature = "sanitizer")]
+    {
+        extern "C" {
+            fn __asan_handle_no_return();
+        }
+        // SAFETY: ASan's own hook, linked with the ASan runtime (the
+        // sanitizer feature is only for programs built with it).
+        unsafe { __asan_handle_no_return() };
+    }
     // SAFETY: per the contract.
     unsafe { frame_jump(jb, value) }
 }

@@ -322,7 +322,7 @@ impl Shard {
 
 /// The process's handle table. See the module notes.
 #[derive(Debug)]
-pub struct HandleTable {
+pub(crate) struct HandleTable {
     /// Segment `k` holds indices `seg_base(k)..seg_base(k) + seg_len(k)`;
     /// null until allocated, then fixed forever.
     segments: [AtomicPtr<Slot>; NSEG],
@@ -625,7 +625,7 @@ impl HandleTable {
 ///
 /// Go: `runtime/cgo.NewHandle`.
 #[inline]
-pub fn new(value: *mut c_void) -> u64 {
+pub(crate) fn new(value: *mut c_void) -> u64 {
     let t = &TABLE;
     let index = with_block(|b| {
         // SAFETY: with_block runs on the owning thread; `cache` is the only
@@ -648,7 +648,7 @@ pub fn new(value: *mut c_void) -> u64 {
 ///
 /// Go: `runtime/cgo.Handle.Value`.
 #[inline]
-pub fn value(h: u64) -> Option<*mut c_void> {
+pub(crate) fn value(h: u64) -> Option<*mut c_void> {
     let slot = TABLE.slot_for(h)?;
     if slot.state.load(Ordering::Acquire) != h {
         return None;
@@ -667,7 +667,7 @@ pub fn value(h: u64) -> Option<*mut c_void> {
 ///
 /// Go: `runtime/cgo.Handle.Delete`.
 #[inline]
-pub fn delete(h: u64) -> bool {
+pub(crate) fn delete(h: u64) -> bool {
     let t = &TABLE;
     let Some(slot) = t.slot_for(h) else {
         return false;
@@ -699,7 +699,7 @@ pub fn delete(h: u64) -> bool {
 
 /// The number of live handles: exact when no handle call is running,
 /// otherwise a snapshot.
-pub fn live_count() -> i64 {
+pub(crate) fn live_count() -> i64 {
     TABLE.live_count()
 }
 

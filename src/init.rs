@@ -86,12 +86,12 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Whether initialization is complete: sealed, and every init function
 /// returned. Never blocks.
-pub fn is_done() -> bool {
+pub(crate) fn is_done() -> bool {
     DONE.load(Ordering::Acquire)
 }
 
 /// `gort_init_register`: queues `f(arg)` on the init goroutine.
-pub fn register(f: GoFunc, arg: *mut c_void) -> c_int {
+pub(crate) fn register(f: GoFunc, arg: *mut c_void) -> c_int {
     let from_goroutine = !sched::current_g().is_null() || !crate::foreign::current_call().is_null();
     let mut st = STATE.lock();
     if DONE.load(Ordering::Relaxed) || (st.sealed && !from_goroutine) {
@@ -146,7 +146,7 @@ unsafe extern "C" fn init_goroutine(_: *mut c_void) {
 /// Called by every entry point from a foreign thread (and cheap for
 /// goroutines): seals init and waits for it.
 #[inline]
-pub fn wait_for_init() {
+pub(crate) fn wait_for_init() {
     if DONE.load(Ordering::Acquire) {
         return;
     }
@@ -173,7 +173,7 @@ fn wait_sealed() {
         return;
     }
     while !DONE.load(Ordering::Acquire) {
-        let timed_out = CHANGED.wait_for(&mut st, WARN_AFTER).timed_out();
+        let timed_out = CHANGED.wait_for(st.raw(), WARN_AFTER).timed_out();
         if timed_out && !DONE.load(Ordering::Acquire) && !WARNED.swap(true, Ordering::Relaxed) {
             let name = crate::trace::function_name(st.current);
             let line = format!(
@@ -199,11 +199,11 @@ static MAIN_FN: AtomicUsize = AtomicUsize::new(0);
 static MAIN_ARG: AtomicUsize = AtomicUsize::new(0);
 
 /// The program's main function, as gort_main takes it.
-pub type MainFn = unsafe extern "C" fn(arg: *mut c_void) -> c_int;
+pub(crate) type MainFn = unsafe extern "C" fn(arg: *mut c_void) -> c_int;
 
 /// `gort_main`: runs `main_fn(arg)` as the main goroutine on a scheduler
 /// that now includes the process main thread; exits with its status.
-pub fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
+pub(crate) fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
     // SAFETY: getpid/gettid have no preconditions.
     let on_main_thread = unsafe { libc::getpid() == libc::gettid() };
     if !on_main_thread {
@@ -220,13 +220,13 @@ pub fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
 
 /// Records that the main goroutine is ending through `gort_goexit` (its
 /// deferred calls have run).
-pub fn note_main_goexit() {
+pub(crate) fn note_main_goexit() {
     MAIN_GOEXITED.store(true, Ordering::SeqCst);
 }
 
 /// Whether the main goroutine ended through `gort_goexit`: from then on,
 /// no goroutine left at all is a deadlock.
-pub fn main_called_goexit() -> bool {
+pub(crate) fn main_called_goexit() -> bool {
     MAIN_GOEXITED.load(Ordering::SeqCst)
 }
 

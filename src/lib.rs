@@ -69,27 +69,28 @@
 #![warn(
     clippy::undocumented_unsafe_blocks,
     clippy::missing_safety_doc,
-    missing_debug_implementations
+    missing_debug_implementations,
+    unreachable_pub
 )]
 
-pub mod chan;
-pub mod config;
+pub(crate) mod chan;
+pub(crate) mod config;
 pub mod ffi;
-pub mod foreign;
-pub mod frame;
-pub mod handle;
-pub mod init;
-pub mod lock;
-pub mod memory;
-pub mod netpoll;
-pub mod note;
-pub mod os;
-pub mod panic;
-pub mod sched;
-pub mod select;
-pub mod signals;
-pub mod stack;
-pub mod sync;
-pub mod time;
-pub mod trace;
+pub(crate) mod foreign;
+pub(crate) mod frame;
+pub(crate) mod handle;
+pub(crate) mod init;
+pub(crate) mod lock;
+pub(crate) mod memory;
+pub(crate) mod netpoll;
+pub(crate) mod note;
+pub(crate) mod os;
+pub(crate) mod panic;
+pub(crate) mod sched;
+pub(crate) mod select;
+pub(crate) mod signals;
+pub(crate) mod stack;
+pub(crate) mod sync;
+pub(crate) mod time;
+pub(crate) mod trace;
 mod valgrind;

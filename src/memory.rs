@@ -50,7 +50,7 @@ use std::time::Duration;
 
 /// `System`, with a failed allocation made a fatal error (module docs).
 #[derive(Debug)]
-pub struct RuntimeAllocator;
+pub(crate) struct RuntimeAllocator;
 
 #[global_allocator]
 static ALLOCATOR: RuntimeAllocator = RuntimeAllocator;
@@ -118,7 +118,7 @@ const REGISTRATION_PROBE: usize = 64 * 1024;
 /// [`REGISTRATION_PROBE`] bytes cannot be had, it is our out-of-memory
 /// report; if it can, freeing it leaves that much for the registrations
 /// just after (on this thread's malloc arena).
-pub fn register_thread_locals(steals: bool) {
+pub(crate) fn register_thread_locals(steals: bool) {
     // SAFETY: a non-zero size and a valid alignment.
     let probe = unsafe { Layout::from_size_align_unchecked(REGISTRATION_PROBE, 16) };
     // SAFETY: as above; a direct System call, so that failure is handled

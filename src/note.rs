@@ -19,7 +19,7 @@ const SLEEPING: u32 = 2;
 
 /// A one-waiter wake-up token.
 #[derive(Debug)]
-pub struct Note {
+pub(crate) struct Note {
     state: AtomicU32,
 }
 
@@ -31,7 +31,7 @@ impl Default for Note {
 
 impl Note {
     /// An empty note.
-    pub const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             state: AtomicU32::new(EMPTY),
         }
@@ -44,7 +44,7 @@ impl Note {
     /// it uses only the address (a futex wake on memory that was freed or
     /// reused at worst causes a spurious wake-up, which every wait loop
     /// tolerates).
-    pub fn notify(&self) {
+    pub(crate) fn notify(&self) {
         let addr = self.state.as_ptr() as usize;
         if self.state.swap(NOTIFIED, Ordering::Release) == SLEEPING {
             os::futex_wake_addr(addr, 1);
@@ -53,7 +53,7 @@ impl Note {
 
     /// Waits for a token and consumes it. With a deadline (monotonic ns),
     /// returns false if it passed first. Only the note's owner may wait.
-    pub fn wait(&self, deadline: Option<i64>) -> bool {
+    pub(crate) fn wait(&self, deadline: Option<i64>) -> bool {
         loop {
             if self
                 .state

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU32;
 /// Waits while `*word == expected`, at most `timeout_ns` (None: forever).
 /// Returns on wake-up, timeout, signal or mismatch; callers re-check.
 /// errno is left as it was (the caller may be a goroutine's thread).
-pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
     let saved = errno();
     let ts;
     let tsp = match timeout_ns {
@@ -43,7 +43,7 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: Option<i64>) {
 /// Wakes up to `n` threads waiting on the futex at `addr`. The memory is
 /// not accessed (the address only keys the kernel's wait queue), so it may
 /// already be freed.
-pub fn futex_wake_addr(addr: usize, n: i32) {
+pub(crate) fn futex_wake_addr(addr: usize, n: i32) {
     // SAFETY: FUTEX_WAKE does not read or write the memory.
     unsafe {
         libc::syscall(
@@ -57,7 +57,7 @@ pub fn futex_wake_addr(addr: usize, n: i32) {
 
 /// Monotonic time in nanoseconds (CLOCK_MONOTONIC, through the vDSO).
 #[inline]
-pub fn nanotime() -> i64 {
+pub(crate) fn nanotime() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -69,20 +69,20 @@ pub fn nanotime() -> i64 {
 
 /// The calling thread's errno.
 #[inline]
-pub fn errno() -> i32 {
+pub(crate) fn errno() -> i32 {
     // SAFETY: __errno_location always returns the calling thread's errno slot.
     unsafe { *libc::__errno_location() }
 }
 
 /// Sets the calling thread's errno.
 #[inline]
-pub fn set_errno(v: i32) {
+pub(crate) fn set_errno(v: i32) {
     // SAFETY: as in `errno`.
     unsafe { *libc::__errno_location() = v }
 }
 
 /// The system page size.
-pub fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n > 0 {
@@ -93,7 +93,7 @@ pub fn page_size() -> usize {
 }
 
 /// The number of CPUs this process may run on (its affinity mask).
-pub fn ncpu() -> usize {
+pub(crate) fn ncpu() -> usize {
     // SAFETY: cpu_set_t is plain data; zeroed is a valid empty set, and
     // sched_getaffinity writes at most size_of::<cpu_set_t>() bytes.
     unsafe {
@@ -115,7 +115,7 @@ pub fn ncpu() -> usize {
 
 /// Writes all of `bytes` to stderr without buffering or allocation.
 /// errno is preserved.
-pub fn write_stderr(bytes: &[u8]) {
+pub(crate) fn write_stderr(bytes: &[u8]) {
     let saved = errno();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -133,7 +133,7 @@ pub fn write_stderr(bytes: &[u8]) {
 }
 
 /// Sleeps the calling OS thread for `ns` nanoseconds (restarting on EINTR).
-pub fn thread_sleep(ns: i64) {
+pub(crate) fn thread_sleep(ns: i64) {
     if ns <= 0 {
         return;
     }
@@ -161,7 +161,7 @@ pub fn thread_sleep(ns: i64) {
 /// signal handler, or when memory is exhausted. Text past its 1 KiB is
 /// dropped.
 #[derive(Debug)]
-pub struct FixedBuf {
+pub(crate) struct FixedBuf {
     b: [u8; 1024],
     n: usize,
 }
@@ -174,12 +174,12 @@ impl Default for FixedBuf {
 
 impl FixedBuf {
     /// An empty buffer.
-    pub fn new() -> FixedBuf {
+    pub(crate) fn new() -> FixedBuf {
         FixedBuf { b: [0; 1024], n: 0 }
     }
 
     /// Appends `s`.
-    pub fn s(&mut self, s: &str) {
+    pub(crate) fn s(&mut self, s: &str) {
         for &c in s.as_bytes() {
             if self.n < self.b.len() {
                 self.b[self.n] = c;
@@ -189,7 +189,7 @@ impl FixedBuf {
     }
 
     /// Appends `v` in decimal.
-    pub fn dec(&mut self, mut v: u64) {
+    pub(crate) fn dec(&mut self, mut v: u64) {
         let mut d = [0u8; 20];
         let mut i = d.len();
         loop {
@@ -206,7 +206,7 @@ impl FixedBuf {
     }
 
     /// Appends `v` in hexadecimal, with `0x`.
-    pub fn hex(&mut self, v: u64) {
+    pub(crate) fn hex(&mut self, v: u64) {
         self.s("0x");
         let mut started = false;
         for shift in (0..16).rev() {
@@ -219,7 +219,7 @@ impl FixedBuf {
     }
 
     /// The text so far.
-    pub fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.b[..self.n]
     }
 }

@@ -133,7 +133,7 @@ static RUNNING_PANIC_DEFERS: AtomicI64 = AtomicI64::new(0);
 
 /// What kind of boundary a frame record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
+pub(crate) enum FrameKind {
     /// `gort_pcall`: recovers a panic that reaches it (returns 1).
     Pcall,
     /// `gort_call`: passes a panic that reaches it on to the frames
@@ -189,7 +189,7 @@ struct PanicRec {
 
 /// A goroutine's deferred calls, open frames and running panics.
 #[derive(Debug)]
-pub struct PanicState {
+pub(crate) struct PanicState {
     /// The innermost open frame above the entry frame, or null.
     top: *mut Frame,
     /// Deferred calls of every open frame, the innermost frame's last.
@@ -210,7 +210,7 @@ impl Default for PanicState {
 
 impl PanicState {
     /// Empty state.
-    pub const fn new() -> PanicState {
+    pub(crate) const fn new() -> PanicState {
         PanicState {
             top: std::ptr::null_mut(),
             defers: Vec::new(),
@@ -233,7 +233,7 @@ impl PanicState {
     /// Forgets frames, deferred calls and panics at the end of a gort_call
     /// (or a pcall outside one), but keeps the last recovered message:
     /// gort_recover's result stays valid until the thread's next recover.
-    pub fn end_call(&mut self) {
+    pub(crate) fn end_call(&mut self) {
         self.top = std::ptr::null_mut();
         self.defers.clear();
         self.panics.clear();
@@ -242,7 +242,7 @@ impl PanicState {
 
     /// Forgets everything (the goroutine record is being recycled); keeps
     /// the allocations.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.top = std::ptr::null_mut();
         self.defers.clear();
         self.panics.clear();
@@ -289,7 +289,7 @@ fn st(g: &Goroutine) -> *mut PanicState {
 /// `gort_defer`: pushes `f(arg)` onto the innermost open frame; false
 /// (nothing pushed) outside a goroutine.
 #[inline(always)]
-pub fn try_defer(f: GoFunc, arg: *mut c_void) -> bool {
+pub(crate) fn try_defer(f: GoFunc, arg: *mut c_void) -> bool {
     match current() {
         Some(g) => {
             // SAFETY: our own state; no callback runs while it is borrowed.
@@ -301,7 +301,7 @@ pub fn try_defer(f: GoFunc, arg: *mut c_void) -> bool {
 }
 
 /// Pops the innermost deferred call (the one the caller pushed) and runs it.
-pub fn pop_and_run_defer() {
+pub(crate) fn pop_and_run_defer() {
     if let Some(g) = current() {
         // SAFETY: our own state; released before the call.
         let d = unsafe { (*st(g)).defers.pop() };
@@ -314,7 +314,7 @@ pub fn pop_and_run_defer() {
 
 /// `gort_recover`: the running panic's message if called while a panic
 /// runs deferred calls; that panic then stops. NULL otherwise.
-pub fn recover() -> *const c_char {
+pub(crate) fn recover() -> *const c_char {
     let Some(g) = current() else {
         return std::ptr::null();
     };
@@ -364,7 +364,7 @@ fn run_defers_to(s: *mut PanicState, base: usize) {
 }
 
 /// The entry frame returned: runs every deferred call of the goroutine.
-pub fn run_entry_defers() {
+pub(crate) fn run_entry_defers() {
     if let Some(g) = current() {
         // SAFETY: our own state.
         if unsafe { !(*st(g)).defers.is_empty() } {
@@ -375,7 +375,7 @@ pub fn run_entry_defers() {
 
 /// `gort_goexit` on a goroutine: runs every deferred call (all frames;
 /// pcall does not stop it), then the caller ends the goroutine.
-pub fn goexit_defers(g: &Goroutine) {
+pub(crate) fn goexit_defers(g: &Goroutine) {
     run_defers_to(st(g), 0);
     // SAFETY: our own state; the goroutine never returns to its frames.
     unsafe { (*st(g)).top = std::ptr::null_mut() };
@@ -389,7 +389,7 @@ pub fn goexit_defers(g: &Goroutine) {
 /// # Safety
 /// On a goroutine, at the bottom of its stack; `f` must be safe to call
 /// with `arg`.
-pub unsafe fn run_entry(f: Option<GoFunc>, arg: *mut c_void) {
+pub(crate) unsafe fn run_entry(f: Option<GoFunc>, arg: *mut c_void) {
     struct Entry {
         f: Option<GoFunc>,
         arg: *mut c_void,
@@ -412,7 +412,7 @@ pub unsafe fn run_entry(f: Option<GoFunc>, arg: *mut c_void) {
 /// What an unwinder was told to do to a frame boundary (module docs,
 /// *Foreign unwinding*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForeignUnwind {
+pub(crate) enum ForeignUnwind {
     /// An unforced unwind: a C++ exception (GCC's or Clang's exception
     /// class), or another language's.
     Exception {
@@ -438,7 +438,7 @@ fn boundary_name(kind: Option<FrameKind>) -> &'static str {
 /// (module `frame`) when an unwind is about to leave it. Returns only for
 /// a thread exit of a foreign thread's frame, after releasing the frame:
 /// the unwind then goes on. Everything else is a fatal error.
-pub fn foreign_unwind(what: ForeignUnwind) {
+pub(crate) fn foreign_unwind(what: ForeignUnwind) {
     let g = current();
     // SAFETY: our own state, not borrowed across a user callback.
     let kind = g.and_then(|g| unsafe { (*st(g)).top.as_ref().map(|f| f.kind) });
@@ -641,7 +641,7 @@ unsafe fn run_frame_defers_in_panic(fr: *mut Frame) {
 /// `g` is the running goroutine; `f` must be safe to call with `arg`;
 /// `msg` is NULL or writable for `msglen` bytes.
 #[inline(always)]
-pub unsafe fn open_frame(
+pub(crate) unsafe fn open_frame(
     g: &Goroutine,
     kind: FrameKind,
     f: GoFunc,
@@ -685,7 +685,7 @@ pub unsafe fn open_frame(
 /// # Safety
 /// As for [`open_frame`].
 #[inline(always)]
-pub unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize) -> i32 {
+pub(crate) unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize) -> i32 {
     match current() {
         // SAFETY: forwarded contract; g is the running goroutine.
         Some(g) => unsafe { open_frame(g, FrameKind::Pcall, f, arg, msg, msglen) },
@@ -695,13 +695,13 @@ pub unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize
 }
 
 /// `gort_panic`: the panic algorithm (module docs).
-pub fn panic(msg: &str) -> ! {
+pub(crate) fn panic(msg: &str) -> ! {
     panic_with(cstring(msg))
 }
 
 /// [`panic`] with a message already owned (no copy). Nothing on the
 /// caller's frame may need dropping: a recovered panic abandons it.
-pub fn panic_with(msg: CString) -> ! {
+pub(crate) fn panic_with(msg: CString) -> ! {
     let Some(g) = current() else {
         // A foreign thread outside gort_call: nothing can recover it.
         report_unrecovered(&[(msg, false)]);
@@ -863,14 +863,14 @@ fn report_unrecovered(chain: &[(CString, bool)]) -> ! {
 /// Reports a fatal error and exits with status 2 (Go: `throw`): the
 /// message, then every goroutine's block.
 #[cold]
-pub fn fatal(msg: &str) -> ! {
+pub(crate) fn fatal(msg: &str) -> ! {
     finish_report(format!("fatal error: {msg}\n\n"), true)
 }
 
 /// A fatal error with nothing to dump (Go's `fatal` when no goroutine is
 /// left): `fatal error: <msg>` alone, exit status 2.
 #[cold]
-pub fn fatal_alone(msg: &str) -> ! {
+pub(crate) fn fatal_alone(msg: &str) -> ! {
     REPORTER.store(this_thread(), Ordering::SeqCst);
     REPORTING.store(true, Ordering::SeqCst);
     os::write_stderr(format!("fatal error: {msg}\n").as_bytes());
@@ -882,7 +882,7 @@ pub fn fatal_alone(msg: &str) -> ! {
 /// Go's words. Recoverable like any panic: callers hold no lock and own
 /// nothing that needs dropping.
 #[cold]
-pub fn go_panic(msg: &str) -> ! {
+pub(crate) fn go_panic(msg: &str) -> ! {
     panic(msg)
 }
 
@@ -912,7 +912,7 @@ fn finish_report(mut out: String, all: bool) -> ! {
 
 /// Whether a fatal report or an unrecovered panic's report is being
 /// written (the process is about to end).
-pub fn reporting() -> bool {
+pub(crate) fn reporting() -> bool {
     REPORTING.load(Ordering::Relaxed)
 }
 
@@ -940,7 +940,7 @@ fn this_thread() -> u64 {
 /// out while a report is being written waits for that report (about a
 /// second at most) instead of printing a second one.
 #[cold]
-pub fn out_of_memory(size: usize, what: &str) -> ! {
+pub(crate) fn out_of_memory(size: usize, what: &str) -> ! {
     let me = this_thread();
     if REPORTING.swap(true, Ordering::SeqCst) {
         if REPORTER.load(Ordering::SeqCst) == me {
@@ -986,7 +986,7 @@ static EXIT_WAITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// goroutines that are running the deferred calls of a panic finish (for
 /// about a second at most), and never exit under a panic that is being
 /// reported.
-pub fn before_exit() {
+pub(crate) fn before_exit() {
     // As Go's main: give deferred calls that a panic runs a moment to
     // finish (here up to about a second), then wait for good only if a
     // panic is being reported. A panic whose deferred call recovered it
@@ -1023,7 +1023,7 @@ pub fn before_exit() {
 /// host's exit back (at most about a second) while a panic is running
 /// deferred calls or being reported, so that its report is printed and the
 /// status is 2.
-pub extern "C" fn hold_exit_for_panics() {
+pub(crate) extern "C" fn hold_exit_for_panics() {
     for _ in 0..1000 {
         let quiet = RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0
             // Program mode's exit already gave them their second.
@@ -1037,7 +1037,7 @@ pub extern "C" fn hold_exit_for_panics() {
 
 /// Installs the hook that turns a Rust panic inside gort into a fatal
 /// error report.
-pub fn install_rust_panic_hook() {
+pub(crate) fn install_rust_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = format!("internal error: {info}");
         fatal(&msg);

@@ -84,7 +84,7 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 
-use crate::chan::{self, block_forever, current_record, Chan, Recv, SelectState, Waiter};
+use crate::chan::{self, block_forever, Chan, Recv, SelectState, Waiter};
 use crate::panic::{fatal, go_panic, panic_with};
 use crate::sched::{self, GRef};
 
@@ -110,7 +110,7 @@ static WAIT_SELECT_NO_CASES: &str = "select (no cases)";
 /// One case (the layout of the C `gort_select_case`).
 #[repr(C)]
 #[derive(Debug)]
-pub struct Case {
+pub(crate) struct Case {
     /// The channel; null: never ready.
     pub chan: *const Chan,
     /// `RECV` or `SEND`.
@@ -234,7 +234,7 @@ unsafe fn unlock_all(chans: &[*const Chan]) {
 /// Every non-null channel is live for the duration of the call (the caller
 /// holds references); each case's `elem` is valid for the channel's
 /// element size (readable for a send, writable or null for a receive).
-pub unsafe fn select(cases: &mut [Case], block: bool) -> Option<usize> {
+pub(crate) unsafe fn select(cases: &mut [Case], block: bool) -> Option<usize> {
     if cases.len() > MAX_CASES {
         go_panic(TOO_MANY_CASES);
     }
@@ -502,7 +502,7 @@ unsafe fn block_on(
 ) -> Result<usize, SendClosed> {
     let n = cases.len();
     let state = SelectState::new();
-    let me = current_record();
+    let me = sched::current_record();
     let inline: [Waiter; INLINE] = [const { Waiter::new() }; INLINE];
     let heap: Vec<Waiter>;
     let waiters: &[Waiter] = if n <= INLINE {

@@ -101,7 +101,7 @@ fn slot(sig: libc::c_int) -> usize {
 }
 
 /// Installs the SIGSEGV and SIGBUS handlers (once).
-pub fn install_handlers() {
+pub(crate) fn install_handlers() {
     INSTALL.call_once(|| {
         for sig in [libc::SIGSEGV, libc::SIGBUS] {
             // SAFETY: sigaction structs are plain data (zeroed is valid);
@@ -127,7 +127,7 @@ static SPARE_ALTSTACKS: crate::lock::Mutex<Vec<usize>> = crate::lock::Mutex::new
 /// Gives the calling runtime thread an alternate signal stack (reusing one
 /// from a thread that exited if possible), unless it already has one (the
 /// process main thread may have got one as a foreign thread).
-pub fn install_altstack() {
+pub(crate) fn install_altstack() {
     let _ = install_altstack_if_none();
 }
 
@@ -185,7 +185,7 @@ fn install_altstack_if_none() -> *mut c_void {
 
 /// Takes back the calling thread's alternate signal stack before it exits,
 /// for the next runtime thread.
-pub fn release_altstack() {
+pub(crate) fn release_altstack() {
     let off = libc::stack_t {
         ss_sp: std::ptr::null_mut(),
         ss_flags: libc::SS_DISABLE,
@@ -247,7 +247,7 @@ fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
         return None;
     }
     let usable_lo = lo + GUARD_SIZE;
-    let in_guard = addr >= lo && addr < usable_lo;
+    let in_guard = crate::stack::guard_contains(lo, addr);
     let sp_below = sp < usable_lo && sp + FAR_BELOW > lo;
     if !in_guard && !sp_below {
         return None;
@@ -523,7 +523,7 @@ fn main_gap(size: usize) -> usize {
 /// A foreign thread has just attached with `record`: the handlers are
 /// installed, the thread's stack bounds learned, and the thread given an
 /// alternate signal stack if it has none (module docs).
-pub fn attach_foreign_thread(record: *mut Goroutine) {
+pub(crate) fn attach_foreign_thread(record: *mut Goroutine) {
     install_handlers();
     // SAFETY: pthread_self has no preconditions.
     let me = unsafe { libc::pthread_self() } as u64;
@@ -541,7 +541,7 @@ pub fn attach_foreign_thread(record: *mut Goroutine) {
 /// released, and the alternate signal stack gort gave it is taken back if
 /// the thread still uses it (if the host replaced it, the kernel no longer
 /// refers to it either).
-pub fn detach_foreign_thread() {
+pub(crate) fn detach_foreign_thread() {
     // SAFETY: pthread_self has no preconditions.
     let me = unsafe { libc::pthread_self() } as u64;
     let Some(slot) = find_slot(me) else {

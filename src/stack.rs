@@ -88,15 +88,13 @@ static WARNED_UNGUARDED: AtomicU8 = AtomicU8::new(0);
 
 /// A goroutine stack: one mapping, guard region at the bottom.
 #[derive(Debug)]
-pub struct GStack {
+pub(crate) struct GStack {
     /// Lowest address of the mapping (the guard region starts here).
     low: usize,
     /// Bytes mapped, guard included.
     len: usize,
     /// Whether the guard costs a VMA (counted in MPROTECT_GUARDS).
     mprotected: bool,
-    /// Whether the low GUARD_SIZE bytes are a guard at all.
-    guarded: bool,
     /// Whether the pages below the top KEEP_RESIDENT bytes were given
     /// back since the stack was last handed out.
     trimmed: bool,
@@ -124,39 +122,33 @@ unsafe impl Stack for GStack {
 impl GStack {
     /// Maps a new stack with `size` usable bytes (a page multiple).
     /// Returns None if the address space is exhausted.
-    pub fn new(size: usize) -> Option<GStack> {
+    pub(crate) fn new(size: usize) -> Option<GStack> {
         let len = size + GUARD_SIZE;
         let low = map_fresh(len)?;
-        let (guarded, mprotected) = install_guard(low);
+        let (_guarded, mprotected) = install_guard(low);
         crate::valgrind::make_mem_noaccess(low, GUARD_SIZE);
         Some(GStack {
             low,
             len,
             mprotected,
-            guarded,
             // Handed out at once: the flag means "trimmed since handed out".
             trimmed: false,
             _valgrind: ValgrindStackRegistration::new((low + GUARD_SIZE) as *mut u8, size),
         })
     }
 
-    /// Whether `addr` lies in this stack's guard region.
-    pub fn in_guard(&self, addr: usize) -> bool {
-        self.guarded && addr >= self.low && addr < self.low + GUARD_SIZE
-    }
-
     /// Lowest address of the mapping (start of the guard region).
-    pub fn low(&self) -> usize {
+    pub(crate) fn low(&self) -> usize {
         self.low
     }
 
     /// Highest address (the stack's base).
-    pub fn high(&self) -> usize {
+    pub(crate) fn high(&self) -> usize {
         self.low + self.len
     }
 
     /// Usable bytes.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.len - GUARD_SIZE
     }
 
@@ -331,7 +323,7 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 
 /// Takes a stack of `size` bytes: from `cache`, the global pool, or a new
 /// mapping. Returns None only when memory is exhausted.
-pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
+pub(crate) fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
     // A cached stack came back from use untrimmed; only the pool trims.
     if let Some(s) = cache.pop() {
         if s.size() == size {
@@ -359,7 +351,7 @@ pub fn alloc(cache: &mut Vec<GStack>, size: usize) -> Option<GStack> {
 /// Returns a stack to `cache`; when the cache is full, half of it moves to
 /// the global pool. No system call: memory goes back to the kernel only
 /// when [`scavenge`] finds stacks unused for a whole period.
-pub fn free(cache: &mut Vec<GStack>, s: GStack) {
+pub(crate) fn free(cache: &mut Vec<GStack>, s: GStack) {
     cache.push(s);
     if cache.len() > LOCAL_CACHE {
         for s in &cache[..LOCAL_CACHE / 2] {
@@ -372,13 +364,13 @@ pub fn free(cache: &mut Vec<GStack>, s: GStack) {
 
 /// Returns a stack straight to the global pool, for an M that holds no
 /// processor.
-pub fn free_global(s: GStack) {
+pub(crate) fn free_global(s: GStack) {
     s.pool_enter();
     POOL.lock().stacks.push(s);
 }
 
 /// Whether the global pool holds stacks that [`scavenge`] could release.
-pub fn scavengeable() -> bool {
+pub(crate) fn scavengeable() -> bool {
     POOL.lock().stacks.len() > POOL_RESERVE
 }
 
@@ -388,7 +380,7 @@ pub fn scavengeable() -> bool {
 /// trimmed to its top pages. Stacks in use, or reused during the period,
 /// are not touched, so a program that keeps spawning and parking
 /// goroutines makes no system call for its stacks.
-pub fn scavenge() {
+pub(crate) fn scavenge() {
     let idle: Vec<GStack> = {
         let mut pool = POOL.lock();
         let n = pool.low_water.min(pool.stacks.len());
@@ -416,6 +408,13 @@ pub fn scavenge() {
     debug_assert!(pool.low_water <= pool.stacks.len());
 }
 
+/// Whether `addr` lies in the guard region of the stack mapped at `low`
+/// (async-signal-safe: plain arithmetic).
+#[inline]
+pub(crate) fn guard_contains(low: usize, addr: usize) -> bool {
+    addr >= low && addr < low + GUARD_SIZE
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,9 +423,8 @@ mod tests {
     fn guard_region_is_reported() {
         let s = GStack::new(64 * 1024).unwrap();
         assert_eq!(s.size(), 64 * 1024);
-        assert!(s.guarded);
-        assert!(s.in_guard(s.limit().get()));
-        assert!(!s.in_guard(s.base().get() - 8));
+        assert!(guard_contains(s.low(), s.limit().get()));
+        assert!(!guard_contains(s.low(), s.base().get() - 8));
         // The usable region is writable.
         // SAFETY: the byte lies in the usable part of the mapping.
         unsafe { *((s.base().get() - 1) as *mut u8) = 7 };

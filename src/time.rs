@@ -42,7 +42,7 @@ use crate::sched::{self, GRef};
 
 /// Monotonic nanoseconds.
 #[inline]
-pub fn nanotime() -> i64 {
+pub(crate) fn nanotime() -> i64 {
     os::nanotime()
 }
 
@@ -86,7 +86,7 @@ unsafe impl Send for NodeRef {}
 ///
 /// The owner keeps the node alive and in place while it is in the heap,
 /// i.e. until `del_node` returned or `f` has been called.
-pub struct TimerNode {
+pub(crate) struct TimerNode {
     /// Position in the heap, or NOT_IN_HEAP. Changed under the heap lock.
     idx: AtomicUsize,
     f: fn(usize, u64),
@@ -105,7 +105,7 @@ const NOT_IN_HEAP: usize = usize::MAX;
 
 impl TimerNode {
     /// A node that calls `f(arg, seq)` when it fires.
-    pub const fn new(f: fn(usize, u64), arg: usize) -> TimerNode {
+    pub(crate) const fn new(f: fn(usize, u64), arg: usize) -> TimerNode {
         TimerNode {
             idx: AtomicUsize::new(NOT_IN_HEAP),
             f,
@@ -205,6 +205,7 @@ impl Heap {
         self.0.first().map_or(i64::MAX, |e| e.when)
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -212,7 +213,7 @@ impl Heap {
 
 /// The timer heap.
 #[derive(Debug)]
-pub struct Timers {
+pub(crate) struct Timers {
     heap: Mutex<Heap>,
     next_when: AtomicI64,
     seq: AtomicU64,
@@ -226,7 +227,7 @@ impl Default for Timers {
 
 impl Timers {
     /// An empty heap.
-    pub fn new() -> Timers {
+    pub(crate) fn new() -> Timers {
         Timers {
             heap: Mutex::new(Heap::default()),
             next_when: AtomicI64::new(i64::MAX),
@@ -235,34 +236,36 @@ impl Timers {
     }
 
     /// Whether any timer is pending.
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         self.next_when.load(Ordering::SeqCst) != i64::MAX
     }
 
     /// The earliest deadline (i64::MAX if none).
-    pub fn next_when(&self) -> i64 {
+    pub(crate) fn next_when(&self) -> i64 {
         self.next_when.load(Ordering::SeqCst)
     }
 
     /// Timers in the heap.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.heap.lock().len()
     }
 
     /// Whether the heap is empty.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Adds a timer that readies `gp` at `when`. Returns whether it is now
     /// the earliest.
-    pub fn add(&self, when: i64, gp: GRef) -> bool {
+    pub(crate) fn add(&self, when: i64, gp: GRef) -> bool {
         self.push(when, Fire::Ready(gp))
     }
 
     /// Adds a timer that offers the time to `ch` at `when`. Returns
     /// whether it is now the earliest.
-    pub fn add_chan(&self, when: i64, ch: TimerChan) -> bool {
+    pub(crate) fn add_chan(&self, when: i64, ch: TimerChan) -> bool {
         self.push(when, Fire::Send(ch))
     }
 
@@ -272,7 +275,7 @@ impl Timers {
     /// # Safety
     /// The caller keeps `node` alive and in place until `del_node`
     /// returned or the node fired (see [`TimerNode`]).
-    pub unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) {
+    pub(crate) unsafe fn add_node(&self, node: &TimerNode, when: i64, seq: u64) {
         let when = when.min(i64::MAX - 1);
         let earliest = {
             let mut h = self.heap.lock();
@@ -298,7 +301,7 @@ impl Timers {
 
     /// Stops `node`: removes it from the heap. Returns whether it was
     /// pending (false: it fired, or its firing is under way).
-    pub fn del_node(&self, node: &TimerNode) -> bool {
+    pub(crate) fn del_node(&self, node: &TimerNode) -> bool {
         // Always under the lock: a firing copies the node's function out
         // under it, after marking the node gone, so an owner that sees the
         // node gone here may free it at once.
@@ -336,7 +339,7 @@ impl Timers {
     /// there), behind everything queued, which starves sleepers in a
     /// program that keeps its queue long.
     #[inline]
-    pub fn run_if_due(&self, runnext_taken: impl Fn() -> bool) {
+    pub(crate) fn run_if_due(&self, runnext_taken: impl Fn() -> bool) {
         let next = self.next_when.load(Ordering::Relaxed);
         if next != i64::MAX {
             let now = os::nanotime();
@@ -348,7 +351,7 @@ impl Timers {
 
     /// Fires every timer due at `now` (for a thread without a P: the
     /// goroutines go to the global queue).
-    pub fn run(&self, now: i64) {
+    pub(crate) fn run(&self, now: i64) {
         while self.fire_one(now) {}
     }
 
@@ -388,7 +391,7 @@ static WAIT_SLEEP: &str = "sleep";
 
 /// Parks for at least `ns` nanoseconds; returns at once if `ns <= 0`.
 /// On a foreign thread the thread sleeps.
-pub fn sleep(ns: i64) {
+pub(crate) fn sleep(ns: i64) {
     if ns <= 0 {
         return;
     }
@@ -405,7 +408,7 @@ pub fn sleep(ns: i64) {
 /// Returns a channel (capacity 1, 8-byte elements, one reference) that
 /// receives `nanotime()` as an `i64` about `ns` nanoseconds from now (Go:
 /// `time.After`); at once if `ns <= 0`.
-pub fn after(ns: i64) -> *const Chan {
+pub(crate) fn after(ns: i64) -> *const Chan {
     let c = Chan::new(8, 1);
     if ns <= 0 {
         let now = nanotime();

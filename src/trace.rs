@@ -317,7 +317,7 @@ fn symbolize(addr: usize) -> Option<Frame> {
 }
 
 /// The name of the function at `addr` (`?` if unknown).
-pub fn function_name(addr: usize) -> String {
+pub(crate) fn function_name(addr: usize) -> String {
     symbolize(addr).map_or_else(|| format!("{addr:#x}"), |f| f.name)
 }
 
@@ -464,7 +464,7 @@ fn write_other(out: &mut String, g: &Goroutine) {
 
 /// The dump `gort_stack` writes: the caller's goroutine (if any) first,
 /// then, with `all`, every other live goroutine.
-pub fn dump(all: bool) -> String {
+pub(crate) fn dump(all: bool) -> String {
     let mut out = String::new();
     let mut me = sched::current_g();
     if me.is_null() {

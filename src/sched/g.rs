@@ -33,11 +33,11 @@ use crate::note::Note;
 use crate::stack::GStack;
 
 /// A C entry function: `void fn(void *arg)`.
-pub type GoFunc = unsafe extern "C" fn(*mut c_void);
+pub(crate) type GoFunc = unsafe extern "C" fn(*mut c_void);
 
 /// What a goroutine asks its M to do when it switches back to the scheduler.
 #[derive(Debug, Clone, Copy)]
-pub enum Action {
+pub(crate) enum Action {
     /// Go: `Gosched`. Put the goroutine at the back of the run queue.
     Yield,
     /// Go: `gopark`. Mark the goroutine waiting, then call `unlock(gp,
@@ -51,15 +51,15 @@ pub enum Action {
 }
 
 /// Callback run on the scheduler stack after a goroutine has parked.
-pub type UnlockFn = unsafe fn(gp: GRef, data: *mut ()) -> bool;
+pub(crate) type UnlockFn = unsafe fn(gp: GRef, data: *mut ()) -> bool;
 
 /// The coroutine type behind every goroutine.
-pub type Coro = Coroutine<(), Action, (), GStack>;
+pub(crate) type Coro = Coroutine<(), Action, (), GStack>;
 /// The handle a goroutine uses to switch back to its M.
-pub type GYielder = Yielder<(), Action>;
+pub(crate) type GYielder = Yielder<(), Action>;
 
 /// Goroutine states (see the module table).
-pub mod status {
+pub(crate) mod status {
     /// On a free list.
     pub(crate) const IDLE: u32 = 0;
     /// Queued to run.
@@ -73,7 +73,7 @@ pub mod status {
 }
 
 /// One goroutine (or a foreign thread's wait record).
-pub struct Goroutine {
+pub(crate) struct Goroutine {
     /// Goroutine id (> 0); 0 for a foreign record. Atomic (relaxed) only
     /// because dumps read it from other threads.
     pub id: AtomicI64,
@@ -157,12 +157,12 @@ impl std::fmt::Debug for Goroutine {
 impl Goroutine {
     /// The goroutine id.
     #[inline]
-    pub fn goid(&self) -> i64 {
+    pub(crate) fn goid(&self) -> i64 {
         self.id.load(Ordering::Relaxed)
     }
 
     /// What the goroutine waits for ("" if nothing recorded).
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         let r = self.wait_reason.load(Ordering::Relaxed);
         if r.is_null() {
             ""
@@ -173,7 +173,7 @@ impl Goroutine {
     }
 
     /// A fresh record.
-    pub fn new(foreign: bool) -> Goroutine {
+    pub(crate) fn new(foreign: bool) -> Goroutine {
         Goroutine {
             id: AtomicI64::new(0),
             status: AtomicU32::new(if foreign {
@@ -211,7 +211,7 @@ impl Goroutine {
 
 /// A pointer to a live goroutine, passed between threads through queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GRef(pub NonNull<Goroutine>);
+pub(crate) struct GRef(pub NonNull<Goroutine>);
 
 // SAFETY: ownership of the pointed-to G moves with the GRef (see the
 // ownership table); Goroutine is Sync.
@@ -220,7 +220,7 @@ unsafe impl Send for GRef {}
 impl GRef {
     /// The goroutine.
     #[inline]
-    pub fn get(&self) -> &Goroutine {
+    pub(crate) fn get(&self) -> &Goroutine {
         // SAFETY: Gs are never freed while referenced from a queue or a
         // running M (they are recycled through free lists, not dropped).
         unsafe { self.0.as_ref() }
@@ -228,7 +228,7 @@ impl GRef {
 
     /// The raw pointer.
     #[inline]
-    pub fn as_ptr(&self) -> *mut Goroutine {
+    pub(crate) fn as_ptr(&self) -> *mut Goroutine {
         self.0.as_ptr()
     }
 
@@ -237,7 +237,7 @@ impl GRef {
     /// # Safety
     /// `p` must point to a live Goroutine.
     #[inline]
-    pub unsafe fn from_ptr(p: *mut Goroutine) -> GRef {
+    pub(crate) unsafe fn from_ptr(p: *mut Goroutine) -> GRef {
         // SAFETY: the caller guarantees p is non-null and live.
         GRef(unsafe { NonNull::new_unchecked(p) })
     }

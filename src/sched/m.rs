@@ -54,7 +54,7 @@ use super::p::Processor;
 use crate::note::Note;
 
 /// An OS thread of the runtime.
-pub struct Machine {
+pub(crate) struct Machine {
     /// Thread id within the runtime (for names and dumps).
     pub id: i64,
     /// The P held, null, or RETAKING (see the module docs).
@@ -105,7 +105,7 @@ impl std::fmt::Debug for Machine {
 
 impl Machine {
     /// A new M holding `p` (may be null).
-    pub fn new(id: i64, p: *const Processor, spinning: bool) -> Machine {
+    pub(crate) fn new(id: i64, p: *const Processor, spinning: bool) -> Machine {
         Machine {
             id,
             p: AtomicPtr::new(p as *mut Processor),
@@ -128,7 +128,7 @@ impl Machine {
     /// Readies the record of a retired M (its thread has left it for
     /// good: see `sched::mexit`) for a new thread that will hold `p`. The
     /// id, the random state and the link in the list of all Ms stay.
-    pub fn reuse(&self, p: *const Processor, spinning: bool) {
+    pub(crate) fn reuse(&self, p: *const Processor, spinning: bool) {
         debug_assert_eq!(self.thread.load(Ordering::Relaxed), 0);
         self.p.store(p as *mut Processor, Ordering::Relaxed);
         self.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
@@ -142,7 +142,7 @@ impl Machine {
     }
 
     /// A pseudo-random number (xorshift64*).
-    pub fn rand(&self) -> u64 {
+    pub(crate) fn rand(&self) -> u64 {
         let mut x = self.rng.get();
         x ^= x >> 12;
         x ^= x << 25;
@@ -153,7 +153,7 @@ impl Machine {
 
     /// The P held (null if none). Waits out a retake in progress.
     #[inline]
-    pub fn p(&self) -> *const Processor {
+    pub(crate) fn p(&self) -> *const Processor {
         loop {
             let p = self.p.load(Ordering::Acquire);
             if p != RETAKING {
@@ -164,12 +164,12 @@ impl Machine {
     }
 
     /// The raw P word, for sysmon (may be RETAKING, which only sysmon sets).
-    pub fn p_unsynced(&self) -> *const Processor {
+    pub(crate) fn p_unsynced(&self) -> *const Processor {
         self.p.load(Ordering::Acquire)
     }
 
     /// Sets the P held. Only the M itself calls this, on its own thread.
-    pub fn set_p(&self, new: *const Processor) {
+    pub(crate) fn set_p(&self, new: *const Processor) {
         let mut cur = self.p.load(Ordering::Relaxed);
         loop {
             if cur == RETAKING {
@@ -191,7 +191,7 @@ impl Machine {
 
     /// sysmon: tries to take `p` from this M while it runs user code.
     /// Returns true if sysmon now owns `p` (the M holds no P).
-    pub fn try_retake(&self, p: *const Processor) -> bool {
+    pub(crate) fn try_retake(&self, p: *const Processor) -> bool {
         if self
             .p
             .compare_exchange(p as *mut _, RETAKING, Ordering::AcqRel, Ordering::Relaxed)
@@ -211,7 +211,7 @@ impl Machine {
     /// Marks the M as inside the runtime (may touch its P); returns whether
     /// it already was.
     #[inline]
-    pub fn enter_runtime(&self) -> bool {
+    pub(crate) fn enter_runtime(&self) -> bool {
         let was = self.in_gort.load(Ordering::Relaxed);
         if !was {
             self.in_gort.store(true, Ordering::Relaxed);
@@ -222,14 +222,14 @@ impl Machine {
 
     /// Undoes [`Machine::enter_runtime`] given what it returned.
     #[inline]
-    pub fn exit_runtime(&self, was: bool) {
+    pub(crate) fn exit_runtime(&self, was: bool) {
         if !was {
             self.in_gort.store(false, Ordering::Release);
         }
     }
 
     /// Takes the P handed over by a waker, if any.
-    pub fn take_next_p(&self) -> *const Processor {
+    pub(crate) fn take_next_p(&self) -> *const Processor {
         self.next_p.swap(std::ptr::null_mut(), Ordering::Acquire)
     }
 }
@@ -247,7 +247,7 @@ static MEMBARRIER: AtomicBool = AtomicBool::new(false);
 /// Registers this process for private expedited membarrier, if the kernel
 /// has it (Linux 4.14+). Called once when the runtime starts, before any
 /// runtime thread exists.
-pub fn init_membarrier() {
+pub(crate) fn init_membarrier() {
     // SAFETY: membarrier takes integer arguments only.
     let q = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) };
     if q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED as libc::c_long) != 0 {
@@ -267,7 +267,7 @@ pub fn init_membarrier() {
 /// The M side of the handshake, after setting `in_gort`: a compiler
 /// barrier when sysmon can use membarrier, a full fence otherwise.
 #[inline(always)]
-pub fn enter_fence() {
+pub(crate) fn enter_fence() {
     if MEMBARRIER.load(Ordering::Relaxed) {
         compiler_fence(Ordering::SeqCst);
     } else {
@@ -295,7 +295,7 @@ fn process_barrier() {
 static ALL_MS: AtomicPtr<Machine> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Adds `m` to the list of all Ms.
-pub fn register(m: &'static Machine) {
+pub(crate) fn register(m: &'static Machine) {
     let mp = m as *const Machine as *mut Machine;
     let mut head = ALL_MS.load(Ordering::Acquire);
     loop {
@@ -309,7 +309,7 @@ pub fn register(m: &'static Machine) {
 
 /// The M whose thread is `thread` (a `pthread_self()` value), if any.
 /// Lock-free and allocation-free: safe in a signal handler.
-pub fn find_by_thread(thread: u64) -> Option<&'static Machine> {
+pub(crate) fn find_by_thread(thread: u64) -> Option<&'static Machine> {
     let mut p = ALL_MS.load(Ordering::Acquire);
     while !p.is_null() {
         // SAFETY: list entries are leaked Ms, never freed.
@@ -330,11 +330,11 @@ thread_local! {
 ///
 /// Never inlined: see the module docs on migration.
 #[inline(never)]
-pub fn current_m() -> *const Machine {
+pub(crate) fn current_m() -> *const Machine {
     CURRENT_M.with(|c| c.get())
 }
 
 /// Binds `m` to the calling thread.
-pub fn set_current_m(m: *const Machine) {
+pub(crate) fn set_current_m(m: *const Machine) {
     CURRENT_M.with(|c| c.set(m));
 }

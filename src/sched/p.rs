@@ -22,7 +22,7 @@ use super::g::{GRef, Goroutine};
 use crate::stack::GStack;
 
 /// P states.
-pub mod pstatus {
+pub(crate) mod pstatus {
     /// On the idle list.
     pub(crate) const IDLE: u32 = 0;
     /// Held by an M.
@@ -35,7 +35,7 @@ pub mod pstatus {
 pub(crate) const GFREE_LOCAL: usize = 64;
 
 /// A processor.
-pub struct Processor {
+pub(crate) struct Processor {
     /// Index in the processor table.
     pub id: usize,
     /// One of [`pstatus`].
@@ -86,7 +86,7 @@ impl std::fmt::Debug for Processor {
 
 impl Processor {
     /// A new, dead processor.
-    pub fn new(id: usize) -> Processor {
+    pub(crate) fn new(id: usize) -> Processor {
         let w = Worker::new_fifo();
         let stealer = w.stealer();
         Processor {
@@ -112,7 +112,7 @@ impl Processor {
     /// The caller's M must hold this P.
     #[inline]
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn runq(&self) -> &Worker<GRef> {
+    pub(crate) unsafe fn runq(&self) -> &Worker<GRef> {
         // SAFETY: owner-only access, guaranteed by the caller.
         unsafe { &*self.runq.get() }
     }
@@ -124,7 +124,7 @@ impl Processor {
     /// across a call that could reach the cache again.
     #[inline]
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn stacks(&self) -> &mut Vec<GStack> {
+    pub(crate) unsafe fn stacks(&self) -> &mut Vec<GStack> {
         // SAFETY: owner-only access, guaranteed by the caller.
         unsafe { &mut *self.stacks.get() }
     }
@@ -135,19 +135,19 @@ impl Processor {
     /// As for [`Processor::stacks`].
     #[inline]
     #[allow(clippy::mut_from_ref)]
-    pub unsafe fn gfree(&self) -> &mut Vec<GRef> {
+    pub(crate) unsafe fn gfree(&self) -> &mut Vec<GRef> {
         // SAFETY: owner-only access, guaranteed by the caller.
         unsafe { &mut *self.gfree.get() }
     }
 
     /// Whether the local queue (with runnext) looks empty. Racy; any thread.
-    pub fn runq_empty(&self) -> bool {
+    pub(crate) fn runq_empty(&self) -> bool {
         self.runnext.load(Ordering::Acquire).is_null() && self.stealer.is_empty()
     }
 
     /// Whether anything is queued here, the yield slot included. Racy; any
     /// thread.
-    pub fn has_local_work(&self) -> bool {
+    pub(crate) fn has_local_work(&self) -> bool {
         !self.runq_empty() || !self.yield_slot.load(Ordering::Relaxed).is_null()
     }
 
@@ -156,7 +156,7 @@ impl Processor {
     ///
     /// # Safety
     /// The caller's M must hold this P.
-    pub unsafe fn has_local_work_owned(&self) -> bool {
+    pub(crate) unsafe fn has_local_work_owned(&self) -> bool {
         !self.runnext.load(Ordering::Relaxed).is_null()
             // SAFETY: the caller holds the P.
             || !unsafe { self.runq() }.is_empty()
@@ -165,7 +165,7 @@ impl Processor {
 
     /// Bumps the owner's scheduling counter; returns the new value.
     #[inline]
-    pub fn tick(&self) -> u32 {
+    pub(crate) fn tick(&self) -> u32 {
         let t = self.schedtick.load(Ordering::Relaxed).wrapping_add(1);
         self.schedtick.store(t, Ordering::Relaxed);
         t
@@ -173,7 +173,7 @@ impl Processor {
 
     /// Starts a new time slice (owner only: a load and a plain store).
     #[inline]
-    pub fn new_slice(&self) {
+    pub(crate) fn new_slice(&self) {
         let t = self.slicetick.load(Ordering::Relaxed).wrapping_add(1);
         self.slicetick.store(t, Ordering::Relaxed);
         if self.preempt.load(Ordering::Relaxed) {
@@ -183,7 +183,7 @@ impl Processor {
 
     /// Whether goroutines wait in the queue proper (runnext excluded).
     /// Racy; any thread.
-    pub fn has_queued_work(&self) -> bool {
+    pub(crate) fn has_queued_work(&self) -> bool {
         !self.stealer.is_empty() || !self.yield_slot.load(Ordering::Relaxed).is_null()
     }
 }

@@ -58,7 +58,7 @@ std::arch::global_asm!(
 /// The goroutine whose frames run on this thread, or null (module docs).
 #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 #[inline(always)]
-pub fn get() -> *mut Goroutine {
+pub(crate) fn get() -> *mut Goroutine {
     let g: *mut Goroutine;
     // SAFETY: reads this thread's slot, which every thread has (static
     // TLS); no memory is written and no stack used. Not `pure`: each read
@@ -78,7 +78,7 @@ pub fn get() -> *mut Goroutine {
 /// changes).
 #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 #[inline(always)]
-pub fn set(g: *mut Goroutine) {
+pub(crate) fn set(g: *mut Goroutine) {
     // SAFETY: writes this thread's slot, which no one else reads or writes.
     unsafe {
         std::arch::asm!(

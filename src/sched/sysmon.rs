@@ -62,7 +62,7 @@ struct Seen {
 }
 
 /// The sysmon thread's body.
-pub fn sysmon_main() {
+pub(crate) fn sysmon_main() {
     let s = sched();
     let mut seen = vec![Seen::default(); MAX_PROCS];
     let mut delay = MIN_DELAY_NS;
@@ -197,7 +197,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
 
 /// Wakes sysmon from its idle sleep (a P became busy).
 #[inline]
-pub fn wake_if_sleeping() {
+pub(crate) fn wake_if_sleeping() {
     let s = sched();
     if s.sysmon_sleeping.load(Ordering::SeqCst) {
         s.sysmon_note.notify();
@@ -206,7 +206,7 @@ pub fn wake_if_sleeping() {
 
 /// Cuts sysmon's poll interval short (work was queued while every P is
 /// busy, perhaps held by an M blocked in C).
-pub fn kick() {
+pub(crate) fn kick() {
     let s = sched();
     if s.sysmon_delay.load(Ordering::Relaxed) > 4 * MIN_DELAY_NS {
         s.sysmon_note.notify();

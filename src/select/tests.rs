@@ -239,7 +239,7 @@ fn stress_select_many_to_many() {
     }
     producers.wait();
     // Drain what is buffered before telling the consumers to stop.
-    while chans.iter().any(|c| !c.get().is_empty()) {
+    while chans.iter().any(|c| c.get().len() != 0) {
         std::thread::yield_now();
     }
     quit.close();

@@ -30,13 +30,14 @@ use super::sema::NotifyList;
 /// A condition variable's storage.
 #[derive(Debug, Default)]
 #[repr(C)]
-pub struct RawCond {
+pub(crate) struct RawCond {
     notify: NotifyList,
 }
 
 impl RawCond {
     /// A condition variable nobody waits on (all zero).
-    pub const fn new() -> RawCond {
+    #[cfg(test)]
+    pub(crate) const fn new() -> RawCond {
         RawCond {
             notify: NotifyList::new(),
         }
@@ -45,7 +46,7 @@ impl RawCond {
     /// Unlocks `m`, waits for a signal or broadcast, locks `m` again (Go:
     /// `Cond.Wait`). `m` must be locked (unlocking an unlocked mutex is
     /// fatal, as in Go).
-    pub fn wait(&self, m: &RawMutex) {
+    pub(crate) fn wait(&self, m: &RawMutex) {
         let t = self.notify.add();
         m.unlock();
         self.notify.wait(t, &"sync.Cond.Wait");
@@ -54,13 +55,13 @@ impl RawCond {
 
     /// Wakes the waiter that has waited longest, if any (Go: `Signal`).
     #[inline]
-    pub fn signal(&self) {
+    pub(crate) fn signal(&self) {
         self.notify.notify_one();
     }
 
     /// Wakes every waiter (Go: `Broadcast`).
     #[inline]
-    pub fn broadcast(&self) {
+    pub(crate) fn broadcast(&self) {
         self.notify.notify_all();
     }
 }

@@ -7,9 +7,9 @@
 //! the notify list kept beside it), which works the same for goroutines
 //! (which park) and foreign threads (which block).
 
-pub mod cond;
-pub mod mutex;
-pub mod once;
-pub mod rwmutex;
-pub mod sema;
-pub mod waitgroup;
+pub(crate) mod cond;
+pub(crate) mod mutex;
+pub(crate) mod once;
+pub(crate) mod rwmutex;
+pub(crate) mod sema;
+pub(crate) mod waitgroup;

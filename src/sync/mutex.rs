@@ -30,7 +30,7 @@ const STARVATION_THRESHOLD_NS: i64 = 1_000_000;
 /// A mutex's storage: the state word and its semaphore.
 #[derive(Debug)]
 #[repr(C)]
-pub struct RawMutex {
+pub(crate) struct RawMutex {
     state: AtomicI32,
     sema: AtomicU32,
 }
@@ -43,7 +43,7 @@ impl Default for RawMutex {
 
 impl RawMutex {
     /// An unlocked mutex (all zero).
-    pub const fn new() -> RawMutex {
+    pub(crate) const fn new() -> RawMutex {
         RawMutex {
             state: AtomicI32::new(0),
             sema: AtomicU32::new(0),
@@ -52,7 +52,7 @@ impl RawMutex {
 
     /// Locks, parking the goroutine (or blocking the thread) if needed.
     #[inline(always)]
-    pub fn lock(&self) {
+    pub(crate) fn lock(&self) {
         if self
             .state
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
@@ -64,7 +64,7 @@ impl RawMutex {
     }
 
     /// Locks if unlocked; never waits.
-    pub fn try_lock(&self) -> bool {
+    pub(crate) fn try_lock(&self) -> bool {
         let old = self.state.load(Ordering::Relaxed);
         if old & (LOCKED | STARVING) != 0 {
             return false;
@@ -156,7 +156,7 @@ impl RawMutex {
 
     /// Unlocks; fatal if not locked.
     #[inline(always)]
-    pub fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         let new = self.state.fetch_sub(LOCKED, Ordering::Release) - LOCKED;
         if new != 0 {
             self.unlock_slow(new);

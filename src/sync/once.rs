@@ -11,7 +11,7 @@ use super::mutex::RawMutex;
 /// A once's storage.
 #[derive(Debug)]
 #[repr(C)]
-pub struct RawOnce {
+pub(crate) struct RawOnce {
     done: AtomicU32,
     m: RawMutex,
 }
@@ -24,7 +24,7 @@ impl Default for RawOnce {
 
 impl RawOnce {
     /// A fresh once (all zero).
-    pub const fn new() -> RawOnce {
+    pub(crate) const fn new() -> RawOnce {
         RawOnce {
             done: AtomicU32::new(0),
             m: RawMutex::new(),
@@ -33,7 +33,7 @@ impl RawOnce {
 
     /// Calls `f` if no call has completed yet; returns after it has.
     #[inline]
-    pub fn call(&self, f: impl FnOnce()) {
+    pub(crate) fn call(&self, f: impl FnOnce()) {
         if self.done.load(Ordering::Acquire) == 0 {
             self.call_slow(f);
         }

@@ -52,7 +52,7 @@ const MAX_READERS: i32 = 1 << 30;
 /// An RWMutex's storage.
 #[derive(Debug)]
 #[repr(C)]
-pub struct RawRWMutex {
+pub(crate) struct RawRWMutex {
     /// Held while a writer is pending or active.
     w: RawMutex,
     /// Writers wait here for departing readers.
@@ -73,7 +73,7 @@ impl Default for RawRWMutex {
 
 impl RawRWMutex {
     /// An unlocked RWMutex (all zero).
-    pub const fn new() -> RawRWMutex {
+    pub(crate) const fn new() -> RawRWMutex {
         RawRWMutex {
             w: RawMutex::new(),
             writer_sem: AtomicU32::new(0),
@@ -86,7 +86,7 @@ impl RawRWMutex {
     /// Locks for reading (Go: `RLock`), waiting while a writer is pending
     /// or active.
     #[inline(always)]
-    pub fn rlock(&self) {
+    pub(crate) fn rlock(&self) {
         if self.reader_count.fetch_add(1, Ordering::Acquire) < 0 {
             self.rlock_slow();
         }
@@ -101,7 +101,7 @@ impl RawRWMutex {
 
     /// Undoes one `rlock` (Go: `RUnlock`); fatal if no reader holds it.
     #[inline(always)]
-    pub fn runlock(&self) {
+    pub(crate) fn runlock(&self) {
         let r = self.reader_count.fetch_sub(1, Ordering::Release) - 1;
         if r < 0 {
             self.runlock_slow(r);
@@ -122,7 +122,7 @@ impl RawRWMutex {
 
     /// Locks for writing (Go: `Lock`): waits for other writers, then makes
     /// new readers wait and waits for the readers inside to leave.
-    pub fn lock(&self) {
+    pub(crate) fn lock(&self) {
         self.w.lock();
         // Announce the pending writer to new readers. The r readers
         // counted before hold the lock (some may still be returning from
@@ -134,7 +134,7 @@ impl RawRWMutex {
     }
 
     /// Undoes `lock` (Go: `Unlock`); fatal if no writer holds it.
-    pub fn unlock(&self) {
+    pub(crate) fn unlock(&self) {
         let r = self.reader_count.fetch_add(MAX_READERS, Ordering::AcqRel) + MAX_READERS;
         if r >= MAX_READERS {
             fatal("sync: Unlock of unlocked RWMutex");

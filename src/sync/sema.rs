@@ -87,7 +87,7 @@ fn try_acquire(sema: &AtomicU32) -> bool {
 /// Waits until `*sema > 0`, then decrements it (Go: `semacquire1`). With
 /// `lifo`, the caller queues at the front (a mutex waiter that already
 /// waited once).
-pub fn acquire(sema: &AtomicU32, lifo: bool, reason: &'static &'static str) {
+pub(crate) fn acquire(sema: &AtomicU32, lifo: bool, reason: &'static &'static str) {
     if try_acquire(sema) {
         return;
     }
@@ -155,7 +155,7 @@ unsafe fn link_queue(b: &Bucket, prev: *mut Goroutine, queue: *mut Goroutine) {
 /// Links the calling goroutine (or foreign record) into `b`'s queue for
 /// `addr`. Bucket lock held.
 fn enqueue_self(b: &Bucket, addr: *const AtomicU32, lifo: bool) -> *mut Goroutine {
-    let me = current_record();
+    let me = sched::current_record();
     // SAFETY: `me` is the caller's own record; the queue links are
     // protected by the bucket lock, which the caller holds.
     unsafe {
@@ -184,15 +184,6 @@ fn enqueue_self(b: &Bucket, addr: *const AtomicU32, lifo: bool) -> *mut Goroutin
         }
     }
     me
-}
-
-/// The caller's record: its goroutine, or its foreign-thread record.
-fn current_record() -> *mut Goroutine {
-    let g = sched::current_g();
-    if !g.is_null() {
-        return g;
-    }
-    sched::foreign_record()
 }
 
 /// Removes and returns the first waiter for `addr`. Bucket lock held.
@@ -239,7 +230,7 @@ unsafe fn pop_head(b: &Bucket, prev: *mut Goroutine, head: *mut Goroutine) {
 /// Increments `*sema` and wakes one waiter if there is one (Go:
 /// `semrelease1`). With `handoff`, a goroutine caller yields so that the
 /// woken waiter runs next (mutex starvation mode).
-pub fn release(sema: &AtomicU32, handoff: bool) {
+pub(crate) fn release(sema: &AtomicU32, handoff: bool) {
     let b = bucket(sema);
     sema.fetch_add(1, Ordering::SeqCst);
     if b.nwait.load(Ordering::SeqCst) == 0 {
@@ -286,7 +277,7 @@ pub fn release(sema: &AtomicU32, handoff: bool) {
 /// it reaches the queue.
 #[derive(Debug)]
 #[repr(C)]
-pub struct NotifyList {
+pub(crate) struct NotifyList {
     wait: AtomicU32,
     notify: AtomicU32,
 }
@@ -305,7 +296,7 @@ fn less(a: u32, b: u32) -> bool {
 
 impl NotifyList {
     /// An empty list (all zero).
-    pub const fn new() -> NotifyList {
+    pub(crate) const fn new() -> NotifyList {
         NotifyList {
             wait: AtomicU32::new(0),
             notify: AtomicU32::new(0),
@@ -316,13 +307,13 @@ impl NotifyList {
     /// [`NotifyList::wait`] (Go: `notifyListAdd`). A notification sent
     /// after this call is not lost, even before `wait` is reached.
     #[inline]
-    pub fn add(&self) -> u32 {
+    pub(crate) fn add(&self) -> u32 {
         self.wait.fetch_add(1, Ordering::SeqCst)
     }
 
     /// Waits until ticket `t` has been notified; returns at once if it
     /// already has been (Go: `notifyListWait`).
-    pub fn wait(&self, t: u32, reason: &'static &'static str) {
+    pub(crate) fn wait(&self, t: u32, reason: &'static &'static str) {
         let addr = &self.notify as *const AtomicU32;
         let b = bucket(addr);
         let guard = b.lock.lock();
@@ -343,7 +334,7 @@ impl NotifyList {
 
     /// Notifies the waiter with the oldest ticket not yet notified, if any
     /// (Go: `notifyListNotifyOne`).
-    pub fn notify_one(&self) {
+    pub(crate) fn notify_one(&self) {
         // No waiter since the last notification: nothing to take a lock for.
         if self.wait.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
             return;
@@ -368,7 +359,7 @@ impl NotifyList {
 
     /// Notifies every waiter that has taken a ticket (Go:
     /// `notifyListNotifyAll`).
-    pub fn notify_all(&self) {
+    pub(crate) fn notify_all(&self) {
         if self.wait.load(Ordering::SeqCst) == self.notify.load(Ordering::SeqCst) {
             return;
         }

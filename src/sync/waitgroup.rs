@@ -22,7 +22,7 @@ fn counter_overflow() -> ! {
 /// A waitgroup's storage.
 #[derive(Debug)]
 #[repr(C)]
-pub struct RawWaitGroup {
+pub(crate) struct RawWaitGroup {
     state: AtomicU64,
     sema: AtomicU32,
 }
@@ -35,7 +35,7 @@ impl Default for RawWaitGroup {
 
 impl RawWaitGroup {
     /// A ready-to-use waitgroup (all zero).
-    pub const fn new() -> RawWaitGroup {
+    pub(crate) const fn new() -> RawWaitGroup {
         RawWaitGroup {
             state: AtomicU64::new(0),
             sema: AtomicU32::new(0),
@@ -44,7 +44,7 @@ impl RawWaitGroup {
 
     /// Adds `delta` (may be negative) to the counter.
     #[inline(always)]
-    pub fn add(&self, delta: i64) {
+    pub(crate) fn add(&self, delta: i64) {
         let Ok(d32) = i32::try_from(delta) else {
             counter_overflow();
         };
@@ -85,12 +85,12 @@ impl RawWaitGroup {
 
     /// Decrements the counter.
     #[inline(always)]
-    pub fn done(&self) {
+    pub(crate) fn done(&self) {
         self.add(-1);
     }
 
     /// Waits until the counter is zero.
-    pub fn wait(&self) {
+    pub(crate) fn wait(&self) {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             if state >> 32 == 0 {

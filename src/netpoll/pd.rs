@@ -1,0 +1,380 @@
+//! Descriptor records (`PollDesc`), their waiter lists, and the table that
+//! holds them by descriptor number. See the parent module for the
+//! invariants.
+
+use super::*;
+
+/// Who a waiter is, and how to wake it.
+#[derive(Clone, Copy)]
+pub(super) enum Who {
+    /// A parked goroutine.
+    G(GRef),
+    /// A foreign thread blocked in `ppoll` on its eventfd (and the fd).
+    Foreign(i32),
+    /// A `gort_fd_ready` channel (see `ChanWait`).
+    Chan(*const ChanWait),
+}
+
+/// One wait on a descriptor, linked in its `PollDesc` (see the module
+/// invariants).
+pub(crate) struct Waiter {
+    pub(super) next: Cell<*const Waiter>,
+    pub(super) prev: Cell<*const Waiter>,
+    pub(super) linked: Cell<bool>,
+    pub(super) events: u8,
+    pub(super) seq: Cell<u64>,
+    pub(super) who: Who,
+    /// Set by whoever unlinks the waiter: the ready events (> 0), 0 for
+    /// the deadline, or a negative errno.
+    pub(super) result: Cell<i32>,
+}
+
+impl Waiter {
+    pub(super) fn new(events: u8, who: Who) -> Waiter {
+        Waiter {
+            next: Cell::new(ptr::null()),
+            prev: Cell::new(ptr::null()),
+            linked: Cell::new(false),
+            events,
+            seq: Cell::new(0),
+            who,
+            result: Cell::new(0),
+        }
+    }
+}
+
+/// The lock-protected part of a `PollDesc`.
+pub(super) struct Inner {
+    /// Head of the waiter list.
+    pub(super) head: *const Waiter,
+    /// The next waiter's sequence number (deadline timers name their
+    /// waiter by it).
+    pub(super) next_seq: u64,
+    /// The goroutine (or foreign record) in `gort_fd_close` waiting for
+    /// the calls inside the descriptor to leave.
+    pub(super) closer: Option<GRef>,
+}
+
+// SAFETY: the raw pointers are only followed with the lock held, and point
+// to waiters whose owners are parked (module invariants).
+unsafe impl Send for Inner {}
+
+/// The runtime's record of one descriptor number.
+pub(crate) struct PollDesc {
+    pub(super) fd: i32,
+    pub(super) inner: Mutex<Inner>,
+    /// Readiness that arrived while no one waited for it.
+    pub(super) ready: AtomicU8,
+    /// The epoll registration generation; events of another are stale.
+    pub(super) gen: AtomicU32,
+    /// Calls inside the descriptor, plus CLOSING / FINAL.
+    pub(super) refs: AtomicU32,
+    /// A hint: the descriptor was last seen to be a socket.
+    pub(super) socket: AtomicBool,
+}
+
+impl PollDesc {
+    pub(super) fn new(fd: i32) -> PollDesc {
+        PollDesc {
+            fd,
+            inner: Mutex::new(Inner {
+                head: ptr::null(),
+                next_seq: 1,
+                closer: None,
+            }),
+            ready: AtomicU8::new(0),
+            gen: AtomicU32::new(0),
+            refs: AtomicU32::new(0),
+            socket: AtomicBool::new(true),
+        }
+    }
+
+    pub(super) fn link(inner: &mut Inner, w: &Waiter) {
+        w.next.set(inner.head);
+        w.prev.set(ptr::null());
+        if !inner.head.is_null() {
+            // SAFETY: linked waiters are alive (module invariants).
+            unsafe { (*inner.head).prev.set(w) };
+        }
+        inner.head = w;
+        w.linked.set(true);
+        w.seq.set(inner.next_seq);
+        inner.next_seq += 1;
+    }
+
+    pub(super) fn unlink(inner: &mut Inner, w: &Waiter) {
+        let (n, p) = (w.next.get(), w.prev.get());
+        if p.is_null() {
+            inner.head = n;
+        } else {
+            // SAFETY: linked waiters are alive.
+            unsafe { (*p).next.set(n) };
+        }
+        if !n.is_null() {
+            // SAFETY: as above.
+            unsafe { (*n).prev.set(p) };
+        }
+        w.next.set(ptr::null());
+        w.prev.set(ptr::null());
+        w.linked.set(false);
+    }
+
+    /// Whether `w` is in a list (read with the lock held).
+    pub(super) fn is_linked(w: &Waiter) -> bool {
+        w.linked.get()
+    }
+
+    /// An event of generation `gen` reported `mask`: wake the waiters it
+    /// satisfies, remember the rest.
+    pub(super) fn on_event(&self, gen: u32, mask: u8, hup: bool, gs: &mut Vec<GRef>) {
+        let mut woken = Woken::default();
+        {
+            let mut inner = self.inner.lock();
+            if self.gen.load(Ordering::Relaxed) != gen {
+                return; // a registration of a file this number no longer names
+            }
+            let mut claimed = 0;
+            let mut w = inner.head;
+            while !w.is_null() {
+                // SAFETY: linked waiters are alive while we hold the lock.
+                let wr = unsafe { &*w };
+                w = wr.next.get();
+                if matches!(wr.who, Who::Foreign(_)) || wr.events & mask == 0 {
+                    continue;
+                }
+                claimed |= wr.events & mask;
+                Self::unlink(&mut inner, wr);
+                // An error or hang-up reports both directions (API.md §10).
+                let got = if hup { POLL_BOTH } else { wr.events & mask };
+                wr.result.set(got as i32);
+                woken.push(wr.who);
+            }
+            let rest = mask & !claimed;
+            if rest != 0 {
+                self.ready.fetch_or(rest, Ordering::SeqCst);
+            }
+        }
+        woken.wake(gs, false);
+    }
+
+    /// Wakes every waiter with -EBADF (`gort_fd_close`).
+    pub(super) fn evict(&self) {
+        let mut woken = Woken::default();
+        {
+            let mut inner = self.inner.lock();
+            let mut w = inner.head;
+            while !w.is_null() {
+                // SAFETY: as in on_event.
+                let wr = unsafe { &*w };
+                w = wr.next.get();
+                Self::unlink(&mut inner, wr);
+                wr.result.set(-libc::EBADF);
+                woken.push(wr.who);
+            }
+        }
+        let mut gs = Vec::new();
+        woken.wake(&mut gs, false);
+        sched::inject(&gs);
+    }
+
+    /// The deadline of waiter `seq` passed.
+    pub(super) fn on_deadline(&self, seq: u64) {
+        let mut woken = Woken::default();
+        {
+            let mut inner = self.inner.lock();
+            let mut w = inner.head;
+            while !w.is_null() {
+                // SAFETY: as in on_event.
+                let wr = unsafe { &*w };
+                if wr.seq.get() == seq {
+                    Self::unlink(&mut inner, wr);
+                    wr.result.set(0);
+                    woken.push(wr.who);
+                    break;
+                }
+                w = wr.next.get();
+            }
+        }
+        let mut gs = Vec::new();
+        woken.wake(&mut gs, true);
+    }
+
+    /// Re-arms (or makes) the epoll registration for this descriptor; see
+    /// the module docs. Called with the lock held. Err: an errno (EPERM:
+    /// the file cannot be polled, e.g. a regular file: always ready).
+    pub(super) fn arm(&self, _inner: &mut Inner) -> Result<(), i32> {
+        let p = poller();
+        let ev = |gen: u32| libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: ((self.fd as u32 as u64) << 32) | gen as u64,
+        };
+        let gen = self.gen.load(Ordering::Relaxed);
+        let mut e = ev(gen);
+        // SAFETY: e is a valid epoll_event for the call.
+        if unsafe { libc::epoll_ctl(p.epfd, libc::EPOLL_CTL_MOD, self.fd, &mut e) } == 0 {
+            return Ok(());
+        }
+        let err = os::errno();
+        if err != libc::ENOENT {
+            return Err(err);
+        }
+        // A file this number did not name when we last registered it.
+        let gen = gen.wrapping_add(1);
+        self.gen.store(gen, Ordering::Relaxed);
+        // Readiness seen so far was the old file's.
+        self.ready.store(0, Ordering::SeqCst);
+        let mut e = ev(gen);
+        // SAFETY: as above.
+        if unsafe { libc::epoll_ctl(p.epfd, libc::EPOLL_CTL_ADD, self.fd, &mut e) } != 0 {
+            return Err(os::errno());
+        }
+        set_nonblocking_if_allowed(self.fd);
+        Ok(())
+    }
+
+    /// Before linking a waiter for `events` (lock held): re-arms the
+    /// registration, then consumes readiness that arrived since the
+    /// caller's last attempt. Some(result) means do not wait: the ready
+    /// events (a descriptor that cannot be polled, like a regular file, is
+    /// always ready) or -errno. Arming first matters: it is what notices a
+    /// reused number, whose readiness bits belonged to the old file.
+    pub(super) fn prepare_wait(&self, inner: &mut Inner, events: u8) -> Option<i32> {
+        match self.arm(inner) {
+            Ok(()) => {}
+            Err(libc::EPERM) => return Some(events as i32),
+            Err(e) => return Some(-e),
+        }
+        let r = self.ready.load(Ordering::SeqCst) & events;
+        if r != 0 {
+            self.ready.fetch_and(!r, Ordering::SeqCst);
+            return Some(r as i32);
+        }
+        None
+    }
+
+    /// Enters a call on the descriptor; false once `gort_fd_close` began.
+    pub(super) fn incref(&self) -> bool {
+        loop {
+            let r = self.refs.load(Ordering::Acquire);
+            if r & FINAL != 0 {
+                // Closing this very moment: a caller racing with the
+                // close of a number it reuses; wait for the close.
+                std::thread::yield_now();
+                continue;
+            }
+            if r & CLOSING != 0 {
+                return false;
+            }
+            if r & COUNT_MASK == COUNT_MASK {
+                fatal("netpoll: too many calls on one descriptor");
+            }
+            if self
+                .refs
+                .compare_exchange_weak(r, r + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+    }
+
+    /// Leaves a call; the last one out of a closing descriptor wakes the
+    /// closer.
+    pub(super) fn decref(&self) {
+        if self.refs.fetch_sub(1, Ordering::AcqRel) == CLOSING | 1 {
+            let closer = self.inner.lock().closer.take();
+            if let Some(c) = closer {
+                sched::ready(c, false);
+            }
+        }
+    }
+}
+
+/// Waiters unlinked under a pd lock, woken after it is released.
+#[derive(Default)]
+pub(super) struct Woken {
+    pub(super) n: usize,
+    pub(super) who: [Option<Who>; 8],
+    pub(super) more: Vec<Who>,
+}
+
+impl Woken {
+    pub(super) fn push(&mut self, w: Who) {
+        if self.n < self.who.len() {
+            self.who[self.n] = Some(w);
+            self.n += 1;
+        } else {
+            self.more.push(w);
+        }
+    }
+
+    /// Wakes foreign and channel waiters now; goroutines are appended to
+    /// `gs`, or readied at once with `now` (for timers: into runnext, as
+    /// a sleep's timer does).
+    pub(super) fn wake(self, gs: &mut Vec<GRef>, now: bool) {
+        let p = poller();
+        for w in self.who.into_iter().flatten().chain(self.more) {
+            match w {
+                Who::G(g) => {
+                    p.nwait.fetch_sub(1, Ordering::SeqCst);
+                    if now {
+                        sched::ready(g, true);
+                    } else {
+                        gs.push(g);
+                    }
+                }
+                Who::Foreign(efd) => {
+                    let one: u64 = 1;
+                    // SAFETY: 8 bytes from a live u64 to the waiter's eventfd,
+                    // which lives as long as its thread, blocked in ppoll.
+                    unsafe { libc::write(efd, &one as *const u64 as *const libc::c_void, 8) };
+                }
+                Who::Chan(cw) => {
+                    p.nwait.fetch_sub(1, Ordering::SeqCst);
+                    // SAFETY: the list's reference, now ours (unlinked).
+                    unsafe { ChanWait::fire(cw) };
+                }
+            }
+        }
+    }
+}
+
+/// The table: chunks of CHUNK records, allocated on first use.
+pub(super) static TABLE: [AtomicPtr<PollDesc>; NCHUNKS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; NCHUNKS];
+
+/// The record of descriptor `fd`, made on first use; None if `fd` is
+/// negative or beyond the table.
+pub(crate) fn pd_get(fd: i32) -> Option<&'static PollDesc> {
+    if fd < 0 || fd as usize >= CHUNK * NCHUNKS {
+        return None;
+    }
+    let (c, i) = (fd as usize / CHUNK, fd as usize % CHUNK);
+    let mut chunk = TABLE[c].load(Ordering::Acquire);
+    if chunk.is_null() {
+        let base = (c * CHUNK) as i32;
+        let fresh: Box<[PollDesc]> = (0..CHUNK as i32).map(|k| PollDesc::new(base + k)).collect();
+        let fresh = Box::into_raw(fresh) as *mut PollDesc;
+        match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => chunk = fresh,
+            Err(other) => {
+                // SAFETY: ours, never published.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, CHUNK)) });
+                chunk = other;
+            }
+        }
+    }
+    // SAFETY: chunks are never freed and hold CHUNK records.
+    Some(unsafe { &*chunk.add(i) })
+}
+
+/// The record of `fd` if its chunk exists (the poller's lookup).
+pub(super) fn pd_lookup(fd: i32) -> Option<&'static PollDesc> {
+    if fd < 0 || fd as usize >= CHUNK * NCHUNKS {
+        return None;
+    }
+    let chunk = TABLE[fd as usize / CHUNK].load(Ordering::Acquire);
+    // SAFETY: as in pd_get.
+    (!chunk.is_null()).then(|| unsafe { &*chunk.add(fd as usize % CHUNK) })
+}
