@@ -16,6 +16,7 @@ INCDIR       ?= $(PREFIX)/include
 DATADIR      ?= $(PREFIX)/share
 MANDIR       ?= $(DATADIR)/man
 DOCDIR       ?= $(DATADIR)/doc/gort
+SUPPDIR      ?= $(DATADIR)/gort
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CMAKEDIR     ?= $(LIBDIR)/cmake/gort
 DISTDIR      ?= build
@@ -35,8 +36,9 @@ INSTALLED = $(LIBDIR)/libgort.a $(LIBDIR)/libgort.so.$(VERSION) $(LIBDIR)/libgor
             $(LIBDIR)/libgort.so $(LIBDIR)/gort/static/libgort.a $(INCDIR)/gort/runtime.h \
             $(PKGCONFIGDIR)/gort.pc $(PKGCONFIGDIR)/gort-static.pc \
             $(CMAKEDIR)/gortConfig.cmake $(CMAKEDIR)/gortConfigVersion.cmake \
-            $(DOCDIR)/README.md $(DOCDIR)/LICENSE-MIT $(DOCDIR)/LICENSE-APACHE
-OWN_DIRS  = $(INCDIR)/gort $(LIBDIR)/gort/static $(LIBDIR)/gort $(CMAKEDIR) $(DOCDIR)
+            $(DOCDIR)/README.md $(DOCDIR)/LICENSE-MIT $(DOCDIR)/LICENSE-APACHE \
+            $(SUPPDIR)/gort.supp
+OWN_DIRS  = $(INCDIR)/gort $(LIBDIR)/gort/static $(LIBDIR)/gort $(CMAKEDIR) $(DOCDIR) $(SUPPDIR)
 # man3/<page>.3 and man7/gort.7, relative to build/man and $(MANDIR).
 MANPAGES  = $(shell $(PYTHON) tools/man_pages.py --list)
 
@@ -84,16 +86,18 @@ pkgfiles:
 	  sed -e 's|@PREFIX@|$(PREFIX)|g' \
 	      -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
 	      -e 's|@INCDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))|g' \
+	      -e 's|@SUPPDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(SUPPDIR))|g' \
 	      -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VMAJOR)|g' \
 	      -e 's|@VERSION_MINOR@|$(VMINOR)|g' \
 	      -e "s|@CMAKE_TO_LIBDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(LIBDIR)')|g" \
 	      -e "s|@CMAKE_TO_INCDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(INCDIR)')|g" \
+	      -e "s|@CMAKE_TO_SUPPDIR@|$$(realpath -m --relative-to='$(CMAKEDIR)' '$(SUPPDIR)')|g" \
 	      pkg/$$f.in > build/pkg/$$f || exit 1; \
 	done
 
 install: lib pkgfiles man
 	install -d '$(DESTDIR)$(LIBDIR)/gort/static' '$(DESTDIR)$(INCDIR)/gort' \
-	  '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(DOCDIR)' \
+	  '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(SUPPDIR)' \
 	  '$(DESTDIR)$(MANDIR)/man3' '$(DESTDIR)$(MANDIR)/man7'
 	install -m 644 $(REL)/libgort.a '$(DESTDIR)$(LIBDIR)/libgort.a'
 	install -m 755 $(REL)/libgort.so '$(DESTDIR)$(LIBDIR)/libgort.so.$(VERSION)'
@@ -104,6 +108,7 @@ install: lib pkgfiles man
 	install -m 644 build/pkg/gort.pc build/pkg/gort-static.pc '$(DESTDIR)$(PKGCONFIGDIR)'
 	install -m 644 build/pkg/gortConfig.cmake build/pkg/gortConfigVersion.cmake '$(DESTDIR)$(CMAKEDIR)'
 	install -m 644 README.md LICENSE-MIT LICENSE-APACHE '$(DESTDIR)$(DOCDIR)'
+	install -m 644 gort.supp '$(DESTDIR)$(SUPPDIR)'
 	install -m 644 $(addprefix build/man/,$(filter man3/%,$(MANPAGES))) '$(DESTDIR)$(MANDIR)/man3'
 	install -m 644 $(addprefix build/man/,$(filter man7/%,$(MANPAGES))) '$(DESTDIR)$(MANDIR)/man7'
 

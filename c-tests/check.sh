@@ -7,20 +7,28 @@
 # src/sync_shim.rs), the release build, the committed
 # header is current and compiles as C11 and C++, the shared library's
 # exports and soname, the packaging (make install's tree, CMake, man
-# pages, make uninstall, make dist unpacked and built without git; see
+# pages, a valgrind leak check with the installed gort.supp, make
+# uninstall, make dist unpacked and built without git; see
 # c-tests/packaging.sh), then every C program (c-tests/*.c, built with
 # $CC) and C++ program (c-tests/*.cc, built with $CXX) in c-tests/ linked
 # with libgort.a, linked with libgort.so, through dlopen where it asks for
-# it, and once under valgrind. Each line is counted, "[k/total]".
+# it, once under valgrind, and once built with -fsanitize=address against
+# a libgort.a built with the `sanitizer` feature (AddressSanitizer told
+# about every goroutine stack switch) and the debug assertions on (the
+# scheduler's checks at every switch: Cargo profile `asan`). Each line is
+# counted, "[k/total]".
 #
 # Per-test markers, in a comment anywhere in the .c or .cc file:
 #   gort-test: env K=V ...     extra environment for every run
 #   gort-test: no-valgrind     skip the valgrind run (say why in the test)
+#   gort-test: no-asan         skip the AddressSanitizer run (say why)
 #   gort-test: dlopen          also build with -DGORT_TEST_DLOPEN, without
 #                              linking libgort (the test dlopens it)
 # Environment:
 #   ONLY="<name> ..."   only the release build and those C tests
 #   NO_VALGRIND=1       no valgrind runs
+#   NO_ASAN=1           no AddressSanitizer runs (with ONLY=, they run
+#                       only when ASAN=1)
 #   TEST_TIMEOUT=180    seconds for each C test run
 #   VALGRIND_TIMEOUT=600  seconds for each valgrind run
 #   CC, CXX             the C and C++ compilers (gcc, g++)
@@ -47,6 +55,14 @@ total=0
 
 have_valgrind=0
 if [ -z "${NO_VALGRIND:-}" ] && command -v valgrind >/dev/null 2>&1; then have_valgrind=1; fi
+have_asan=0
+if [ -z "${NO_ASAN:-}" ] && { [ -z "${ONLY:-}" ] || [ -n "${ASAN:-}" ]; }; then have_asan=1; fi
+ASAN_LIB=$ROOT/target/asan/asan/libgort.a
+# gort's own SIGSEGV handling (stack overflow reports, the host's handler
+# chained) and its alternate signal stacks are what the tests check, so
+# ASan leaves those signals and stacks alone; the runtime's threads and
+# records live for the whole process, so leak detection is off.
+ASAN_ENV="ASAN_OPTIONS=detect_leaks=0:allow_user_segv_handler=1:handle_segv=0:handle_sigbus=0:use_sigaltstack=0"
 
 markers() { grep -oE 'gort-test: .*' "$1" | sed 's/gort-test: //; s/ *\*\/.*$//'; }
 selected() { # the C and C++ test programs ONLY selects
@@ -67,7 +83,13 @@ for src in $(selected); do
     if [ "$have_valgrind" = 1 ] && [ "$(markers "$src" | grep -c '^no-valgrind' || true)" = 0 ]; then
         total=$((total + 1))
     fi
+    if [ "$have_asan" = 1 ] && [ "$(markers "$src" | grep -c '^no-asan' || true)" = 0 ]; then
+        total=$((total + 1))
+    fi
 done
+# The AddressSanitizer build step: counted by the grep above unless ONLY=.
+if [ -n "${ONLY:-}" ] && [ "$have_asan" = 1 ]; then total=$((total + 1)); fi
+if [ -z "${ONLY:-}" ] && [ "$have_asan" = 0 ]; then total=$((total - 1)); fi
 count() { done_n=$((done_n + 1)); printf '[%*d/%d] ' "${#total}" "$done_n" "$total"; }
 
 ok()   { pass=$((pass + 1)); count; printf 'PASS  %s\n' "$1"; }
@@ -99,6 +121,21 @@ if [ ! -f "$REL/libgort.a" ]; then
     echo "no library; stopping"
     echo "$pass passed, $((fail + 1)) failed"
     exit 1
+fi
+
+asan_build() {
+    # The sanitizer feature makes the stack switches call ASan's
+    # __sanitizer_start/finish_switch_fiber: check the library really
+    # references them.
+    cargo build --profile asan --quiet --features sanitizer --target-dir "$ROOT/target/asan" || return 1
+    bash tools/finish_staticlib.sh "$ASAN_LIB" || return 1
+    nm "$ASAN_LIB" 2>/dev/null | grep -q ' U __sanitizer_start_switch_fiber' || {
+        echo "libgort.a built with the sanitizer feature does not call __sanitizer_start_switch_fiber"
+        return 1
+    }
+}
+if [ "$have_asan" = 1 ]; then
+    step "AddressSanitizer build (the sanitizer feature)" asan_build
 fi
 
 if [ -z "${ONLY:-}" ]; then
@@ -153,6 +190,11 @@ if [ -z "${ONLY:-}" ]; then
     else
         skip "man pages: one per exported function, each renders without a warning" "no man (man-db)"
     fi
+    if [ "$have_valgrind" = 1 ]; then
+        step "valgrind --leak-check=full with gort.supp: no leaks (and the program's own reported)" bash c-tests/packaging.sh valgrind "$PKG"
+    else
+        skip "valgrind --leak-check=full with gort.supp: no leaks (and the program's own reported)" "${NO_VALGRIND:+NO_VALGRIND=1}$([ -n "${NO_VALGRIND:-}" ] || echo 'no valgrind')"
+    fi
     step "make uninstall leaves no file behind" bash c-tests/packaging.sh uninstall "$PKG"
     if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
         step "make dist: the tarball builds and checks without git" bash c-tests/packaging.sh dist "$PKG"
@@ -195,6 +237,21 @@ for src in $(selected); do
             ok "$name [valgrind]"
         else
             bad "$name [valgrind] (status $?)" "$log"
+        fi
+    fi
+    if [ "$have_asan" = 1 ] && [ "$(markers "$src" | grep -c '^no-asan' || true)" = 0 ]; then
+        exe="$OUT/$name.asan"
+        log="$OUT/$name.asan.log"
+        if ! $cc $flags -fsanitize=address -fno-omit-frame-pointer "$src" "$ASAN_LIB" \
+            -lpthread -ldl -lm -o "$exe" >"$log" 2>&1; then
+            bad "$name [asan] (build)" "$log"
+        elif ! nm "$exe" | grep -q ' __asan_init'; then
+            echo "not linked with the ASan runtime" >>"$log"
+            bad "$name [asan] (no ASan runtime)" "$log"
+        elif env $env_extra $ASAN_ENV GORT_TEST_QUICK=1 timeout -k 5 "$TEST_TIMEOUT" "$exe" >>"$log" 2>&1; then
+            ok "$name [asan]"
+        else
+            bad "$name [asan] (status $?)" "$log"
         fi
     fi
 done

@@ -9,6 +9,12 @@
 #                                one (and is named in the README), each
 #                                renders without a warning, and man finds
 #                                the installed ones
+#   packaging.sh valgrind  DIR   c-tests/lib_valgrind_suppressions.c built
+#                                against that prefix (pkg-config, static
+#                                and shared) and run under valgrind
+#                                --leak-check=full with the installed
+#                                gort.supp: no leak reported; with a leak
+#                                of the program's own, that leak reported
 #   packaging.sh uninstall DIR   make uninstall leaves no file behind
 #   packaging.sh dist      DIR   make dist: the tarball holds the tracked
 #                                files; unpacked where there is no git, it
@@ -42,6 +48,7 @@ lib/pkgconfig/gort.pc
 share/doc/gort/LICENSE-APACHE
 share/doc/gort/LICENSE-MIT
 share/doc/gort/README.md
+share/gort/gort.supp
 LIST
     python3 tools/man_pages.py --list | sed 's|^|share/man/|'
 }
@@ -57,6 +64,7 @@ check_tree() { # prefix, what
         die "$2: the install tree differs from the expected one (-expected +installed)"
     fi
     cmp include/runtime.h "$1/include/gort/runtime.h"
+    cmp gort.supp "$1/share/gort/gort.supp"
     [ "$(stat -c %a "$1/lib/libgort.so.$VERSION")" = 755 ] || die "libgort.so.$VERSION is not mode 755"
     readelf -d "$1/lib/libgort.so.0" | grep -q 'SONAME.*\[libgort.so.0\]' || die "installed soname"
     echo "$2: $(actual_tree "$1" | wc -l) files and links, as expected"
@@ -96,6 +104,9 @@ add_executable(prog_shared prog.c)
 target_link_libraries(prog_shared PRIVATE gort::gort)
 add_executable(prog_static prog.c)
 target_link_libraries(prog_static PRIVATE gort::gort_static)
+if(NOT EXISTS "${gort_VALGRIND_SUPPRESSIONS}")
+  message(FATAL_ERROR "gort_VALGRIND_SUPPRESSIONS: no file ${gort_VALGRIND_SUPPRESSIONS}")
+endif()
 CMAKE
     cat >"$dir/cmake/prog.c" <<'PROG'
 #include <stdio.h>
@@ -169,8 +180,11 @@ do_man() {
         (cd build/man && MANWIDTH=80 man --warnings=w -E UTF-8 -l "$f" >"$dir/page.txt" 2>"$dir/page.err") \
             || die "man -l $f failed: $(cat "$dir/page.err")"
         [ ! -s "$dir/page.err" ] || die "man -l $f: $(cat "$dir/page.err")"
-        for h in NAME SYNOPSIS DESCRIPTION; do
-            grep -q "^$h" "$dir/page.txt" || die "$f: no $h section"
+        # Every section a function's page has; gort(7), an overview, has
+        # no RETURN VALUE.
+        for h in NAME SYNOPSIS DESCRIPTION "RETURN VALUE" "ERRORS / PANICS" "THREAD SAFETY" "SEE ALSO"; do
+            case $f:$h in man7/*:"RETURN VALUE") continue ;; esac
+            grep -qx "$h" "$dir/page.txt" || die "$f: no $h section"
         done
         case $f in man3/*) grep -q -- "$(basename "$f" .3)" "$dir/page.txt" || die "$f does not name its function" ;; esac
     done
@@ -183,6 +197,49 @@ do_man() {
     echo "man pages: $(echo "$pages" | wc -l) files ($(grep -L '^\.so ' $(printf 'build/man/%s ' $pages) | wc -l) pages, the rest .so links), each rendered without a warning; every exported function has one"
 }
 
+do_valgrind() {
+    local dir=$1
+    command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
+    [ -d "$dir/prefix" ] || die "run '$0 install $dir' first"
+    export PKG_CONFIG_PATH=$dir/prefix/lib/pkgconfig
+    local supp
+    supp=$(pkg-config --variable=valgrind_suppressions gort)
+    [ "$supp" = "$dir/prefix/share/gort/gort.supp" ] || die "gort.pc: valgrind_suppressions is '$supp'"
+    [ -f "$supp" ] || die "$supp is not installed"
+    local src=$ROOT/c-tests/lib_valgrind_suppressions.c
+    local flags="-O2 -g -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -I$ROOT/c-tests"
+    # shellcheck disable=SC2086
+    $CC $flags "$src" $(pkg-config --static --cflags --libs gort) -o "$dir/vg_static"
+    # shellcheck disable=SC2086
+    $CC $flags "$src" $(pkg-config --cflags --libs gort) -Wl,-rpath,"$dir/prefix/lib" -o "$dir/vg_shared"
+    ! readelf -d "$dir/vg_static" | grep -q 'NEEDED.*libgort' || die "vg_static needs libgort.so"
+    readelf -d "$dir/vg_shared" | grep -q 'NEEDED.*\[libgort.so.0\]' || die "vg_shared: libgort.so.0 not NEEDED"
+    local vg=(valgrind --leak-check=full --errors-for-leak-kinds=definite,possible --error-exitcode=9
+              --fair-sched=yes --suppressions="$supp")
+    local v log lost
+    for v in static shared; do
+        log=$dir/vg_$v.log
+        "${vg[@]}" "$dir/vg_$v" >"$log" 2>&1 || { cat "$log"; die "$v: valgrind --leak-check=full with gort.supp reported errors"; }
+        grep -q '^ok: ' "$log" || { cat "$log"; die "$v: the program did not finish"; }
+        for lost in "definitely lost" "possibly lost"; do
+            # No LEAK SUMMARY at all means no block was left.
+            ! grep -E "$lost: [1-9]" "$log" || die "$v: $lost blocks reported"
+        done
+        echo "$v: no leaks; $(grep -oE 'suppressed: [0-9,]+ bytes in [0-9]+ blocks' "$log" || echo 'nothing suppressed')"
+        # The program's own leaks are still reported.
+        log=$dir/vg_${v}_leak.log
+        if "${vg[@]}" "$dir/vg_$v" leak >"$log" 2>&1; then cat "$log"; die "$v: a leak of the program's went unreported"; fi
+        grep -qE 'definitely lost: [0-9,]+ bytes in 2 blocks' "$log" || { cat "$log"; die "$v: expected 2 lost blocks"; }
+        grep -q 'possibly lost: 0 bytes' "$log" || { cat "$log"; die "$v: possibly lost blocks with the leak"; }
+        grep -q 'gort::chan::Chan::new\|lose_memory' "$log" || { cat "$log"; die "$v: the leak records do not name the program's allocations"; }
+        echo "$v: the program's own leak (a block and a channel) reported: $(grep -oE 'definitely lost: [0-9,]+ bytes in [0-9]+ blocks' "$log")"
+    done
+    # Without the file, for the record (glibc's way of keeping a thread's
+    # TLS vector decides whether there is anything to suppress).
+    valgrind --leak-check=full "$dir/vg_static" >"$dir/vg_nosupp.log" 2>&1 || true
+    echo "without gort.supp: $(grep -oE 'possibly lost: [0-9,]+ bytes in [0-9]+ blocks' "$dir/vg_nosupp.log" || echo 'possibly lost: none')"
+}
+
 do_uninstall() {
     local dir=$1
     [ -d "$dir/prefix" ] || die "run '$0 install $dir' first"
@@ -190,7 +247,7 @@ do_uninstall() {
     local left
     left=$(cd "$dir/prefix" && find . ! -type d)
     [ -z "$left" ] || die "make uninstall left: $left"
-    for d in include/gort lib/gort lib/cmake/gort share/doc/gort; do
+    for d in include/gort lib/gort lib/cmake/gort share/doc/gort share/gort; do
         [ ! -e "$dir/prefix/$d" ] || die "make uninstall left the directory $d"
     done
     echo "make uninstall: no file left; remaining (shared) directories: $(cd "$dir/prefix" && find . -mindepth 1 -type d | sort | tr '\n' ' ')"
@@ -227,6 +284,7 @@ case ${1:-} in
     cmake)     do_cmake "${2:?scratch directory}" ;;
     uninstall) do_uninstall "${2:?scratch directory}" ;;
     man)       do_man "${2:?scratch directory}" ;;
+    valgrind)  do_valgrind "${2:?scratch directory}" ;;
     dist)      do_dist "${2:?scratch directory}" ;;
-    *) echo "usage: $0 install|cmake|man|uninstall|dist DIR" >&2; exit 2 ;;
+    *) echo "usage: $0 install|cmake|man|valgrind|uninstall|dist DIR" >&2; exit 2 ;;
 esac

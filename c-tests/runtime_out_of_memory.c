@@ -24,7 +24,10 @@
  * aborts when it cannot allocate the record of a thread-local destructor
  * (the runtime registers those up front, after making sure of the memory,
  * which narrows the window but cannot close it; see src/memory.rs). After
- * the limit the child calls nothing that could fail outside gort. */
+ * the limit the child calls nothing that could fail outside gort.
+ * gort-test: no-asan (the test caps RLIMIT_AS, and ASan needs terabytes of
+ *   address space for its shadow memory)
+ */
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>

@@ -397,6 +397,7 @@ impl ChanLock {
     }
 
     #[inline]
+    #[track_caller]
     fn lock(&self) {
         crate::lock::held::acquired();
         if !self.locked.swap(true, Ordering::Acquire) {
@@ -559,6 +560,7 @@ impl Chan {
 
     /// Takes the channel lock.
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) {
         self.lock.lock();
     }

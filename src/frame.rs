@@ -340,6 +340,17 @@ pub(crate) unsafe fn guarded_call(f: GoFunc, arg: *mut c_void) {
 /// `jb` belongs to a `run` still active on this thread's current stack,
 /// and nothing on the frames being abandoned needs dropping.
 pub(crate) unsafe fn jump(jb: *const JumpBuf, value: isize) -> ! {
+    // AddressSanitizer keeps the redzones of the frames being abandoned
+    // poisoned unless told, as its longjmp interceptor does.
+    #[cfg(feature = "sanitizer")]
+    {
+        extern "C" {
+            fn __asan_handle_no_return();
+        }
+        // SAFETY: ASan's own hook, linked with the ASan runtime (the
+        // sanitizer feature is only for programs built with it).
+        unsafe { __asan_handle_no_return() };
+    }
     // SAFETY: per the contract.
     unsafe { frame_jump(jb, value) }
 }

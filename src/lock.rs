@@ -29,24 +29,45 @@ pub(crate) mod held {
     #[cfg(debug_assertions)]
     thread_local! {
         static HELD: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+        static LAST: std::cell::Cell<Option<&'static std::panic::Location<'static>>> =
+            const { std::cell::Cell::new(None) };
     }
 
+    // Not inlined (debug builds): a thread-local's address computed in a
+    // function that parks would be reused after the goroutine resumed on
+    // another thread (DESIGN.md, trap 1), e.g. by a lock taken in a loop
+    // around a park.
+
     /// A lock was taken by this thread.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline(never))]
+    #[track_caller]
     pub(crate) fn acquired() {
         #[cfg(debug_assertions)]
-        let _ = HELD.try_with(|h| h.set(h.get() + 1));
+        {
+            let _ = HELD.try_with(|h| h.set(h.get() + 1));
+            let here = std::panic::Location::caller();
+            let _ = LAST.try_with(|l| l.set(Some(here)));
+        }
+    }
+
+    /// Where this thread last took a lock (debug builds), for reports.
+    #[cfg_attr(debug_assertions, inline(never))]
+    pub(crate) fn last_acquired() -> Option<&'static std::panic::Location<'static>> {
+        #[cfg(debug_assertions)]
+        return LAST.try_with(|l| l.get()).ok().flatten();
+        #[cfg(not(debug_assertions))]
+        None
     }
 
     /// A lock was released by this thread.
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline(never))]
     pub(crate) fn released() {
         #[cfg(debug_assertions)]
         let _ = HELD.try_with(|h| h.set(h.get() - 1));
     }
 
     /// How many locks this thread holds (always 0 in release builds).
-    #[inline(always)]
+    #[cfg_attr(debug_assertions, inline(never))]
     pub(crate) fn count() -> i32 {
         #[cfg(debug_assertions)]
         return HELD.try_with(|h| h.get()).unwrap_or(0);
@@ -88,6 +109,7 @@ impl<T> Drop for MutexGuard<'_, T> {
 
 impl<'a, T> MutexGuard<'a, T> {
     #[inline]
+    #[track_caller]
     fn new(g: parking_lot::MutexGuard<'a, T>) -> Self {
         held::acquired();
         MutexGuard(g)
@@ -107,6 +129,7 @@ impl<T> Mutex<T> {
 
     /// Locks, waiting as long as it takes; errno is what it was.
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         match self.0.try_lock() {
             Some(g) => MutexGuard::new(g),
@@ -116,6 +139,7 @@ impl<T> Mutex<T> {
 
     #[cold]
     #[inline(never)]
+    #[track_caller]
     fn lock_contended(&self) -> MutexGuard<'_, T> {
         let e = os::errno();
         let g = self.0.lock();

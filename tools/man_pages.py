@@ -8,9 +8,10 @@ The header is the one source of truth for the API: every page's synopsis
 and description is its declarations and doc comments, rendered as they
 are. This script adds only what the header has no place for: how the
 functions are grouped into pages (PAGES below, with a one-line summary
-for each page's NAME), and gort(7), the overview, which takes its text
-from the README's introduction, its rules for C programmers and its
-environment table, and lists every page.
+for each page's NAME, and NOTES), and gort(7), the overview, which takes
+its text from the README's introduction, its rules for C programmers,
+its error model, its section on exiting and its environment table, and
+lists every page.
 
 Output: man3/<page>.3 for each page, man3/<name>.3 holding `.so` to its
 page for every other function of a family, and man7/gort.7. A function
@@ -18,11 +19,19 @@ missing from PAGES still gets a page of its own. --list prints the files
 it would write (relative to --out), one a line, for make install and
 make uninstall.
 
-Sections: NAME, SYNOPSIS, DESCRIPTION; SAFETY where a function's doc
-comment has a "# Safety" part (the caller's obligations); SEE ALSO from
-the gort functions and types the text names.
+Sections of a function page: NAME, SYNOPSIS, DESCRIPTION (the doc
+comments, whole); RETURN VALUE and ERRORS / PANICS, the sentences of
+those doc comments that say what a function returns and how it fails
+(errno, panics, fatal errors), with a short line for a function whose
+comment says nothing of the kind; THREAD SAFETY, from NOTES below (a
+line or two per family), or for a family NOTES does not know, the
+sentences about threads and goroutines; SAFETY where a doc comment has a
+"# Safety" part (the caller's obligations); SEE ALSO from the gort
+functions and types the text names. NOTES may also add a line to RETURN
+VALUE or ERRORS / PANICS where the doc comments leave a case out.
 """
 import argparse
+import errno
 import os
 import re
 import sys
@@ -80,6 +89,136 @@ PAGES = [
     ("gort_errno_location", "errno that follows the goroutine", ["gort_errno_location"], [],
      ["errno"]),
 ]
+
+# Per family (keyed by page), short text the header has no place for:
+# "threads" is the THREAD SAFETY section; "returns" and "errors" are
+# added to RETURN VALUE and ERRORS / PANICS. Written like the doc
+# comments (`code`, gort names). A family missing here gets its THREAD
+# SAFETY from its doc comments. A PAGES entry may also carry such a
+# dict as a sixth element.
+ANY_THREAD = "Callable from goroutines and from any other thread"
+NOTES = {
+    "gort_go": {
+        "threads": "gort_go() and gort_goid() are callable from goroutines and from any other "
+                   "thread (gort_goid() returns 0 outside a goroutine). gort_gosched() yields "
+                   "only on a goroutine and is a no-op elsewhere; gort_goexit() ends only a "
+                   "goroutine.",
+    },
+    "gort_chan_new": {
+        "threads": ANY_THREAD + ". Give each goroutine or thread that uses a channel its own "
+                   "reference: gort_chan_retain() before handing it over, gort_chan_release() "
+                   "when done.",
+    },
+    "gort_chan_send": {
+        "threads": ANY_THREAD + ", in any mix: a goroutine that must wait parks (its thread "
+                   "runs other goroutines), any other thread blocks.",
+    },
+    "gort_after": {"threads": ANY_THREAD + ". The pending timer holds no thread."},
+    "gort_select": {
+        "threads": ANY_THREAD + ", as the single channel operations are; waiting parks a "
+                   "goroutine and blocks any other thread.",
+    },
+    "gort_sleep": {
+        "threads": ANY_THREAD + ": gort_sleep() parks a goroutine (its thread runs others) "
+                   "and makes any other thread sleep.",
+    },
+    "gort_read": {
+        "threads": ANY_THREAD + ": a goroutine parks while the descriptor is not ready, any "
+                   "other thread blocks. Several goroutines and threads may use one descriptor "
+                   "at once; close one that is in use with gort_fd_close().",
+    },
+    "gort_fd_wait": {
+        "returns": "On failure gort_fd_wait() returns -1 and sets errno (see ERRORS / PANICS).",
+        "threads": ANY_THREAD + ": a goroutine parks, any other thread blocks. "
+                   "gort_fd_close() may be called while other goroutines and threads wait on or "
+                   "use the descriptor; that is what it is for.",
+    },
+    "gort_mutex_lock": {
+        "threads": ANY_THREAD + ", in any mix: waiting parks a goroutine and blocks any other "
+                   "thread. A mutex may be unlocked by another goroutine or thread than locked "
+                   "it.",
+    },
+    "gort_rwmutex_lock": {
+        "threads": ANY_THREAD + ", in any mix: waiting parks a goroutine and blocks any other "
+                   "thread. Either lock may be released by another goroutine or thread than "
+                   "took it.",
+    },
+    "gort_cond_wait": {
+        "errors": "gort_cond_wait() with `m` not locked is the fatal error of unlocking an "
+                  "unlocked mutex (\"sync: unlock of unlocked mutex\"), as in Go.",
+        "threads": ANY_THREAD + ", in any mix: waiting parks a goroutine and blocks any other "
+                   "thread.",
+    },
+    "gort_wg_add": {
+        "errors": "gort_wg_done() is gort_wg_add() with -1 and panics as it does. As in Go, "
+                  "gort_wg_add() called concurrently with gort_wg_wait() may panic with "
+                  "\"sync: WaitGroup misuse: Add called concurrently with Wait\", and "
+                  "gort_wg_wait() panics with \"sync: WaitGroup is reused before previous Wait "
+                  "has returned\" when the counter is raised again before it returned.",
+        "threads": ANY_THREAD + ", in any mix: gort_wg_wait() parks a goroutine and blocks "
+                   "any other thread.",
+    },
+    "gort_once_do": {
+        "threads": ANY_THREAD + "; callers that arrive while the call runs wait for it (a "
+                   "goroutine parks, any other thread blocks).",
+    },
+    "gort_handle_new": {
+        "threads": ANY_THREAD + ". gort_handle_value() and gort_handle_lookup() are lock-free. "
+                   "Deleting a handle while another thread uses it is a race in the program. "
+                   "Not async-signal-safe.",
+    },
+    "gort_panic": {
+        "errors": "gort_panic() is itself the panic; unrecovered, the process exits with "
+                  "status 2 (see DESCRIPTION).",
+        "threads": "On a goroutine, or inside gort_call() or gort_pcall() on any thread: these "
+                   "open the frames that gort_defer() pushes onto and that a panic unwinds. "
+                   "On a thread outside any such frame gort_defer() panics and a panic is "
+                   "reported at once.",
+    },
+    "gort_pcall": {
+        "threads": ANY_THREAD + ": on a thread that is not a goroutine it runs `fn` as "
+                   "gort_call() does.",
+    },
+    "gort_call": {
+        "threads": ANY_THREAD + ". From a thread the runtime did not create, `fn` runs on "
+                   "that thread (its goroutine is locked to it); from a goroutine, on the "
+                   "calling goroutine.",
+    },
+    "gort_main": {
+        "errors": "Called from another thread than the process main thread, or a second time, "
+                  "gort_main() is a fatal error; `main_fn == NULL` panics.",
+        "threads": "Only from the process main thread, once.",
+    },
+    "gort_init_register": {
+        "threads": ANY_THREAD + ", and from constructors that run before gort's own. "
+                   "gort_init_done() never blocks.",
+    },
+    "gort_lock_os_thread": {
+        "threads": "For goroutines; on a thread the runtime did not create (inside or outside "
+                   "gort_call()) the calls only count, as the goroutine of a gort_call() is "
+                   "already locked to its thread.",
+    },
+    "gort_blocking_enter": {
+        "threads": "For goroutines; a no-op on any other thread.",
+    },
+    "gort_gomaxprocs": {"threads": ANY_THREAD + "."},
+    "gort_read_stats": {"threads": ANY_THREAD + "."},
+    "gort_stack": {
+        "errors": "A NULL `buf` with `len > 0` is a nil-pointer panic (\"runtime error: "
+                  "invalid memory address or nil pointer dereference\").",
+        "threads": ANY_THREAD + "; outside a goroutine the caller has no block of its own in "
+                   "the dump.",
+    },
+    "gort_version": {
+        "threads": ANY_THREAD + ", at any time: it never blocks and does not seal "
+                   "initialization.",
+    },
+    "gort_errno_location": {
+        "threads": ANY_THREAD + ": it returns the calling thread's slot, which belongs to "
+                   "the goroutine running there now. Never blocks and does not seal "
+                   "initialization.",
+    },
+}
 
 MANUAL = "gort manual"
 
@@ -242,6 +381,85 @@ def paragraphs(doc):
     return out
 
 
+def sentences(para):
+    """A paragraph's sentences. A sentence ends at `.`, `!` or `?` followed
+    by a space and a capital, a digit, a quote, a backtick or a gort name,
+    outside parentheses, quotes and `code`."""
+    out = []
+    start = depth = 0
+    tick = quote = False
+    for i, c in enumerate(para):
+        if c == "`":
+            tick = not tick
+        elif tick:
+            continue
+        elif c == '"':
+            quote = not quote
+        elif quote:
+            continue
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth = max(0, depth - 1)
+        elif c in ".!?" and depth == 0 and para[i + 1:i + 2] == " ":
+            rest = para[i + 2:]
+            if re.match(r"[A-Z0-9`\"(]|gort\b|gort_", rest) and not re.search(r"\b(e\.g|i\.e|etc)\.$", para[:i + 1]):
+                out.append(para[start:i + 1].strip())
+                start = i + 2
+    tail = para[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
+
+
+ERRNO_NAMES = set(errno.errorcode.values())
+RETURNS_RE = re.compile(r"\b[Rr]eturns\b|\breports its result\b")
+ERRORS_RE = re.compile(r"(?i)\bpanics\b|(?<!\ba )\bpanic with\b|: a panic\b|\bis an? [\w-]+ panic\b"
+                       r"|\bfatal error\b|\bwith errno\b|\berrors? \(|^errors\b|\brecoverable\b")
+
+
+def errno_names(text):
+    return [w for w in re.findall(r"\b(E[A-Z0-9]+)\b", text) if w in ERRNO_NAMES]
+
+
+def return_and_errors(item):
+    """(returns, errors): the sentences of a function's doc comment that
+    say what it returns and how it fails, and a short line in place of
+    those that are also return-value sentences."""
+    main, safe = split_safety(item.doc)
+    decl = item.code[0]
+    kind = "value"
+    if decl.startswith("GORT_NORETURN"):
+        kind = "noreturn"
+    elif re.match(r"void\s+gort_", decl):
+        kind = "void"
+    main_sents = [x for para in paragraphs(main) for x in sentences(para)]
+    safe_sents = [x for para in paragraphs(safe) for x in sentences(para)]
+    returns = []
+    if kind == "value":
+        returns = [x for x in main_sents if RETURNS_RE.search(x)]
+        if not returns and main_sents:
+            returns = main_sents[:1]   # "The number of ...": the value itself
+    # An error code named in the summary (the first sentence) is usually
+    # what the function does to others ("... fail with EBADF"), not how it
+    # fails itself.
+    errors = [x for k, x in enumerate(main_sents + safe_sents)
+              if x not in returns and (ERRORS_RE.search(x) or (k > 0 and errno_names(x)))]
+    codes = []
+    for x in returns:
+        for c in errno_names(x) + re.findall(r"\b(\w+\(\d\))'s own errors", x):
+            if c not in codes:
+                codes.append(c)
+    if codes:
+        names = [c for c in codes if "(" not in c]
+        calls = [c for c in codes if "(" in c]
+        line = "Error codes (see RETURN VALUE): " + ", ".join("`%s`" % c for c in names)
+        if calls:
+            line += (", and " if names else "") + "those of " + " and ".join(calls)
+        errors.insert(0, line + ".")
+    return kind, returns, errors
+
+
 def split_safety(doc):
     parts = re.split(r"^# Safety\s*$", doc, maxsplit=1, flags=re.M)
     return parts[0].strip(), (parts[1].strip() if len(parts) > 1 else "")
@@ -301,7 +519,7 @@ def th(title, section, version):
     return '.TH %s %s "" "gort %s" "%s"\n.nh' % (title.upper(), section, version, MANUAL)
 
 
-def family_page(page, summary, funcs, types, macros, items, index, version):
+def family_page(page, summary, funcs, types, macros, notes, items, index, version):
     by_name = {}
     for it in items:
         for n in it.names:
@@ -381,6 +599,9 @@ def family_page(page, summary, funcs, types, macros, items, index, version):
             out.append(text_line(inline(para)))
             first = False
 
+    notes = notes or {}
+    out += function_sections(fitems, many, params, notes, texts)
+
     if safety:
         out.append(".SH SAFETY")
         if many:
@@ -397,6 +618,79 @@ def family_page(page, summary, funcs, types, macros, items, index, version):
     out += [".BR %s (3)," % r for r in refs]
     out.append(".BR gort (7)")
     return "\n".join(out) + "\n"
+
+
+def function_sections(fitems, many, params, notes, texts):
+    """RETURN VALUE, ERRORS / PANICS and THREAD SAFETY of a page."""
+    out = []
+    per = [(it.names[0],) + return_and_errors(it) for it in fitems]
+
+    def section(title, rows, plain, extra):
+        """rows: (name, sentences or None); the None ones share one line,
+        plain (singular, plural)."""
+        out.append(".SH " + (title if " " not in title else '"%s"' % title))
+        for name, lines in rows:
+            if lines:
+                out.extend([".TP", "\\fB%s\\fR()" % name] if many else [".PP"])
+                out.append(text_line(inline(" ".join(lines), params)))
+        # A function the extra text names is not "none": the text says.
+        rest = ["\\fB%s\\fR()" % name for name, lines in rows
+                if not lines and not (extra and (not many or re.search(r"\b%s\b" % name, extra)))]
+        if rest:
+            out.append(".PP")
+            if not many:
+                out.append(plain[0][:1].upper() + plain[0][1:] + ".")
+            else:
+                names = rest[0] if len(rest) == 1 else ", ".join(rest[:-1]) + " and " + rest[-1]
+                out.append("%s %s." % (names, plain[0] if len(rest) == 1 else plain[1]))
+        if extra:
+            texts.append(extra)
+            out.extend([".PP", text_line(inline(extra, params))])
+
+    rows = []
+    for name, kind, returns, _ in per:
+        if kind == "noreturn":
+            returns = ["Does not return."]
+        rows.append((name, returns if kind != "void" else None))
+    section("RETURN VALUE", rows, ("returns no value", "return no value"), notes.get("returns"))
+
+    rows = [(name, errors or None) for name, _, _, errors in per]
+    section("ERRORS / PANICS", rows, ("has no errors or panics of its own",
+                                      "have no errors or panics of their own"),
+            notes.get("errors"))
+    out += [".PP", "A panic can be recovered (" + ", ".join(
+        ["\\fBgort_pcall\\fR()", "\\fBgort_recover\\fR() in a deferred call"]) +
+        "); unrecovered, it ends the process with exit status 2, as every fatal error does. "
+        "Running out of memory is a fatal error in every function. See ERRORS / PANICS in "
+        "\\fBgort\\fR(7)."]
+
+    out.append('.SH "THREAD SAFETY"')
+    threads = notes.get("threads")
+    if threads:
+        texts.append(threads)
+        out += [".PP", text_line(inline(threads, params))]
+    else:
+        found = []
+        for it in fitems:
+            for para in paragraphs(split_safety(it.doc)[0]):
+                for x in sentences(para):
+                    if THREADS_RE.search(x) and x not in found:
+                        found.append(x)
+        out += [".PP", text_line(inline(" ".join(found) if found else DEFAULT_THREADS, params))]
+    return out
+
+
+OVERVIEW_THREADS = (
+    "Every function is callable from goroutines and from any other thread unless its page "
+    "says otherwise (gort_main(), gort_goexit(), gort_lock_os_thread(), gort_blocking_enter()). "
+    "A call that waits parks a goroutine, whose thread runs other goroutines meanwhile, and "
+    "blocks any other thread. In library mode the first call from a thread that is not a "
+    "goroutine, and every such call after it, waits until the init functions have returned "
+    "(gort_init_register()). No function is documented as async-signal-safe: do not call gort "
+    "from a signal handler.")
+THREADS_RE = re.compile(r"(?i)\bany (other )?thread\b|\boutside a goroutine\b|\bnot a goroutine\b"
+                        r"|\bforeign thread|\bthread the runtime did not create\b|signal-safe")
+DEFAULT_THREADS = ANY_THREAD + " (see THREAD SAFETY in gort(7))."
 
 
 def code_without_comments(code):
@@ -483,7 +777,7 @@ def markdown(text):
     return out
 
 
-def overview_page(readme, version, index):
+def overview_page(readme, version, pages):
     sec = readme_sections(readme)
     out = [th("gort", 7, version), ".SH NAME",
            "gort \\- goroutines, channels and handles for C programs (Go's concurrency model)"]
@@ -493,16 +787,20 @@ def overview_page(readme, version, index):
     out.append(".SH DESCRIPTION")
     out += markdown(sec.get("", ""))
     for heading, title in (("Rules a C programmer must know", "RULES FOR C PROGRAMS"),
+                           ("Errors: return values, panics, fatal errors", "ERRORS / PANICS"),
+                           ("Exiting", "EXIT"),
                            ("Environment", "ENVIRONMENT")):
         if heading in sec:
-            out.append(".SH " + title)
+            out.append(".SH " + (title if " " not in title else '"%s"' % title))
             out += markdown(sec[heading])
+        if title == "ERRORS / PANICS":
+            out += ['.SH "THREAD SAFETY"', ".PP", text_line(inline(OVERVIEW_THREADS))]
     out.append(".SH FUNCTIONS")
     out.append("One page per function or family:")
-    for page, summary, funcs, _, _ in PAGES:
+    for page, summary, funcs in (p[:3] for p in pages):
         out += [".TP", ".BR %s (3)" % page, text_line(inline(", ".join(f + "()" for f in funcs)) + " \\- " + summary)]
     out.append(".SH SEE ALSO")
-    out.append(",\n".join(".BR %s (3)" % p[0] for p in PAGES))
+    out.append(",\n".join(".BR %s (3)" % p[0] for p in pages))
     out.append(".PP")
     out.append("The README, in share/doc/gort, has the full text, with the build, the install tree and the tests.")
     return "\n".join(out) + "\n"
@@ -512,20 +810,28 @@ def overview_page(readme, version, index):
 
 
 def plan(items):
-    """The pages: PAGES, then a page of its own for any function they miss."""
+    """The pages, as (page, summary, functions, types, macros, notes):
+    PAGES, then a page of its own for any function they miss. A PAGES
+    entry may leave out its types and macros, or add a notes dict."""
     funcs = [it.names[0] for it in items if it.kind == "function"]
     pages = []
     covered = set()
-    for page, summary, fns, types, macros in PAGES:
+    for entry in PAGES:
+        page, summary, fns = entry[:3]
+        types = entry[3] if len(entry) > 3 else []
+        macros = entry[4] if len(entry) > 4 else []
+        notes = dict(NOTES.get(page, {}))
+        notes.update(entry[5] if len(entry) > 5 else {})
         fns = [f for f in fns if f in funcs]
         if not fns:
             continue
-        pages.append((page if page in fns else fns[0], summary, fns, types, macros))
+        pages.append((page if page in fns else fns[0], summary, fns, types, macros, notes))
         covered |= set(fns)
     for it in items:
         if it.kind == "function" and it.names[0] not in covered:
-            first = re.split(r"(?<=[.:;])\s", " ".join(it.doc.split()), maxsplit=1)[0].rstrip(".:;")
-            pages.append((it.names[0], first[:1].lower() + first[1:], [it.names[0]], [], []))
+            first = re.split(r"(?<=[.:;])\s", " ".join(it.doc.split()), maxsplit=1)[0].rstrip(".:;").replace("`", "")
+            pages.append((it.names[0], first[:1].lower() + first[1:], [it.names[0]], [], [],
+                          dict(NOTES.get(it.names[0], {}))))
     return pages
 
 
@@ -543,11 +849,12 @@ def main():
     pages = plan(items)
     files = {}
     index = {}
-    for page, _, fns, types, macros in pages:
+    for page, _, fns, types, _, _ in pages:
         for n in fns + types:
             index.setdefault(n, page)
-    for page, summary, fns, types, macros in pages:
-        files["man3/%s.3" % page] = (page, summary, fns, types, macros)
+    for entry in pages:
+        page, fns = entry[0], entry[2]
+        files["man3/%s.3" % page] = entry
         for f in fns:
             if f != page:
                 files["man3/%s.3" % f] = ".so man3/%s.3\n" % page
@@ -563,7 +870,7 @@ def main():
         path = os.path.join(args.out, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if what is None:
-            body = overview_page(readme, version, index)
+            body = overview_page(readme, version, pages)
         elif isinstance(what, str):
             body = what
         else:

@@ -85,7 +85,9 @@ pub(super) fn find_runnable(m: &Machine) -> GRef {
         // collects them.
         if crate::netpoll::should_poll() {
             let gs = crate::netpoll::netpoll(0);
-            if !gs.is_empty() {
+            // A gort_fd_ready channel that fired may have readied its
+            // receiver into this P's runnext, even with no goroutine in gs.
+            if !gs.is_empty() || !p.runq_empty() {
                 inject(&gs);
                 continue;
             }
@@ -437,7 +439,8 @@ pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Swi
     debug_assert_eq!(
         crate::lock::held::count(),
         0,
-        "a runtime lock was held across a goroutine switch"
+        "a runtime lock was held across a goroutine switch (last taken at {:?})",
+        crate::lock::held::last_acquired()
     );
     r
 }
