@@ -113,7 +113,7 @@ if [ -z "${ONLY:-}" ]; then
         echo "$out"
         [ "$rc" -eq 0 ] && grep -q 'test result: ok\. [1-9]' <<<"$out"
     }
-    step "loom models (handle slots, park/ready)" loom_models
+    step "loom models (handle slots, park and ready)" loom_models
 fi
 [ -n "${ONLY:-}" ] || bash tools/header_current.sh save
 step "release build" make -s lib
