@@ -56,7 +56,7 @@ check:
 
 # Builds and runs each example; every one checks its own result. All run,
 # then the target fails if any failed to build or run.
-EXAMPLES = demo worker_pool pipeline callbacks panic_recover
+EXAMPLES = demo worker_pool pipeline callbacks panic_recover echo_server http_server
 
 example: lib
 	@failed=; for e in $(EXAMPLES); do \

@@ -24,15 +24,30 @@
 #   workloads_gort     benches/workloads.c: skynet, timer storm, token ring,
 #                      worker pool, WaitGroup park rounds, at GOMAXPROCS 1, 2
 #   workloads_go       benches/go/workloads: the same in Go
+#   echo_server_gort   examples/echo_server.c (its serve mode): a TCP echo
+#                      server, a goroutine per connection, on gort's netpoller
+#   echo_server_go     benches/go/echo: the same with Go's net package
+#   echo_load          benches/echo_load.c: the epoll load generator (no
+#                      runtime) that drives both
 #   libgort.stripped.so, libcexport.stripped.so  for the size row
 # then runs every benchmark REPS times (gort and Go alternately, one
 # process at a time) and prints the medians in one table at the end.
+#
+# The echo modes run two processes: the server (started with --serve 0,
+# it prints its port), then echo_load against it on 127.0.0.1; the server
+# is killed after each run. echo_100 and echo_1000: that many connections,
+# each sending a 64-byte message and waiting for its echo, over and over
+# for ECHO_SECONDS after a 0.5 s warm-up: round trips per second and p99
+# latency. echo_idle10k: 10,000 connections that each exchange one message
+# and then stay idle: the server's RSS growth per connection and its
+# thread count. Both servers run at their default GOMAXPROCS.
 #
 # Environment:
 #   REPS=N           repetitions (default 5)
 #   STARTUP_RUNS=N   runs of each start-up program per repetition (default 300)
 #   STARTUP_WARMUP=N warm-up runs of each before those (default 20)
 #   CC               C compiler (default gcc)
+#   ECHO_SECONDS=S   measured seconds of each echo_100/echo_1000 run (default 3)
 #   RUN_TIMEOUT=S    seconds one benchmark process may run (default 300); a
 #                    process that fails or times out is reported as FAILED
 #                    and the run goes on
@@ -52,8 +67,10 @@ STARTUP_WARMUP=${STARTUP_WARMUP:-20}
 CC=${CC:-gcc}
 CFLAGS="-O2 -std=c11 -Wall -Wextra -pedantic -Werror -D_GNU_SOURCE"
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+ECHO_SECONDS=${ECHO_SECONDS:-3}
 
 case $REPS in ''|*[!0-9]*|0) echo "run.sh: REPS must be a positive integer" >&2; exit 2 ;; esac
+case $ECHO_SECONDS in ''|*[!0-9]*|0) echo "run.sh: ECHO_SECONDS must be a positive integer" >&2; exit 2 ;; esac
 
 MODES="spawn_batch spawn_all gosched park_rss mutex wg blocking idle rwmutex_read rwmutex_read2"
 HANDLE_MODES="handle_1t handle_2t handle_value"
@@ -64,7 +81,8 @@ WORKLOAD_MODES=""
 for w in skynet timer_storm token_ring worker_pool wg_park; do
     WORKLOAD_MODES="$WORKLOAD_MODES ${w}_p1 ${w}_p2"
 done
-ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $WORKLOAD_MODES startup size"
+ECHO_MODES="echo_100 echo_1000 echo_idle10k"
+ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $WORKLOAD_MODES $ECHO_MODES startup size"
 
 # ONLY_MODES, words separated by any blanks, each a known mode.
 ONLY_MODES=$(echo ${ONLY_MODES:-})
@@ -121,6 +139,9 @@ $CC $CFLAGS -I"$ROOT/include" benches/chan_bench.c "$LIB/libgort.a" -lpthread -l
 (cd benches/go && go build -o "$OUT/chan_bench_go" ./chan_bench)
 $CC $CFLAGS -I"$ROOT/include" benches/workloads.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/workloads_gort"
 (cd benches/go && go build -o "$OUT/workloads_go" ./workloads)
+$CC $CFLAGS -I"$ROOT/include" examples/echo_server.c "$LIB/libgort.a" -lpthread -ldl -lm -o "$OUT/echo_server_gort"
+(cd benches/go && go build -o "$OUT/echo_server_go" ./echo)
+$CC $CFLAGS benches/echo_load.c -o "$OUT/echo_load"
 
 $CC $CFLAGS benches/startup_timer.c -o "$OUT/startup_timer"
 $CC -O2 benches/startup.c -o "$OUT/startup_plain"
@@ -180,6 +201,55 @@ run_one() {
     fi
 }
 
+# run_echo IMPL MODE REP: an echo server (echo_server_IMPL --serve 0) and
+# echo_load against it; its lines recorded as run_one does. The server is
+# killed at the end; a server that dies before that fails the run.
+ECHO_PID=
+trap '[ -z "$ECHO_PID" ] || kill -KILL "$ECHO_PID" 2>/dev/null || true' EXIT
+run_echo() {
+    local impl=$1 mode=$2 rep=$3 log=$LOGS/$1-$2-$3 rc=0 port= args shown i
+    case $mode in
+        echo_idle10k) args="-i -c 10000" ;;
+        *) args="-c ${mode#echo_} -d $ECHO_SECONDS" ;;
+    esac
+    "$OUT/echo_server_$impl" --serve 0 >"$log.srv" 2>"$log.srverr" &
+    ECHO_PID=$!
+    # The port is the server's first line of output.
+    for i in $(seq 1 200); do
+        if [ "$(wc -l <"$log.srv")" -ge 1 ]; then port=$(head -n 1 "$log.srv"); break; fi
+        kill -0 "$ECHO_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    case $port in
+        ''|*[!0-9]*) rc="server gave no port" ;;
+        *) timeout "$RUN_TIMEOUT" "$OUT/echo_load" $args -s "$ECHO_PID" -n "$mode" "$port" >"$log.out" 2>"$log.err" || rc=$?
+           kill -0 "$ECHO_PID" 2>/dev/null || rc="server died" ;;
+    esac
+    kill -TERM "$ECHO_PID" 2>/dev/null || true
+    for i in $(seq 1 40); do kill -0 "$ECHO_PID" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$ECHO_PID" 2>/dev/null || true
+    { wait "$ECHO_PID"; } 2>/dev/null || true
+    ECHO_PID=
+    if [ "$rc" = 0 ] && grep -q "^$mode " "$log.out"; then
+        awk -v i="$impl" -v r="$rep" '!/^#/ && NF == 3 { print "run", i, r, $1, $2, $3 }' "$log.out" >>"$RES"
+        shown=$(awk -v m="$mode" '!/^#/ && NF == 3 { k = $1; sub("^" m "_?", "", k);
+            s = s (s == "" ? "" : ", ") (k == "" || k == $3 ? "" : k " ") $2 " " $3 } END { print s }' "$log.out")
+        printf '  %-4s %-15s %s\n' "$impl" "$mode" "$shown"
+        for f in "$log.err" "$log.srverr"; do
+            if [ -s "$f" ]; then
+                echo "       note: stderr was not empty ($f):"
+                head -n 3 "$f" | sed 's/^/      | /'
+            fi
+        done
+    else
+        [ "$rc" = 124 ] && rc="timeout"
+        echo "fail $impl $rep $mode ${rc// /_}" >>"$RES"
+        printf '  %-4s %-15s FAILED (%s); stderr tails:\n' "$impl" "$mode" "$rc"
+        tail -n 5 "$log.err" 2>/dev/null | sed 's/^/      | load: /'
+        tail -n 5 "$log.srverr" | sed 's/^/      | server: /'
+    fi
+}
+
 # run_startup REP: start-up, whole process runs (posix_spawn to waitpid),
 # the three programs interleaved run by run; medians per program.
 run_startup() {
@@ -227,12 +297,21 @@ for rep in $(seq 1 "$REPS"); do
             run_one go "$mode" "$rep"; run_one gort "$mode" "$rep"
         fi
     done
+    # Echo servers: a server process and the load generator per run.
+    for mode in $ECHO_MODES; do
+        selected "$mode" || continue
+        if [ $((rep % 2)) -eq 1 ]; then
+            run_echo gort "$mode" "$rep"; run_echo go "$mode" "$rep"
+        else
+            run_echo go "$mode" "$rep"; run_echo gort "$mode" "$rep"
+        fi
+    done
     if selected startup; then run_startup "$rep"; fi
 done
 
 # ---- table -------------------------------------------------------------
 python3 - "$RES" "$REPS" "$GOVERSION" "$ONLY_MODES" <<'EOF'
-import statistics, sys
+import os, statistics, sys
 from collections import defaultdict
 
 res_path, reps, gover = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -296,6 +375,10 @@ for name, what, unit, goals in [
         workload_rows.append((key + "_rss", "peak RSS of the same", "KiB",
                               "<= 1.6x Go" if goals else "-", (lambda g, o: g <= 1.6 * o) if goals else None))
 
+# API.md section 10: with 10,000 idle connections the runtime's threads
+# stay at most GOMAXPROCS + 4 (the default GOMAXPROCS: the usable CPUs).
+max_threads = len(os.sched_getaffinity(0)) + 4
+
 rows = [
     # key, label, unit, goal text, goal test(gort, go)
     ("spawn_batch", "spawn+finish 1M goroutines, batches of 1000, GOMAXPROCS 1", "ns/goroutine", "<= Go", lambda g, o: g <= o),
@@ -325,13 +408,27 @@ rows = [
     ("chan_select4", "blocking select over 4 receive cases, one ready (buffered values)", "ns/select", "<= Go", lambda g, o: g <= o),
     ("chan_fanin", "fan-in: 100 producer goroutines into one unbuffered channel, 2M elements", "ns/element", "<= Go", lambda g, o: g <= o),
     *workload_rows,
+    ("echo_100", "TCP echo: 100 connections each ping-pong 64-byte messages (higher is better)", "req/s", "-", None),
+    ("echo_100_p99", "p99 round-trip latency of the same", "us", "-", None),
+    ("echo_1000", "TCP echo: 1000 connections (higher is better)", "req/s", "-", None),
+    ("echo_1000_p99", "p99 round-trip latency of the same", "us", "-", None),
+    ("echo_idle10k", "TCP echo: server RSS growth per idle connection, 10,000 of them", "B/conn", "-", None),
+    ("echo_idle10k_threads", "TCP echo: server threads with those 10,000 idle connections", "threads",
+     "<= %d (GOMAXPROCS + 4)" % max_threads, lambda g, o: g <= max_threads),
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
 ]
 
+def base_of(key):
+    # A row's key without the suffix of a second row from the same runs.
+    for suffix in ("_rss", "_p99", "_threads"):
+        if key.endswith(suffix):
+            return key[:-len(suffix)]
+    return key
+
 def mode_of(key):
     # The mode whose runs give a row its values.
-    key = key[:-len("_rss")] if key.endswith("_rss") else key
+    key = base_of(key)
     return "handle_1t" if key == "handle_1t_c" else key
 
 if only:
@@ -357,9 +454,9 @@ print("== raw values per repetition")
 for key, label, unit, _, _ in rows:
     for impl in ("gort", "go"):
         v = runs.get((impl, key), [])
-        print("  {:<18} {:<4} {:<13} {}".format(key, impl, unit, " ".join(fmt(x, unit) for x in v) or "-"))
+        print("  {:<20} {:<4} {:<13} {}".format(key, impl, unit, " ".join(fmt(x, unit) for x in v) or "-"))
 if runs.get(("plain", "startup_abs")):
-    print("  {:<18} {:<4} {:<13} {}".format("startup", "C", "us (absolute)", " ".join(fmt(x, "us") for x in runs[("plain", "startup_abs")])))
+    print("  {:<20} {:<4} {:<13} {}".format("startup", "C", "us (absolute)", " ".join(fmt(x, "us") for x in runs[("plain", "startup_abs")])))
 
 table = []
 header = ("operation", "gort", "Go " + gover.lstrip("go"), "ratio gort/Go", "goal")
@@ -370,8 +467,8 @@ for key, label, unit, goal, test in rows:
     o, on = med("go", key)
     gs = fmt(g, unit)
     os_ = fmt(o, unit)
-    # A failed run loses its peak RSS row too.
-    fkey = key[:-len("_rss")] if key.endswith("_rss") else key
+    # A failed run loses its peak RSS (p99, threads) row too.
+    fkey = base_of(key)
     if fails.get(("gort", fkey)):
         gs += " (%d FAILED)" % len(fails[("gort", fkey)])
     if fails.get(("go", fkey)):
@@ -392,7 +489,7 @@ def line(r):
         cells.append(str(c).ljust(widths[i]) if i in (0, 4) else str(c).rjust(widths[i]))
     return "| " + " | ".join(cells) + " |"
 print()
-print("== gort vs Go: medians of %d repetitions (lower is better)" % reps)
+print("== gort vs Go: medians of %d repetitions (lower is better, unless a row says higher)" % reps)
 print(line(header))
 print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 for r in table:

@@ -857,6 +857,13 @@ fn report_unrecovered(chain: &[(CString, bool)]) -> ! {
         out.push('\n');
     }
     out.push('\n');
+    // What the program printed before the panic must not be lost: a Go
+    // program's output is unbuffered, a C program's stdout to a pipe or
+    // file is not, and the process ends with _exit. Not in a signal
+    // handler here (an unrecovered panic runs on its goroutine), so
+    // stdio may be used.
+    // SAFETY: fflush(NULL) flushes every open output stream.
+    unsafe { libc::fflush(std::ptr::null_mut()) };
     finish_report(out, false)
 }
 

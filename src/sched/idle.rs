@@ -304,18 +304,22 @@ pub(super) fn take_handed_p(m: &Machine) -> bool {
 /// Wakes the timer M after an earlier timer was added, or starts an M that
 /// will become it.
 pub(crate) fn timer_kick() {
-    if crate::netpoll::poller_blocked() {
-        // The M blocked in the poller is the timer M.
-        crate::netpoll::wake_poller();
-        return;
-    }
     let s = sched();
+    // The M blocked in the poller waits with the next timer as its
+    // timeout: wake it to wait again with the new one. The timer M (on the
+    // idle list) must hear of it too: the poll M may stop polling (its
+    // descriptors are ready) and go idle, leaving the timers to the timer
+    // M, which would otherwise keep sleeping to its old deadline.
+    let polled = crate::netpoll::poller_blocked();
+    if polled {
+        crate::netpoll::wake_poller();
+    }
     let tm = s.timer_m.load(Ordering::SeqCst);
-    if tm.is_null() {
-        wakep();
-    } else {
+    if !tm.is_null() {
         // SAFETY: Ms are never freed.
         unsafe { (*tm).note.notify() };
+    } else if !polled {
+        wakep();
     }
 }
 
