@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make check: every test gort has, ending with "N passed, N failed".
 #
-# Steps: rustfmt, clippy, cargo test, the release build, the committed
+# Steps: rustfmt, clippy, cargo test, the loom models (the handle slots'
+# generation check and the park/ready status handshake, built with
+# --cfg loom in target/loom so the main build is left alone; see
+# src/sync_shim.rs), the release build, the committed
 # header is current and compiles as C11 and C++, the shared library's
 # exports and soname, the packaging (make install's tree, CMake, man
 # pages, a valgrind leak check with the installed gort.supp, make
@@ -103,6 +106,16 @@ if [ -z "${ONLY:-}" ]; then
     step "cargo fmt --check" cargo fmt --check
     step "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
     step "cargo test" cargo test --quiet
+    loom_models() { # the loom_* tests under --cfg loom; fails if none ran
+        local out rc
+        # Without LTO: the models need optimized code, not a whole-program
+        # link (half the cold build time).
+        out=$(RUSTFLAGS="--cfg loom" CARGO_PROFILE_RELEASE_LTO=off cargo test --release --lib --target-dir target/loom loom_ 2>&1)
+        rc=$?
+        echo "$out"
+        [ "$rc" -eq 0 ] && grep -q 'test result: ok\. [1-9]' <<<"$out"
+    }
+    step "loom models (handle slots, park and ready)" loom_models
 fi
 [ -n "${ONLY:-}" ] || bash tools/header_current.sh save
 step "release build" make -s lib

@@ -73,6 +73,23 @@
 //! the `state = h` store the first load saw (Release/Acquire), so it is
 //! `h`'s value.
 //!
+//! ## Model checking
+//!
+//! The three slot operations are `Slot::issue`, `Slot::load` and
+//! `Slot::retire`; `new`, `value` and `delete` call them, and so do the
+//! loom models (`loom_tests.rs`, run by `make check`), on a slot whose
+//! atomics are loom's under `--cfg loom` (`crate::sync_shim`). Under
+//! every interleaving and every read the memory model allows, they check
+//! that `value(h)` racing with `delete(h)` and the slot's reissue as `h2`
+//! (by the deleting thread, or through a lock-protected free list on a
+//! third thread) returns `h`'s value or nothing, never `h2`'s, while
+//! `value(h2)` never returns `h`'s; and that of two racing `delete(h)`
+//! exactly one succeeds. Each step of the argument above is load-bearing
+//! there: without the second `state` load, with the value stored after
+//! the state, or with either Acquire load weakened to Relaxed, the models
+//! fail. The segments and free lists are not modelled (std's atomics and
+//! locks); the models stand for them with a lock that hands the slot over.
+//!
 //! # Growth
 //!
 //! Slots live in a fixed directory of 23 segments of doubling size (64,
@@ -131,9 +148,10 @@ use std::alloc::{self, Layout};
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 
 use crate::lock::Mutex;
+use crate::sync_shim;
 
 use crate::panic::fatal;
 
@@ -195,12 +213,56 @@ fn first_state(index: usize) -> u64 {
 // Slots and segments.
 
 /// One slot. `state` is the handle while live, the next generation (low
-/// half zero) while free; see the module notes.
+/// half zero) while free; see the module notes. Its three operations below
+/// are the whole slot protocol, and the loom models run exactly these.
 #[repr(C, align(16))]
 #[derive(Debug)]
 struct Slot {
-    state: AtomicU64,
-    value: AtomicPtr<c_void>,
+    state: sync_shim::AtomicU64,
+    value: sync_shim::AtomicPtr<c_void>,
+}
+
+impl Slot {
+    /// `new` on this free slot, which the caller owns (it came out of a
+    /// free list): makes `value` the value of the slot's next handle and
+    /// returns that handle.
+    #[inline(always)]
+    fn issue(&self, index: usize, value: *mut c_void) -> u64 {
+        // Owned: nobody else writes the state of a free slot.
+        let free = self.state.load(Ordering::Relaxed);
+        if free & !GEN_MASK != 0 {
+            fatal("handle table: a slot on the free list is live");
+        }
+        let h = encode(free, index);
+        self.value.store(value, Ordering::Release);
+        self.state.store(h, Ordering::Release);
+        h
+    }
+
+    /// `value(h)` on this slot: `h`'s value if `h` is its live handle.
+    #[inline(always)]
+    fn load(&self, h: u64) -> Option<*mut c_void> {
+        if self.state.load(Ordering::Acquire) != h {
+            return None;
+        }
+        let v = self.value.load(Ordering::Acquire);
+        // The Acquire load above keeps this load after it; see the module
+        // notes for why the second check is needed.
+        if self.state.load(Ordering::Relaxed) != h {
+            return None;
+        }
+        Some(v)
+    }
+
+    /// `delete(h)` on this slot: ends `h` if it is the live handle. Only
+    /// one call can succeed for a given `h`; the one that does owns the
+    /// (now free) slot and must put it on a free list.
+    #[inline(always)]
+    fn retire(&self, h: u64) -> bool {
+        self.state
+            .compare_exchange(h, freed_state(h), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
 }
 
 const FIRST_SEG_SHIFT: u32 = 6;
@@ -230,7 +292,8 @@ fn seg_len(seg: usize) -> usize {
 const _: () = {
     // Every index below MAX_SLOTS has a segment.
     assert!((MAX_SLOTS - 1 + FIRST_SEG) >> (NSEG as u32 - 1 + FIRST_SEG_SHIFT) == 1);
-    assert!(std::mem::size_of::<Slot>() == 16);
+    // (loom's atomics are larger; a loom build only runs the models.)
+    assert!(cfg!(all(test, loom)) || std::mem::size_of::<Slot>() == 16);
 };
 
 // ---------------------------------------------------------------------------
@@ -425,16 +488,7 @@ impl HandleTable {
     /// Makes a live handle of the free slot `index`, which the caller owns.
     #[inline(always)]
     fn issue(&self, index: usize, value: *mut c_void) -> u64 {
-        let slot = self.owned_slot(index);
-        // Owned: nobody else writes the state of a free slot.
-        let free = slot.state.load(Ordering::Relaxed);
-        if free & !GEN_MASK != 0 {
-            fatal("handle table: a slot on the free list is live");
-        }
-        let h = encode(free, index);
-        slot.value.store(value, Ordering::Release);
-        slot.state.store(h, Ordering::Release);
-        h
+        self.owned_slot(index).issue(index, value)
     }
 
     /// Hands out up to `want` never-used indices, allocating their segments
@@ -463,6 +517,10 @@ impl HandleTable {
 
     #[cold]
     fn alloc_segment(&self, seg: usize) {
+        if cfg!(all(test, loom)) {
+            // Zeroed memory is a free slot of std's atomics, not of loom's.
+            panic!("the handle table runs only with std's atomics; loom models single slots");
+        }
         let _g = self.grow.lock();
         if !self.segments[seg].load(Ordering::Acquire).is_null() {
             return;
@@ -649,17 +707,7 @@ pub(crate) fn new(value: *mut c_void) -> u64 {
 /// Go: `runtime/cgo.Handle.Value`.
 #[inline]
 pub(crate) fn value(h: u64) -> Option<*mut c_void> {
-    let slot = TABLE.slot_for(h)?;
-    if slot.state.load(Ordering::Acquire) != h {
-        return None;
-    }
-    let v = slot.value.load(Ordering::Acquire);
-    // The Acquire load above keeps this load after it; see the module
-    // notes for why the second check is needed.
-    if slot.state.load(Ordering::Relaxed) != h {
-        return None;
-    }
-    Some(v)
+    TABLE.slot_for(h)?.load(h)
 }
 
 /// Deletes `h`. Returns false, changing nothing, if `h` is not a live
@@ -672,11 +720,7 @@ pub(crate) fn delete(h: u64) -> bool {
     let Some(slot) = t.slot_for(h) else {
         return false;
     };
-    if slot
-        .state
-        .compare_exchange(h, freed_state(h), Ordering::AcqRel, Ordering::Relaxed)
-        .is_err()
-    {
+    if !slot.retire(h) {
         return false;
     }
     // The slot is ours now: put it on this thread's free list.
@@ -703,5 +747,7 @@ pub(crate) fn live_count() -> i64 {
     TABLE.live_count()
 }
 
+#[cfg(all(test, loom))]
+mod loom_tests;
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,7 @@
 //! - [`note`], [`os`]: futex notifications and thin OS helpers.
 //! - [`init`]: the library constructor, library-mode init, program mode.
 //! - [`foreign`]: foreign threads' attach state and `gort_call`.
+//! - [`sync_shim`]: the atomics that the loom models swap for loom's.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -98,6 +99,7 @@ pub(crate) mod select;
 pub(crate) mod signals;
 pub(crate) mod stack;
 pub(crate) mod sync;
+pub(crate) mod sync_shim;
 pub(crate) mod time;
 pub(crate) mod timer;
 pub(crate) mod trace;

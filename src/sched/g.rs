@@ -12,7 +12,10 @@
 //!
 //! The only cross-thread transition without a lock is `WAITING ->
 //! RUNNABLE` in [`super::ready`], done with a compare-and-swap so that a
-//! goroutine is never readied twice.
+//! goroutine is never readied twice. Both halves of that handshake are
+//! two small functions in `park.rs` (`park_status`, `ready_status`) that
+//! the scheduler calls and the loom models check, on a real `status`
+//! word: under `--cfg loom` it is loom's atomic (`crate::sync_shim`).
 //!
 //! A *foreign* G is the record of a thread the runtime did not start (the
 //! process main thread, the host's pthreads) while it blocks in a gort call:
@@ -25,12 +28,13 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
 use crate::note::Note;
 use crate::stack::GStack;
+use crate::sync_shim::AtomicU32;
 
 /// A C entry function: `void fn(void *arg)`.
 pub(crate) type GoFunc = unsafe extern "C" fn(*mut c_void);
@@ -77,7 +81,8 @@ pub(crate) struct Goroutine {
     /// Goroutine id (> 0); 0 for a foreign record. Atomic (relaxed) only
     /// because dumps read it from other threads.
     pub id: AtomicI64,
-    /// One of [`status`].
+    /// One of [`status`]. From `crate::sync_shim`: loom's atomic in the
+    /// park/ready models.
     pub status: AtomicU32,
     /// Whether this is a foreign thread's record.
     pub foreign: bool,

@@ -87,6 +87,8 @@ mod gfree;
 mod globrunq;
 mod idle;
 mod lockthread;
+#[cfg(all(test, loom))]
+mod loom_tests;
 pub(crate) mod m;
 mod mstart;
 pub(crate) mod p;

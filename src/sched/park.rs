@@ -10,8 +10,22 @@
 //!   no waker can resume a goroutine that is still running.
 //! - A foreign record parks its thread on the record's note and leaves
 //!   only after consuming the waker's notification.
+//!
+//! # The status handshake
+//!
+//! The status word's part in a park is two functions, used by every park
+//! and every ready: [`park_status`] (the parking side: WAITING with a
+//! Release store, *then* the unlock callback; a cancelled park goes back
+//! to running) and [`ready_status`] (the waker's WAITING -> RUNNABLE
+//! compare-and-swap). Because the WAITING store comes before the callback
+//! that publishes the goroutine, a waker that found it through that
+//! publication sees WAITING, and only one compare-and-swap can move it
+//! out of WAITING. loom checks both on a real `Goroutine` (see
+//! `loom_tests.rs`); the stack switch around them is stressed on real
+//! threads (`tests.rs`).
 
 use super::*;
+use crate::sync_shim::AtomicU32;
 
 /// Creates a goroutine running `entry(arg)`; returns its id.
 /// Go: `runtime.newproc`.
@@ -81,20 +95,42 @@ pub(super) fn new_goid(pp: *const Processor) -> i64 {
     id
 }
 
+/// The parking side of the status handshake, once the goroutine is off
+/// its stack (or, for a foreign record, on its blocked thread): WAITING,
+/// then `unlock`, which publishes the goroutine to exactly one waker
+/// (true) or cancels the park (false). A cancelled park is `cancelled`
+/// again (RUNNABLE for a goroutine, to be queued; RUNNING for a foreign
+/// record). Returns whether the goroutine was published: then another
+/// thread may own it already and its status is the waker's.
+#[inline(always)]
+pub(super) fn park_status(word: &AtomicU32, cancelled: u32, unlock: impl FnOnce() -> bool) -> bool {
+    word.store(status::WAITING, Ordering::Release);
+    if unlock() {
+        return true;
+    }
+    word.store(cancelled, Ordering::Relaxed);
+    false
+}
+
+/// The waker's side of the status handshake: WAITING -> RUNNABLE. False,
+/// changing nothing, if the goroutine was not waiting.
+#[inline(always)]
+pub(super) fn ready_status(word: &AtomicU32) -> bool {
+    word.compare_exchange(
+        status::WAITING,
+        status::RUNNABLE,
+        Ordering::AcqRel,
+        Ordering::Relaxed,
+    )
+    .is_ok()
+}
+
 /// Makes a waiting goroutine runnable. With `next`, it runs next on this P
 /// (Go: `goready`, which uses runnext). Any thread may call this, with or
 /// without a P; a foreign record's thread is woken instead.
 pub(crate) fn ready(gp: GRef, next: bool) {
     let g = gp.get();
-    if g.status
-        .compare_exchange(
-            status::WAITING,
-            status::RUNNABLE,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        )
-        .is_err()
-    {
+    if !ready_status(&g.status) {
         fatal("ready of a goroutine that is not waiting");
     }
     if g.foreign {
@@ -122,15 +158,7 @@ pub(crate) fn inject(gs: &[GRef]) {
     }
     for &gp in gs {
         let g = gp.get();
-        if g.status
-            .compare_exchange(
-                status::WAITING,
-                status::RUNNABLE,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+        if !ready_status(&g.status) {
             fatal("inject of a goroutine that is not waiting");
         }
         debug_assert!(!g.foreign);
@@ -189,11 +217,12 @@ pub(super) unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'sta
     let g = gp.get();
     g.wait_reason
         .store(reason as *const _ as *mut _, Ordering::Relaxed);
-    g.status.store(status::WAITING, Ordering::Release);
-    // SAFETY: forwarded contract; the record stays alive while its thread
-    // is blocked here.
-    if !unsafe { unlock(gp, data) } {
-        g.status.store(status::RUNNING, Ordering::Relaxed);
+    let published = park_status(&g.status, status::RUNNING, || {
+        // SAFETY: forwarded contract; the record stays alive while its
+        // thread is blocked here.
+        unsafe { unlock(gp, data) }
+    });
+    if !published {
         return;
     }
     // Leave only after consuming the waker's notification, never on seeing

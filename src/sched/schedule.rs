@@ -410,14 +410,16 @@ pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Swi
             Switched::Yielded
         }
         CoroutineResult::Yield(Action::Park { unlock, data }) => {
-            g.status.store(status::WAITING, Ordering::Release);
-            // SAFETY: the goroutine is off its stack; the parker promised
-            // that unlock/data form a valid pair. After unlock returns true
-            // another thread may own gp: it is not touched again.
-            if unsafe { unlock(gp, data) } {
+            let published = park_status(&g.status, status::RUNNABLE, || {
+                // SAFETY: the goroutine is off its stack; the parker
+                // promised that unlock/data form a valid pair. After unlock
+                // returns true another thread may own gp: it is not touched
+                // again.
+                unsafe { unlock(gp, data) }
+            });
+            if published {
                 Switched::Parked
             } else {
-                g.status.store(status::RUNNABLE, Ordering::Relaxed);
                 Switched::ParkCancelled
             }
         }

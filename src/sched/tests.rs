@@ -1,9 +1,10 @@
 //! Stress tests of the park/ready handshake and the scheduler.
 //!
 //! loom cannot model a stack switch, so the handshake is stressed on real
-//! threads instead: wakers ready a goroutine the instant its park callback
+//! threads here: wakers ready a goroutine the instant its park callback
 //! publishes it (the tightest possible race with the switch), across
-//! goroutines on different Ms and foreign threads.
+//! goroutines on different Ms and foreign threads. The status protocol on
+//! its own is model-checked in `loom_tests.rs`.
 
 use std::ffi::c_void;
 use std::ptr;
