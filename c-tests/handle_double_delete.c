@@ -12,19 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include "testutil.h"
-
-static void before(void) {
-    printf("before\n");
-    fflush(stdout);
-}
-
-static void after(void) {
-    printf("after\n");
-    fflush(stdout);
-}
-
-static gort_waitgroup child_wg;
+#include "misuse.h"
 
 static void delete_twice(void *arg) {
     (void)arg;
@@ -66,19 +54,7 @@ static void race(void) {
 }
 
 static void expect_panic(const char *mode) {
-    static const char msg[] = "panic: misuse of an invalid handle";
-    static child_result res;
-    run_self(mode, NULL, &res);
-    CHECKF(res.status == 2, "%s: status %d, stderr:\n%s", mode, res.status, res.err);
-    int found = 0;
-    for (const char *p = res.err; (p = strstr(p, "panic:")) != NULL; p++) {
-        CHECKF(strncmp(p, msg, sizeof msg - 1) == 0 && p[sizeof msg - 1] == '\n',
-               "%s: stderr:\n%s", mode, res.err);
-        found++;
-    }
-    CHECKF(found == 1, "%s: %d panic lines; stderr:\n%s", mode, found, res.err);
-    CHECKF(strstr(res.out, "before") && !strstr(res.out, "after"), "%s: stdout:\n%s", mode, res.out);
-    printf("%-10s status 2: %s\n", mode, msg);
+    expect_crash(mode, "panic:", "panic: misuse of an invalid handle");
 }
 
 int main(int argc, char **argv) {

@@ -121,6 +121,14 @@ static int main_fn(void *arg) {
     long t0 = 0, t1 = 0;
     char s0 = task_state(getpid(), &t0);
     CHECKF(s0 != 0, "the main thread is gone");
+    /* It may still be on its way into the wedge (its goroutine just
+     * exited; a loaded machine can keep it runnable for a while): give it
+     * up to 5 s to block. */
+    for (int i = 0; i < 500 && s0 == 'R'; i++) {
+        gort_sleep(10 * 1000000LL);
+        s0 = task_state(getpid(), &t0);
+        CHECKF(s0 != 0, "the main thread is gone");
+    }
     gort_sleep(200 * 1000000LL);
     char s1 = task_state(getpid(), &t1);
     CHECKF(s1 == 'S' && s0 == 'S', "main thread state %c then %c, want S (blocked)", s0 ? s0 : '-',

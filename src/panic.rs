@@ -694,12 +694,15 @@ pub(crate) unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen
     }
 }
 
-/// `gort_panic`: the panic algorithm (module docs).
-pub(crate) fn panic(msg: &str) -> ! {
+/// A panic with Go's words (misuse Go answers with a panic; the panic
+/// algorithm is in the module docs). Recoverable like any panic: callers
+/// hold no lock and own nothing that needs dropping.
+#[cold]
+pub(crate) fn go_panic(msg: &str) -> ! {
     panic_with(cstring(msg))
 }
 
-/// [`panic`] with a message already owned (no copy). Nothing on the
+/// [`go_panic`] with a message already owned (no copy). Nothing on the
 /// caller's frame may need dropping: a recovered panic abandons it.
 pub(crate) fn panic_with(msg: CString) -> ! {
     let Some(g) = current() else {
@@ -883,14 +886,6 @@ pub(crate) fn fatal_alone(msg: &str) -> ! {
     os::write_stderr(format!("fatal error: {msg}\n").as_bytes());
     // SAFETY: _exit has no preconditions.
     unsafe { libc::_exit(2) }
-}
-
-/// A panic raised by the runtime (misuse Go answers with a panic), with
-/// Go's words. Recoverable like any panic: callers hold no lock and own
-/// nothing that needs dropping.
-#[cold]
-pub(crate) fn go_panic(msg: &str) -> ! {
-    panic(msg)
 }
 
 fn finish_report(mut out: String, all: bool) -> ! {
