@@ -172,28 +172,19 @@ static void run_unix(const char *where) {
     printf("%s: unix accept ok\n", where);
 }
 
-static gort_waitgroup main_wg;
-static void goroutine_main(void *arg) {
-    (void)arg;
-    phase = "goroutine tcp";
-    run_tcp("goroutine");
-    phase = "goroutine unix";
-    run_unix("goroutine");
-    gort_wg_done(&main_wg);
+static void run_all(const char *where) {
+    int g = strcmp(where, "goroutine") == 0;
+    phase = g ? "goroutine tcp" : "foreign thread tcp";
+    run_tcp(where);
+    phase = g ? "goroutine unix" : "foreign thread unix";
+    run_unix(where);
 }
 
 int main(void) {
-    pthread_t wd;
-    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? 300 : 90)) == 0);
-    gort_wg_add(&main_wg, 1);
-    gort_go(goroutine_main, NULL);
-    gort_wg_wait(&main_wg);
-    phase = "foreign thread tcp";
-    run_tcp("foreign thread");
-    phase = "foreign thread unix";
-    run_unix("foreign thread");
-    atomic_store(&watchdog_done, 1);
-    pthread_join(wd, NULL);
+    pthread_t wd = watchdog_start(90, 300);
+    run_on_goroutine(run_all, "goroutine");
+    run_all("foreign thread");
+    watchdog_stop(wd);
     printf("ok\n");
     return 0;
 }

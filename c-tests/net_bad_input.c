@@ -177,26 +177,15 @@ static void null_buffers(void) {
     }
 }
 
-static gort_waitgroup main_wg;
-static void goroutine_main(void *arg) {
-    (void)arg;
-    checks("goroutine");
-    gort_wg_done(&main_wg);
-}
-
 int main(int argc, char **argv) {
     if (argc == 2) return child(argv[1]);
-    pthread_t wd;
-    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? 300 : 90)) == 0);
+    pthread_t wd = watchdog_start(90, 300);
     phase = "goroutine checks";
-    gort_wg_add(&main_wg, 1);
-    gort_go(goroutine_main, NULL);
-    gort_wg_wait(&main_wg);
+    run_on_goroutine(checks, "goroutine");
     phase = "foreign thread checks";
     checks("foreign thread");
     null_buffers();
-    atomic_store(&watchdog_done, 1);
-    pthread_join(wd, NULL);
+    watchdog_stop(wd);
     printf("ok\n");
     return 0;
 }

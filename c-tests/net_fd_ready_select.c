@@ -274,22 +274,11 @@ static void run_all(const char *where) {
     values(where);
 }
 
-static gort_waitgroup main_wg;
-static void goroutine_main(void *arg) {
-    (void)arg;
-    run_all("goroutine");
-    gort_wg_done(&main_wg);
-}
-
 int main(void) {
-    pthread_t wd;
-    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? 300 : 90)) == 0);
-    gort_wg_add(&main_wg, 1);
-    gort_go(goroutine_main, NULL);
-    gort_wg_wait(&main_wg);
+    pthread_t wd = watchdog_start(90, 300);
+    run_on_goroutine(run_all, "goroutine");
     run_all("foreign thread");
-    atomic_store(&watchdog_done, 1);
-    pthread_join(wd, NULL);
+    watchdog_stop(wd);
     printf("ok\n");
     return 0;
 }

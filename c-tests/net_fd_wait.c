@@ -217,28 +217,17 @@ static void reader_and_writer(void) {
     printf("a reader and a writer on one socket: each woken by its own event\n");
 }
 
-static gort_waitgroup main_wg;
-static void goroutine_main(void *arg) {
-    (void)arg;
-    events("goroutine");
-    gort_wg_done(&main_wg);
-}
-
 int main(void) {
-    pthread_t wd;
-    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? 300 : 90)) == 0);
+    pthread_t wd = watchdog_start(90, 300);
     phase = "events on a goroutine";
-    gort_wg_add(&main_wg, 1);
-    gort_go(goroutine_main, NULL);
-    gort_wg_wait(&main_wg);
+    run_on_goroutine(events, "goroutine");
     phase = "events on a foreign thread";
     events("foreign thread");
     phase = "several waiters";
     several_waiters();
     phase = "reader and writer";
     reader_and_writer();
-    atomic_store(&watchdog_done, 1);
-    pthread_join(wd, NULL);
+    watchdog_stop(wd);
     printf("ok\n");
     return 0;
 }

@@ -4,6 +4,7 @@
 #ifndef GORT_TEST_WATCHDOG_H
 #define GORT_TEST_WATCHDOG_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
@@ -31,6 +32,37 @@ __attribute__((unused)) static void *watchdog(void *arg) {
         usleep(10000);
     }
     return NULL;
+}
+
+/* Starts the watchdog: `seconds`, or `quick_seconds` in quick mode. */
+__attribute__((unused)) static pthread_t watchdog_start(int seconds, int quick_seconds) {
+    pthread_t wd;
+    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? quick_seconds : seconds)) == 0);
+    return wd;
+}
+
+/* The test got through: stops the watchdog. */
+__attribute__((unused)) static void watchdog_stop(pthread_t wd) {
+    atomic_store(&watchdog_done, 1);
+    pthread_join(wd, NULL);
+}
+
+/* Runs fn(where) on a goroutine and waits for it to return. */
+typedef void (*where_fn)(const char *where);
+__attribute__((unused)) static where_fn on_goroutine_fn;
+__attribute__((unused)) static const char *on_goroutine_where;
+__attribute__((unused)) static gort_waitgroup on_goroutine_wg;
+__attribute__((unused)) static void on_goroutine_entry(void *arg) {
+    (void)arg;
+    on_goroutine_fn(on_goroutine_where);
+    gort_wg_done(&on_goroutine_wg);
+}
+__attribute__((unused)) static void run_on_goroutine(where_fn fn, const char *where) {
+    on_goroutine_fn = fn;
+    on_goroutine_where = where;
+    gort_wg_add(&on_goroutine_wg, 1);
+    gort_go(on_goroutine_entry, NULL);
+    gort_wg_wait(&on_goroutine_wg);
 }
 
 #endif
