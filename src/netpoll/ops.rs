@@ -46,17 +46,15 @@ pub(super) fn wait_again(pd: &'static PollDesc, events: u8, deadline: i64) -> Re
     }
 }
 
-/// For a descriptor kept in blocking mode: waits until it is ready for
-/// `events` (Ok) or fails.
-pub(super) fn wait_blocking_fd(
-    pd: &'static PollDesc,
-    events: u8,
-    deadline: i64,
-) -> Result<(), i32> {
+/// Waits until the descriptor is ready for `events` and returns the
+/// ready ones (`poll`'s answer, checked again after every wake-up), or
+/// fails (ETIMEDOUT, EBADF, ...). For `gort_fd_wait`, a connect in
+/// progress, and descriptors kept in blocking mode.
+pub(super) fn await_ready(pd: &'static PollDesc, events: u8, deadline: i64) -> Result<u8, i32> {
     loop {
         reset(pd, events);
         match poll_now(pd.fd, events) {
-            r if r > 0 => return Ok(()),
+            r if r > 0 => return Ok(r as u8),
             r if r < 0 && r != -libc::EINTR => return Err(-r),
             _ => {}
         }
@@ -85,20 +83,7 @@ pub(super) fn check_events(events: i32) -> Result<u8, i32> {
 pub(crate) fn fd_wait(fd: i32, events: i32, deadline: i64) -> Result<u8, i32> {
     let events = check_events(events)?;
     let h = Hold::new(fd)?;
-    reset(h.0, events);
-    match poll_now(fd, events) {
-        r if r > 0 => return Ok(r as u8),
-        r if r < 0 && r != -libc::EINTR => return Err(-r),
-        _ => {}
-    }
-    if deadline != -1 && deadline <= os::nanotime() {
-        return Err(libc::ETIMEDOUT);
-    }
-    match wait(h.0, events, deadline) {
-        0 => Err(libc::ETIMEDOUT),
-        r if r < 0 => Err(-r),
-        r => Ok(r as u8),
-    }
+    await_ready(h.0, events, deadline)
 }
 
 /// One non-blocking attempt at a transfer: a socket call with
@@ -131,7 +116,7 @@ pub(super) fn attempt(
         match prepare_mode(pd.fd)? {
             Mode::NonBlocking => {}
             Mode::Blocking => {
-                wait_blocking_fd(pd, events, deadline)?;
+                await_ready(pd, events, deadline)?;
                 let n = blocking(&plain);
                 return if n >= 0 { Ok(n) } else { Err(os::errno()) };
             }
@@ -164,11 +149,15 @@ pub(crate) unsafe fn read(fd: i32, buf: *mut u8, len: usize, deadline: i64) -> R
         h.0,
         POLL_IN,
         deadline,
-        // SAFETY: the caller promised len writable bytes at buf (the
-        // kernel checks them: EFAULT, never a fault here).
-        || unsafe { libc::recv(fd, buf.cast(), len, libc::MSG_DONTWAIT) },
-        // SAFETY: as above.
-        || unsafe { libc::read(fd, buf.cast(), len) },
+        || {
+            // SAFETY: the caller promised len writable bytes at buf (the
+            // kernel checks them: EFAULT, never a fault here).
+            unsafe { libc::recv(fd, buf.cast(), len, libc::MSG_DONTWAIT) }
+        },
+        || {
+            // SAFETY: as above.
+            unsafe { libc::read(fd, buf.cast(), len) }
+        },
     )?;
     Ok(n as usize)
 }
@@ -197,9 +186,11 @@ pub(crate) unsafe fn write(fd: i32, buf: *const u8, len: usize, deadline: i64) -
             h.0,
             POLL_OUT,
             deadline,
-            // SAFETY: the caller promised len readable bytes at buf (the
-            // kernel checks them).
-            || unsafe { libc::send(fd, p.cast(), rest, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) },
+            || {
+                // SAFETY: the caller promised len readable bytes at buf
+                // (the kernel checks them).
+                unsafe { libc::send(fd, p.cast(), rest, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
+            },
             || write_no_sigpipe(fd, p, rest),
         );
         match r {
@@ -250,7 +241,7 @@ pub(crate) unsafe fn accept(
     loop {
         reset(h.0, POLL_IN);
         if let Mode::Blocking = prepare_mode(fd)? {
-            wait_blocking_fd(h.0, POLL_IN, deadline)?;
+            await_ready(h.0, POLL_IN, deadline)?;
         }
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         // SAFETY: addr/addrlen are the caller's (NULL allowed); the kernel
@@ -280,8 +271,10 @@ pub(crate) unsafe fn connect(
     let h = Hold::new(fd)?;
     if let Mode::Blocking = prepare_mode(fd)? {
         // A terminal or 0-2: not a socket we may make non-blocking.
-        // SAFETY: the caller's address; the kernel checks it.
-        let r = blocking(|| unsafe { libc::connect(fd, addr, addrlen) });
+        let r = blocking(|| {
+            // SAFETY: the caller's address; the kernel checks it.
+            unsafe { libc::connect(fd, addr, addrlen) }
+        });
         return if r == 0 { Ok(()) } else { Err(os::errno()) };
     }
     // SAFETY: as above.
@@ -293,31 +286,26 @@ pub(crate) unsafe fn connect(
         libc::EINPROGRESS | libc::EINTR | libc::EALREADY => {}
         e => return Err(e),
     }
-    loop {
-        reset(h.0, POLL_OUT);
-        let ready = poll_now(fd, POLL_OUT);
-        if ready < 0 && ready != -libc::EINTR {
-            return Err(-ready);
-        }
-        if ready > 0 {
-            let mut err: i32 = 0;
-            let mut l = std::mem::size_of::<i32>() as libc::socklen_t;
-            // SAFETY: err and l are live and sized for SO_ERROR.
-            let r = unsafe {
-                libc::getsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_ERROR,
-                    &mut err as *mut i32 as *mut libc::c_void,
-                    &mut l,
-                )
-            };
-            if r < 0 {
-                return Err(os::errno());
-            }
-            return if err == 0 { Ok(()) } else { Err(err) };
-        }
-        wait_again(h.0, POLL_OUT, deadline)?;
+    await_ready(h.0, POLL_OUT, deadline)?;
+    let mut err: i32 = 0;
+    let mut l = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: err and l are live and sized for SO_ERROR.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut i32 as *mut libc::c_void,
+            &mut l,
+        )
+    };
+    if r < 0 {
+        return Err(os::errno());
+    }
+    if err == 0 {
+        Ok(())
+    } else {
+        Err(err)
     }
 }
 

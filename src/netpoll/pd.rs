@@ -134,21 +134,14 @@ impl PollDesc {
                 return; // a registration of a file this number no longer names
             }
             let mut claimed = 0;
-            let mut w = inner.head;
-            while !w.is_null() {
-                // SAFETY: linked waiters are alive while we hold the lock.
-                let wr = unsafe { &*w };
-                w = wr.next.get();
-                if matches!(wr.who, Who::Foreign(_)) || wr.events & mask == 0 {
-                    continue;
+            Self::take(&mut inner, &mut woken, false, |w| {
+                if matches!(w.who, Who::Foreign(_)) || w.events & mask == 0 {
+                    return None;
                 }
-                claimed |= wr.events & mask;
-                Self::unlink(&mut inner, wr);
+                claimed |= w.events & mask;
                 // An error or hang-up reports both directions (API.md §10).
-                let got = if hup { POLL_BOTH } else { wr.events & mask };
-                wr.result.set(got as i32);
-                woken.push(wr.who);
-            }
+                Some(if hup { POLL_BOTH } else { w.events & mask } as i32)
+            });
             let rest = mask & !claimed;
             if rest != 0 {
                 self.ready.fetch_or(rest, Ordering::SeqCst);
@@ -160,18 +153,9 @@ impl PollDesc {
     /// Wakes every waiter with -EBADF (`gort_fd_close`).
     pub(super) fn evict(&self) {
         let mut woken = Woken::default();
-        {
-            let mut inner = self.inner.lock();
-            let mut w = inner.head;
-            while !w.is_null() {
-                // SAFETY: as in on_event.
-                let wr = unsafe { &*w };
-                w = wr.next.get();
-                Self::unlink(&mut inner, wr);
-                wr.result.set(-libc::EBADF);
-                woken.push(wr.who);
-            }
-        }
+        Self::take(&mut self.inner.lock(), &mut woken, false, |_| {
+            Some(-libc::EBADF)
+        });
         let mut gs = Vec::new();
         woken.wake(&mut gs, false);
         sched::inject(&gs);
@@ -180,23 +164,36 @@ impl PollDesc {
     /// The deadline of waiter `seq` passed.
     pub(super) fn on_deadline(&self, seq: u64) {
         let mut woken = Woken::default();
-        {
-            let mut inner = self.inner.lock();
-            let mut w = inner.head;
-            while !w.is_null() {
-                // SAFETY: as in on_event.
-                let wr = unsafe { &*w };
-                if wr.seq.get() == seq {
-                    Self::unlink(&mut inner, wr);
-                    wr.result.set(0);
-                    woken.push(wr.who);
-                    break;
+        Self::take(&mut self.inner.lock(), &mut woken, true, |w| {
+            (w.seq.get() == seq).then_some(0)
+        });
+        woken.wake(&mut Vec::new(), true);
+    }
+
+    /// Unlinks the waiters `pick` gives a result for (only the first with
+    /// `first_only`), setting that result, and collects them in `woken`.
+    /// Lock held.
+    fn take(
+        inner: &mut Inner,
+        woken: &mut Woken,
+        first_only: bool,
+        mut pick: impl FnMut(&Waiter) -> Option<i32>,
+    ) {
+        let mut w = inner.head;
+        while !w.is_null() {
+            // SAFETY: linked waiters are alive while we hold the lock
+            // (module invariants).
+            let wr = unsafe { &*w };
+            w = wr.next.get();
+            if let Some(r) = pick(wr) {
+                Self::unlink(inner, wr);
+                wr.result.set(r);
+                woken.push(wr.who);
+                if first_only {
+                    return;
                 }
-                w = wr.next.get();
             }
         }
-        let mut gs = Vec::new();
-        woken.wake(&mut gs, true);
     }
 
     /// Re-arms (or makes) the epoll registration for this descriptor; see

@@ -208,13 +208,7 @@ pub(super) fn stopm(m: &Machine) {
                 // the global queue behind everything else. So wait out a grace
                 // period first, and fire only for Ps that stay stuck (in C
                 // code); the readied goroutines then go to the global queue.
-                let now = os::nanotime();
-                if now >= s.timers.next_when().saturating_add(TIMER_GRACE_NS) {
-                    s.timers.run(now);
-                    grace = 0;
-                } else {
-                    grace = TIMER_GRACE_NS;
-                }
+                grace = fire_if_stuck(os::nanotime());
             }
             None => {
                 // A waker took us off the list and is handing us a P.
@@ -279,16 +273,25 @@ pub(super) fn poll_as_m(m: &Machine, grace: &mut i64) -> bool {
     }
     inject(&gs);
     if timer_due {
-        // Every P is busy: as in stopm, fire only for Ps stuck past the
-        // grace period.
-        if now >= s.timers.next_when().saturating_add(TIMER_GRACE_NS) {
-            s.timers.run(now);
-            *grace = 0;
-        } else {
-            *grace = TIMER_GRACE_NS;
-        }
+        // Every P is busy: as in stopm.
+        *grace = fire_if_stuck(now);
     }
     false
+}
+
+/// For an idle M that found a timer due while every P is busy: fires the
+/// due timers if they are TIMER_GRACE_NS overdue (the Ps are stuck in C
+/// code; the goroutines go to the global queue), and returns the grace to
+/// add to its next wait (0 after firing, else TIMER_GRACE_NS: a P that
+/// keeps scheduling fires them itself into its runnext meanwhile).
+fn fire_if_stuck(now: i64) -> i64 {
+    let s = sched();
+    if now >= s.timers.next_when().saturating_add(TIMER_GRACE_NS) {
+        s.timers.run(now);
+        0
+    } else {
+        TIMER_GRACE_NS
+    }
 }
 
 pub(super) fn take_handed_p(m: &Machine) -> bool {
