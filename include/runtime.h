@@ -1217,6 +1217,52 @@ bool gort_timer_reset(struct gort_timer *t, int64_t ns);
  */
 void gort_timer_free(struct gort_timer *t);
 
+/*
+ Starts recording a timeline of the scheduler to the file `path`
+ (created, or truncated if it exists), as setting `GORT_TRACE=path` in
+ the environment does from start-up. The trace is Chrome's JSON trace
+ format: open it in Perfetto (https://ui.perfetto.dev, "Open trace
+ file") or in chrome://tracing ("Load"). It shows one track per
+ processor and per thread, a slice for every stretch a goroutine ran
+ (named "G<id> <entry function>"), its creation, where it blocked and
+ why ("chan receive", "sync.Mutex.Lock", ...), arrows from the goroutine
+ that created or unblocked it, the runtime taking processors from
+ threads stuck in C code, gort_call() from foreign threads, descriptors
+ becoming ready, and counters of runnable and live goroutines.
+
+ While recording, events are kept in a compact binary form (in memory,
+ and in an unlinked temporary file in the trace's directory, or in
+ `$TMPDIR` or /tmp if that fails); the JSON file is written when
+ recording ends: by gort_trace_stop(), or when the process exits
+ (`exit()`, a return from `main`, the end of gort_main()'s main
+ function), or dies of a fatal error or an unrecovered panic. A process
+ killed by a signal, or ended with `_exit()`, leaves the file empty.
+ Writing takes about a second per million goroutine switches recorded.
+
+ Returns 0 on success. On failure returns -1 and sets errno: `EINVAL`
+ for `path == NULL`, `EBUSY` if a trace is already being recorded or
+ written, or the error of open(2) for `path` (`ENOENT`, `EACCES`, ...).
+ Callable from goroutines and from any other thread.
+
+ # Safety
+ `path` must be NULL or a NUL-terminated string.
+ */
+int gort_trace_start(const char *path);
+
+/*
+ Stops recording the timeline started by gort_trace_start() or
+ `GORT_TRACE`, and writes the trace file; returns when the file is
+ complete. On a goroutine, its processor goes on running other
+ goroutines while the file is written.
+
+ Returns 0 on success. On failure returns -1 and sets errno: `EINVAL`
+ if no trace is being recorded (never started, or already stopped), or
+ the error of writing the file (`ENOSPC`, `EIO`, ...), in which case
+ recording has stopped all the same and the file may be incomplete.
+ Callable from goroutines and from any other thread.
+ */
+int gort_trace_stop(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

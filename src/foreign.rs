@@ -241,12 +241,18 @@ fn enter_call(g: &Goroutine, f: GoFunc) {
     g.in_call.store(true, Ordering::Relaxed);
     sched::running::set(g as *const Goroutine as *mut Goroutine);
     IN_CALL.fetch_add(1, Ordering::Relaxed);
+    if crate::timeline::on() {
+        crate::timeline::call_enter(g);
+    }
 }
 
 /// Ends the thread's outermost gort_call (or pcall outside one): the
 /// record stops being a goroutine. Also called when a thread exit unwinds
 /// the call's outermost frame.
 pub(crate) fn end_call(g: &Goroutine) {
+    if crate::timeline::on() {
+        crate::timeline::call_exit(g);
+    }
     IN_CALL.fetch_sub(1, Ordering::Relaxed);
     g.in_call.store(false, Ordering::Relaxed);
     sched::running::set(ptr::null_mut());

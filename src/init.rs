@@ -258,6 +258,7 @@ extern "C" fn gort_library_init() {
     // unloaded (-z nodelete), so the handler stays valid.
     unsafe { libc::atexit(crate::panic::hold_exit_for_panics) };
     let _ = crate::sched::sched();
+    crate::timeline::start_from_env();
 }
 
 #[cfg(not(test))]

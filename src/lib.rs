@@ -66,6 +66,8 @@
 //! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow
 //!   (of goroutine stacks, and of foreign threads inside `gort_call`).
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
+//! - [`timeline`]: GORT_TRACE, a scheduler timeline for Perfetto and
+//!   chrome://tracing.
 //! - [`config`]: environment variables.
 //! - [`note`], [`os`]: futex notifications and thin OS helpers.
 //! - [`init`]: the library constructor, library-mode init, program mode.
@@ -101,6 +103,7 @@ pub(crate) mod stack;
 pub(crate) mod sync;
 pub(crate) mod sync_shim;
 pub(crate) mod time;
+pub(crate) mod timeline;
 pub(crate) mod timer;
 pub(crate) mod trace;
 mod valgrind;

@@ -884,6 +884,7 @@ pub(crate) fn fatal_alone(msg: &str) -> ! {
     REPORTER.store(this_thread(), Ordering::SeqCst);
     REPORTING.store(true, Ordering::SeqCst);
     os::write_stderr(format!("fatal error: {msg}\n").as_bytes());
+    crate::timeline::at_exit(true);
     // SAFETY: _exit has no preconditions.
     unsafe { libc::_exit(2) }
 }
@@ -908,6 +909,7 @@ fn finish_report(mut out: String, all: bool) -> ! {
         out.push_str(&dump);
     }
     os::write_stderr(out.as_bytes());
+    crate::timeline::at_exit(true);
     // SAFETY: _exit has no preconditions.
     unsafe { libc::_exit(2) }
 }

@@ -30,6 +30,7 @@ pub mod panic;
 pub mod runtime;
 pub mod sync;
 pub mod timer;
+pub mod trace;
 
 /// Runs `f` for a C caller: a foreign thread first waits for
 /// initialization (API.md §2), and a Rust panic becomes a fatal error.

@@ -289,5 +289,8 @@ pub(crate) fn netpoll(until: i64) -> Vec<GRef> {
             pd.on_event(data as u32, mask, bits & hup != 0, &mut gs);
         }
     }
+    if crate::timeline::on() && !gs.is_empty() {
+        crate::timeline::netpoll(gs.len());
+    }
     gs
 }

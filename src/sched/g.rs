@@ -28,7 +28,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
@@ -138,6 +138,9 @@ pub(crate) struct Goroutine {
     pub in_call: AtomicBool,
     /// What the goroutine waits for, for dumps (points to a static str).
     pub wait_reason: AtomicPtr<&'static str>,
+    /// GORT_TRACE: the flow arrow that ends at the goroutine's next slice
+    /// (0: none), set by whoever readies or creates it (module `timeline`).
+    pub timeline_flow: AtomicU64,
 }
 
 // SAFETY: a Goroutine is shared between threads, but its non-atomic fields
@@ -210,6 +213,7 @@ impl Goroutine {
             lock_count: Cell::new(0),
             locked_m: AtomicPtr::new(std::ptr::null_mut()),
             in_call: AtomicBool::new(false),
+            timeline_flow: AtomicU64::new(0),
         }
     }
 }

@@ -89,6 +89,8 @@ pub(crate) struct Machine {
     pub locked_g: AtomicPtr<Goroutine>,
     /// Whether this M is the process main thread (never exits: wedged).
     pub main_thread: AtomicBool,
+    /// This M's GORT_TRACE buffer, made on first use (module `timeline`).
+    pub timeline: crate::timeline::MBufPtr,
 }
 
 // SAFETY: the Cell fields are only touched by the M's own thread (module
@@ -122,6 +124,7 @@ impl Machine {
             next_all: AtomicPtr::new(std::ptr::null_mut()),
             locked_g: AtomicPtr::new(std::ptr::null_mut()),
             main_thread: AtomicBool::new(false),
+            timeline: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 

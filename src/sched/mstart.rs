@@ -135,6 +135,9 @@ pub(super) fn minit(m: &'static Machine) {
     crate::memory::register_thread_locals(true);
     // SAFETY: __errno_location has no preconditions.
     m.errno_ptr.set(unsafe { libc::__errno_location() });
+    if crate::timeline::on() {
+        crate::timeline::thread_started(m);
+    }
 }
 
 /// The end of a runtime thread whose goroutine exited while locked to it:

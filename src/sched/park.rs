@@ -58,6 +58,9 @@ pub(super) fn spawn_with(
     g.wait_reason.store(ptr::null_mut(), Ordering::Relaxed);
     g.counted.store(true, Ordering::Relaxed);
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
+    if crate::timeline::on() {
+        crate::timeline::spawn(g);
+    }
     if pp.is_null() {
         s.global.created.fetch_add(1, Ordering::Relaxed);
         s.globrunq.push(gp);
@@ -137,6 +140,9 @@ pub(crate) fn ready(gp: GRef, next: bool) {
         g.note.notify();
         return;
     }
+    if crate::timeline::on() {
+        crate::timeline::ready(g);
+    }
     with_p(|pp| {
         if pp.is_null() {
             sched().globrunq.push(gp);
@@ -162,6 +168,9 @@ pub(crate) fn inject(gs: &[GRef]) {
             fatal("inject of a goroutine that is not waiting");
         }
         debug_assert!(!g.foreign);
+        if crate::timeline::on() {
+            crate::timeline::ready(g);
+        }
     }
     with_p(|pp| {
         if pp.is_null() {

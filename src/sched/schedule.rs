@@ -271,6 +271,9 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     let errno = m.errno_ptr.get();
     // SAFETY: errno_ptr is this thread's errno slot (set in mstart).
     unsafe { *errno = g.errno.get() };
+    if crate::timeline::on() {
+        crate::timeline::slice_start(m, g);
+    }
     // From here until the goroutine switches back, sysmon may take our P.
     m.in_gort.store(false, Ordering::Release);
     let result = match coro {
@@ -283,6 +286,9 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     g.errno.set(unsafe { *errno });
     m.curg.store(ptr::null_mut(), Ordering::Relaxed);
     running::set(ptr::null_mut());
+    if crate::timeline::on() {
+        crate::timeline::slice_end(m, g, &result);
+    }
     let mut pp = m.p();
     if pp.is_null() {
         // The P was taken while the goroutine ran C code; take an idle
@@ -461,4 +467,19 @@ pub(crate) fn can_spin() -> bool {
     let p = current_p();
     // SAFETY: Ps are never freed; runq_empty is a racy read any thread may do.
     p.is_null() || unsafe { (*p).runq_empty() }
+}
+
+/// Goroutines waiting to run: in the global queue and in every P's local
+/// queue, `runnext` and yield slot. Racy; for GORT_TRACE's counters.
+pub(crate) fn runnable_count() -> i64 {
+    let s = sched();
+    let mut n = s.globrunq.len() as i64;
+    for id in 0..s.nprocs_alloc.load(Ordering::Acquire) {
+        if let Some(p) = s.proc(id) {
+            n += p.stealer.len() as i64
+                + !p.runnext.load(Ordering::Relaxed).is_null() as i64
+                + !p.yield_slot.load(Ordering::Relaxed).is_null() as i64;
+        }
+    }
+    n
 }

@@ -68,6 +68,7 @@ pub(crate) fn sysmon_main() {
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
+    crate::timeline::sysmon_thread();
     loop {
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
@@ -88,6 +89,9 @@ pub(crate) fn sysmon_main() {
 
         let now = os::nanotime();
         let mut acted = false;
+        if crate::timeline::on() {
+            crate::timeline::sysmon_tick();
+        }
         if s.timers.next_when().saturating_add(super::TIMER_GRACE_NS) <= now
             && s.npidle.load(Ordering::SeqCst) == 0
         {
@@ -188,6 +192,9 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
         };
         if take && m.try_retake(p) {
             e.m = 0;
+            if crate::timeline::on() {
+                crate::timeline::retake(pr.id, m);
+            }
             handoffp(pr);
             took = true;
         }
