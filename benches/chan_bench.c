@@ -6,6 +6,12 @@
  *   chan_pingpong_1  unbuffered ping-pong between two goroutines, GOMAXPROCS 1:
  *                    ns per round trip (a send and a receive each way)
  *   chan_pingpong_2  the same at GOMAXPROCS 2
+ *   chan_pingpong_1_traced, chan_pingpong_2_traced
+ *                    the same with a GORT_TRACE timeline recorded
+ *                    (gort_trace_start before the warm-up; the trace goes
+ *                    to $GORT_BENCH_TRACE, default /dev/null, and is written
+ *                    by gort_trace_stop after the measured loop, which
+ *                    prints how long that took on a '#' line)
  *   chan_buffered    a producer goroutine sends 10M int64 through a channel
  *                    of capacity 128 to a consumer (the driver): ns/element
  *   chan_select4     a blocking select over 4 receive cases, one channel
@@ -24,6 +30,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +212,14 @@ static gort_waitgroup driver_wg;
 
 static void driver(void *arg) {
     (void)arg;
-    if (!strncmp(mode, "chan_pingpong", 13)) bench_pingpong();
+    if (!strncmp(mode, "chan_pingpong", 13)) {
+        bench_pingpong();
+        if (strstr(mode, "_traced")) {
+            int64_t t0 = now_ns();
+            CHECKF(gort_trace_stop() == 0, "gort_trace_stop: %s", strerror(errno));
+            printf("# trace written in %.0f ms\n", (now_ns() - t0) / 1e6);
+        }
+    }
     else if (!strcmp(mode, "chan_buffered")) bench_buffered();
     else if (!strcmp(mode, "chan_select4")) bench_select4();
     else if (!strcmp(mode, "chan_fanin")) bench_fanin();
@@ -213,18 +227,28 @@ static void driver(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    static const char *modes[] = {"chan_pingpong_1", "chan_pingpong_2", "chan_buffered", "chan_select4",
-                                  "chan_fanin"};
+    static const char *modes[] = {"chan_pingpong_1", "chan_pingpong_2", "chan_pingpong_1_traced",
+                                  "chan_pingpong_2_traced", "chan_buffered", "chan_select4", "chan_fanin"};
     mode = argc > 1 ? argv[1] : "";
     int known = 0;
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) known |= !strcmp(mode, modes[i]);
     if (!known) {
-        fprintf(stderr, "usage: %s chan_pingpong_1|chan_pingpong_2|chan_buffered|chan_select4|chan_fanin\n",
+        fprintf(stderr,
+                "usage: %s chan_pingpong_1|chan_pingpong_2|chan_pingpong_1_traced|chan_pingpong_2_traced|"
+                "chan_buffered|chan_select4|chan_fanin\n",
                 argv[0]);
         return 2;
     }
-    if (!strcmp(mode, "chan_pingpong_1")) gort_gomaxprocs(1);
-    if (!strcmp(mode, "chan_pingpong_2")) gort_gomaxprocs(2);
+    if (!strncmp(mode, "chan_pingpong_1", 15)) gort_gomaxprocs(1);
+    if (!strncmp(mode, "chan_pingpong_2", 15)) gort_gomaxprocs(2);
+    if (strstr(mode, "_traced")) {
+        const char *path = getenv("GORT_BENCH_TRACE");
+        if (!path || !*path) path = "/dev/null";
+        if (gort_trace_start(path) != 0) {
+            fprintf(stderr, "chan_bench: gort_trace_start(%s): %s\n", path, strerror(errno));
+            return 1;
+        }
+    }
     printf("# gort %s mode=%s gomaxprocs=%d\n", gort_version(), mode, gort_gomaxprocs(0));
     gort_wg_add(&driver_wg, 1);
     gort_go(driver, NULL);

@@ -21,6 +21,10 @@
 #   panic_bench_go     benches/go/panic_bench: the same in Go
 #   chan_bench_gort    benches/chan_bench.c: channels and select
 #   chan_bench_go      benches/go/chan_bench: the same in Go
+#                      (chan_bench_gort also runs the ping-pong with a
+#                      GORT_TRACE timeline recorded: the *_traced rows, gort
+#                      only, set beside the untraced gort figure; the trace
+#                      goes to /dev/null)
 #   time_bench_gort    benches/time_bench.c: timers and contexts
 #                      (timer_create_stop, timer_reset, context_tree)
 #   time_bench_go      benches/go/time_bench: the same in Go
@@ -80,13 +84,15 @@ HANDLE_MODES="handle_1t handle_2t handle_value"
 FOREIGN_MODES="call_pthread call_main call_first lock_exit"
 PANIC_MODES="panic_defer panic_pcall panic_recover"
 CHAN_MODES="chan_pingpong_1 chan_pingpong_2 chan_buffered chan_select4 chan_fanin"
+# gort only: the ping-pong with GORT_TRACE on, compared with gort's own.
+TRACED_MODES="chan_pingpong_1_traced chan_pingpong_2_traced"
 TIME_MODES="timer_create_stop timer_reset context_tree"
 WORKLOAD_MODES=""
 for w in skynet timer_storm token_ring worker_pool wg_park; do
     WORKLOAD_MODES="$WORKLOAD_MODES ${w}_p1 ${w}_p2"
 done
 ECHO_MODES="echo_100 echo_1000 echo_idle10k"
-ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $TIME_MODES $WORKLOAD_MODES $ECHO_MODES startup size"
+ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $TRACED_MODES $TIME_MODES $WORKLOAD_MODES $ECHO_MODES startup size"
 
 # ONLY_MODES, words separated by any blanks, each a known mode.
 ONLY_MODES=$(echo ${ONLY_MODES:-})
@@ -304,6 +310,10 @@ for rep in $(seq 1 "$REPS"); do
             run_one go "$mode" "$rep"; run_one gort "$mode" "$rep"
         fi
     done
+    for mode in $TRACED_MODES; do
+        selected "$mode" || continue
+        run_one gort "$mode" "$rep"
+    done
     # Echo servers: a server process and the load generator per run.
     for mode in $ECHO_MODES; do
         selected "$mode" || continue
@@ -357,9 +367,19 @@ if runs.get(("goc", "handle_1t")):
     runs[("go", "handle_1t_c")] = runs[("goc", "handle_1t")]
 for k in [k for k in fails if k[0] == "goc"]:
     fails[("go", k[1] + "_c")] = fails.pop(k)
+# The traced ping-pong: Go's column repeats Go's untraced figure; the goal
+# compares with gort's untraced median.
+for k in ("chan_pingpong_1", "chan_pingpong_2"):
+    if runs.get(("go", k)) and runs.get(("gort", k + "_traced")):
+        runs[("go", k + "_traced")] = runs[("go", k)]
 if size:
     runs[("gort", "size")] = [size["gort"]]
     runs[("go", "size")] = [size["go"]]
+
+def untraced_within(g, key, factor):
+    # A traced row: within factor x gort's untraced median of key.
+    v = runs.get(("gort", key))
+    return bool(v) and g <= factor * statistics.median(v)
 
 def handle_scaling(g):
     # 2 threads at once: total throughput >= 1.5x gort's one-thread figure.
@@ -411,6 +431,10 @@ rows = [
     ("panic_recover", "panic + recover", "ns/op", "<= Go", lambda g, o: g <= o),
     ("chan_pingpong_1", "unbuffered channel ping-pong between 2 goroutines, GOMAXPROCS 1", "ns/roundtrip", "<= Go/2", lambda g, o: g <= o / 2),
     ("chan_pingpong_2", "the same at GOMAXPROCS 2", "ns/roundtrip", "<= Go", lambda g, o: g <= o),
+    ("chan_pingpong_1_traced", "ping-pong at GOMAXPROCS 1 with GORT_TRACE on (Go: untraced)", "ns/roundtrip",
+     "<= 2x gort untraced", lambda g, o: untraced_within(g, "chan_pingpong_1", 2)),
+    ("chan_pingpong_2_traced", "ping-pong at GOMAXPROCS 2 with GORT_TRACE on (Go: untraced)", "ns/roundtrip",
+     "<= 2x gort untraced", lambda g, o: untraced_within(g, "chan_pingpong_2", 2)),
     ("chan_buffered", "buffered channel (cap 128), producer to consumer, 10M 8-byte elements", "ns/element", "<= Go", lambda g, o: g <= o),
     ("chan_select4", "blocking select over 4 receive cases, one ready (buffered values)", "ns/select", "<= Go", lambda g, o: g <= o),
     ("chan_fanin", "fan-in: 100 producer goroutines into one unbuffered channel, 2M elements", "ns/element", "<= Go", lambda g, o: g <= o),

@@ -259,13 +259,18 @@ const MEM_CAP: usize = 256 << 20;
 const REGION: usize = 32 << 20;
 const HUGE: usize = 2 << 20;
 
+/// Mapped regions sysmon keeps ready ahead of the Ms (see [`prefault`]).
+const SPARES: usize = 2;
+
 /// Chunks kept in memory, in the order they were written.
 #[derive(Debug)]
 struct Store {
     /// Mappings: (address, length).
     maps: Vec<(usize, usize)>,
-    /// Free space in the last mapping: (address, bytes).
+    /// Free space in the last mapping in use: (address, bytes).
     free: (usize, usize),
+    /// Mapped, populated, unused regions: (address, bytes).
+    spare: Vec<(usize, usize)>,
     /// Bytes of chunks stored.
     total: usize,
     /// The chunks: (address, length), header first.
@@ -275,14 +280,50 @@ struct Store {
 static STORE: Mutex<Store> = Mutex::new(Store {
     maps: Vec::new(),
     free: (0, 0),
+    spare: Vec::new(),
     total: 0,
     chunks: Vec::new(),
 });
 
+/// Maps a region of at least `len` usable bytes, aligned for huge pages,
+/// populated if asked: ((mapping, length), (usable start, bytes)).
+fn map_region(len: usize, populate: bool) -> Option<((usize, usize), (usize, usize))> {
+    let maplen = len + HUGE;
+    // SAFETY: an anonymous private mapping; no address hint.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            maplen,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    let start = (p as usize + HUGE - 1) & !(HUGE - 1);
+    let usable = maplen - (start - p as usize);
+    // SAFETY: advice on our own fresh mapping; failure is harmless.
+    unsafe { libc::madvise(start as *mut libc::c_void, usable, libc::MADV_HUGEPAGE) };
+    if populate {
+        let page = crate::os::page_size();
+        let mut a = start;
+        while a < start + usable {
+            // SAFETY: a is inside our fresh, writable mapping.
+            unsafe { std::ptr::write_volatile(a as *mut u8, 0) };
+            a += page;
+        }
+    }
+    Some(((p as usize, maplen), (start, usable)))
+}
+
 /// Copies a chunk into memory, if it fits under MEM_CAP. The spill file
 /// alone would do, but writing to the page cache costs about half a
 /// nanosecond per byte (page allocation, accounting), a third of a traced
-/// hand-off; memory mapped in huge pages costs a tenth of that.
+/// hand-off; memory mapped in huge pages, and populated ahead by sysmon,
+/// costs a fraction of that.
 fn keep_in_memory(hdr: &ChunkHdr, body: *const u8, body_len: usize) -> bool {
     let hsize = std::mem::size_of::<ChunkHdr>();
     let total = hsize + body_len;
@@ -291,32 +332,16 @@ fn keep_in_memory(hdr: &ChunkHdr, body: *const u8, body_len: usize) -> bool {
         return false;
     }
     if st.free.1 < total {
-        let len = REGION.max(total) + HUGE;
-        // SAFETY: an anonymous private mapping; no address hint.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return false;
+        match st.spare.pop() {
+            Some(r) => st.free = r,
+            None => {
+                let Some((map, free)) = map_region(REGION.max(total), false) else {
+                    return false;
+                };
+                st.maps.push(map);
+                st.free = free;
+            }
         }
-        let start = (p as usize + HUGE - 1) & !(HUGE - 1);
-        // SAFETY: advice on our own fresh mapping; failure is harmless.
-        unsafe {
-            libc::madvise(
-                start as *mut libc::c_void,
-                len - (start - p as usize),
-                libc::MADV_HUGEPAGE,
-            )
-        };
-        st.maps.push((p as usize, len));
-        st.free = (start, len - (start - p as usize));
     }
     let at = st.free.0;
     // SAFETY: [at, at + total) is inside our mapping's free space; body is
@@ -329,6 +354,29 @@ fn keep_in_memory(hdr: &ChunkHdr, body: *const u8, body_len: usize) -> bool {
     st.total += total;
     st.chunks.push((at, total));
     true
+}
+
+/// Maps and populates regions before the Ms need them (sysmon calls this
+/// while a session is live; the start of a session, once), so that the
+/// page faults of a growing trace are taken off the threads running
+/// goroutines. On a virtual machine a first touch of memory can cost
+/// microseconds per page.
+pub(crate) fn prefault() {
+    loop {
+        {
+            let st = STORE.lock();
+            let ahead = (st.spare.len() + st.maps.len()) * REGION;
+            if st.spare.len() >= SPARES || st.total + ahead > MEM_CAP + SPARES * REGION {
+                return;
+            }
+        }
+        let Some((map, free)) = map_region(REGION, true) else {
+            return;
+        };
+        let mut st = STORE.lock();
+        st.maps.push(map);
+        st.spare.push(free);
+    }
 }
 
 /// The chunks kept in memory, in order: (address, length).
@@ -344,6 +392,7 @@ pub(crate) fn release_memory() {
         unsafe { libc::munmap(p as *mut libc::c_void, len) };
     }
     st.maps.clear();
+    st.spare.clear();
     st.chunks.clear();
     st.free = (0, 0);
     st.total = 0;

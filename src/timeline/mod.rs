@@ -276,11 +276,13 @@ pub(crate) fn sysmon_thread() {
     SYSMON_TID.store(buffer::cached_tid(), Ordering::Relaxed);
 }
 
-/// sysmon's round: samples the counters now and then, so that they move
-/// while goroutines run without scheduling (stuck in C code).
+/// sysmon's round: keeps memory for the records mapped ahead, and
+/// samples the counters now and then, so that they move while goroutines
+/// run without scheduling (stuck in C code).
 #[cold]
 #[inline(never)]
 pub(crate) fn sysmon_tick() {
+    buffer::prefault();
     let now = crate::os::nanotime();
     if now - SYSMON_SAMPLED.load(Ordering::Relaxed) < SYSMON_SAMPLE_NS {
         return;
@@ -420,6 +422,7 @@ pub(crate) fn start(path: &CStr) -> Result<(), i32> {
     });
     SYSMON_SAMPLED.store(0, Ordering::Relaxed);
     buffer::begin(id, spill);
+    buffer::prefault();
     let (live, runnable) = counters();
     record_here(Rec::new(buffer::ticks(), kind::COUNTERS, live, runnable, 0));
     Ok(())
