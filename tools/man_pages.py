@@ -90,6 +90,8 @@ PAGES = [
      ["gort_gomaxprocs", "gort_num_goroutine"], [], []),
     ("gort_read_stats", "the runtime's counters", ["gort_read_stats"], ["gort_stats"], []),
     ("gort_stack", "a dump of goroutines' stacks", ["gort_stack"], [], []),
+    ("gort_trace_start", "record a scheduler timeline for Perfetto (GORT_TRACE)",
+     ["gort_trace_start", "gort_trace_stop"], [], []),
     ("gort_version", "the library version",
      ["gort_version"], [], ["GORT_VERSION_MAJOR", "GORT_VERSION_MINOR", "GORT_VERSION_PATCH",
                             "GORT_VERSION_STRING"]),
@@ -228,6 +230,11 @@ NOTES = {
                   "invalid memory address or nil pointer dereference\").",
         "threads": ANY_THREAD + "; outside a goroutine the caller has no block of its own in "
                    "the dump.",
+    },
+    "gort_trace_start": {
+        "threads": ANY_THREAD + ". One trace at a time in a process; gort_trace_stop() "
+                   "from a goroutine lets its processor run other goroutines while the file is "
+                   "written.",
     },
     "gort_version": {
         "threads": ANY_THREAD + ", at any time: it never blocks and does not seal "

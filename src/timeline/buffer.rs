@@ -35,13 +35,16 @@
 //! the hot paths, and a buffer per foreign thread would need releasing
 //! when the thread exits.
 //!
-//! # The spill file
+//! # Where full buffers go
 //!
-//! A chunk is a [`ChunkHdr`] and its records, written with one `pwritev`
-//! at an offset reserved by `fetch_add`: chunks of different Ms never wait
-//! for each other, and one M's chunks are in the file in the order it
-//! recorded them (the owner writes them one at a time under its buffer's
-//! lock), which the writer relies on to pair slice starts with their ends.
+//! A chunk is a [`ChunkHdr`] and its records. Chunks are copied into
+//! memory (the store, a list of huge-page regions, behind a mutex taken
+//! once per chunk) until it holds MEM_CAP bytes, then written to the
+//! spill file with one `pwritev` at an offset reserved by `fetch_add`.
+//! One M's chunks are stored in the order it recorded them (the owner
+//! writes them one at a time under its buffer's lock, and the store
+//! fills before the file is used), which the writer relies on to pair
+//! slice starts with their ends.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -56,8 +59,8 @@ const SHARED_CAP: usize = 1024;
 
 /// Event kinds, and what the three argument words hold.
 pub(crate) mod kind {
-    /// A goroutine starts running: goid, entry | (P id + 1) << 48, flow id
-    /// (0: none).
+    /// A goroutine starts running: goid, entry | (P id + 1) << 48, flow
+    /// word (0: none; see [`flow`]).
     pub(crate) const SLICE_START: u8 = 1;
     /// The goroutine yielded: goid, 0, P id + 1 held now (0: none).
     pub(crate) const END_YIELD: u8 = 2;
@@ -66,9 +69,11 @@ pub(crate) mod kind {
     pub(crate) const END_PARK: u8 = 3;
     /// The goroutine ended: goid, 0, P id + 1 held now.
     pub(crate) const END_EXIT: u8 = 4;
-    /// A goroutine was made runnable: goid, flow id (0: none).
+    /// A goroutine was made runnable by the scheduler (flow word 0) or by
+    /// a thread without an M: goid, flow word. (A ready by a goroutine on
+    /// an M leaves no record: the readied goroutine's flow word says it.)
     pub(crate) const READY: u8 = 5;
-    /// A goroutine was created: goid, entry, flow id (0: none).
+    /// A goroutine was created: goid, entry, flow word (0: none).
     pub(crate) const SPAWN: u8 = 6;
     /// sysmon took a P from an M stuck in C code: P id, M id.
     pub(crate) const RETAKE: u8 = 7;

@@ -28,18 +28,28 @@
 //! of text, several hundred nanoseconds to format, where a channel
 //! hand-off costs about 50 ns. Formatting as events happen would make a
 //! traced ping-pong several times slower, so the hot paths only append
-//! 32-byte binary records to their M's buffer (module `buffer`): raw goroutine
-//! ids, code addresses and pointers to static wait reasons, stamped with
-//! the CPU's time-stamp counter where the kernel trusts it (10 ns here
-//! against 23 for `clock_gettime`). Full buffers go, as they are, to an
-//! unlinked spill file next to the trace (or in `$TMPDIR`). When the
-//! session ends (gort_trace_stop, exit, a fatal error or an unrecovered
-//! panic) the spill file is read back and the JSON written in one pass,
-//! with names symbolized once per entry function and ticks converted to
+//! 32-byte binary records to their M's buffer (module `buffer`): raw
+//! goroutine ids, code addresses and pointers to static wait reasons,
+//! stamped with the CPU's time-stamp counter where the kernel trusts it
+//! (10 ns here against 23 for `clock_gettime`). A hand-off costs two
+//! records (the end of one slice, the start of the next) and two clock
+//! reads: a ready by a goroutine leaves no record of its own, as the
+//! readied goroutine carries a *flow word* naming the readier's slice
+//! (M id and start), from which the writer draws the arrow. Full buffers
+//! are copied into memory mapped in huge pages, which sysmon maps and
+//! populates ahead of need (a first touch of memory is what costs most
+//! on a virtual machine), and past 256 MiB into an unlinked spill file
+//! next to the trace (or in `$TMPDIR`). When the session ends
+//! (gort_trace_stop, exit, a fatal error or an unrecovered panic) the
+//! records are read back and the JSON written in one pass, with names
+//! symbolized once per entry function and ticks converted to
 //! `CLOCK_MONOTONIC` microseconds (the clock of `gort_nanotime`) by the
 //! two anchors taken at the session's start and end. The price: the file
 //! appears only at the end, and the end takes time proportional to the
-//! trace (about a second per million slices).
+//! trace (about a second per million slices). Events made while a
+//! goroutine runs (its readies and spawns) carry the time its slice
+//! started: the arrows bind to the right slices, only their tails sit at
+//! the slice's start rather than at the moment of the ready.
 //!
 //! # Cost
 //!
@@ -49,7 +59,9 @@
 //! (or the M at hand), a check that the M's buffer belongs to the live
 //! session, a clock read and four stores; no lock and no locked
 //! instruction, except in threads without an M (foreign threads, sysmon),
-//! which share one buffer behind a mutex.
+//! which share one buffer behind a mutex. The counters are sampled by an
+//! M at a slice start at most every 100,000 ticks (30-100 µs), and by
+//! sysmon at most every millisecond.
 //!
 //! # Invariants
 //!
