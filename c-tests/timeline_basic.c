@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
         /* GORT_TRACE from the environment; main returns: the atexit
          * handler writes the trace. */
         workload();
-        printf("child done\n");
+        printf("child done %d\n", (int)getpid());
         return 0;
     }
 
@@ -185,13 +185,21 @@ int main(int argc, char **argv) {
     CHECK(gort_trace_stop() == 0);
     tl_check(envpath, "--slice sleeper --block sleep");
 
-    /* GORT_TRACE in the environment, process exits normally. */
-    snprintf(envvar, sizeof envvar, "GORT_TRACE=%s", envpath);
+    /* GORT_TRACE in the environment, process exits normally; %p is the
+     * process id. */
+    snprintf(envvar, sizeof envvar, "GORT_TRACE=%s/env-%%p.json", tl_dir);
     const char *env[] = {envvar, NULL};
     static child_result res;
     run_self("env", env, &res);
-    CHECKF(res.status == 0 && strstr(res.out, "child done"), "status %d, stderr:\n%s", res.status, res.err);
-    tl_check(envpath, "--slice pinger --slice ponger --flows --end exit");
+    int child = 0;
+    const char *done = strstr(res.out, "child done ");
+    CHECKF(res.status == 0 && done && sscanf(done, "child done %d", &child) == 1, "status %d, stderr:\n%s",
+           res.status, res.err);
+    char name[64];
+    snprintf(name, sizeof name, "env-%d.json", child);
+    tl_path(envpath, sizeof envpath, name);
+    snprintf(args, sizeof args, "--slice pinger --slice ponger --flows --end exit --pid %d", child);
+    tl_check(envpath, args);
 
     /* A GORT_TRACE that cannot be opened: one line, and the program runs. */
     const char *badenv[] = {"GORT_TRACE=/nonexistent-gort-dir/t.json", NULL};

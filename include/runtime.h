@@ -1220,7 +1220,9 @@ void gort_timer_free(struct gort_timer *t);
 /*
  Starts recording a timeline of the scheduler to the file `path`
  (created, or truncated if it exists), as setting `GORT_TRACE=path` in
- the environment does from start-up. The trace is Chrome's JSON trace
+ the environment does from start-up (there, `%p` in the path stands
+ for the process id, so that child processes, which inherit the
+ variable, write files of their own). The trace is Chrome's JSON trace
  format: open it in Perfetto (https://ui.perfetto.dev, "Open trace
  file") or in chrome://tracing ("Load"). It shows one track per
  processor and per thread, a slice for every stretch a goroutine ran

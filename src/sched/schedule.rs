@@ -268,12 +268,12 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     if coro.is_none() {
         *coro = Some(new_coro(m, gp, s.stack_size));
     }
-    let errno = m.errno_ptr.get();
-    // SAFETY: errno_ptr is this thread's errno slot (set in mstart).
-    unsafe { *errno = g.errno.get() };
     if crate::timeline::on() {
         crate::timeline::slice_start(m, g);
     }
+    let errno = m.errno_ptr.get();
+    // SAFETY: errno_ptr is this thread's errno slot (set in mstart).
+    unsafe { *errno = g.errno.get() };
     // From here until the goroutine switches back, sysmon may take our P.
     m.in_gort.store(false, Ordering::Release);
     let result = match coro {

@@ -404,8 +404,14 @@ pub(crate) fn release_memory() {
 }
 
 /// Appends one chunk to the session's records: in memory while there is
-/// room, else in the spill file (errno untouched).
+/// room, else in the spill file. errno is left as it was: hooks run on
+/// goroutines (a ready, a spawn) and between a goroutine's errno being
+/// restored and its resumption.
 fn write_chunk(hdr: ChunkHdr, body: *const u8, body_len: usize) {
+    crate::lock::keeping_errno(|| write_chunk_inner(hdr, body, body_len));
+}
+
+fn write_chunk_inner(hdr: ChunkHdr, body: *const u8, body_len: usize) {
     if SPILL_FD.load(Ordering::Relaxed) < 0 || keep_in_memory(&hdr, body, body_len) {
         return;
     }
@@ -415,7 +421,6 @@ fn write_chunk(hdr: ChunkHdr, body: *const u8, body_len: usize) {
     }
     let total = std::mem::size_of::<ChunkHdr>() + body_len;
     let mut off = SPILL_OFF.fetch_add(total as u64, Ordering::Relaxed);
-    let e = crate::os::errno();
     let mut iov = [
         libc::iovec {
             iov_base: &hdr as *const ChunkHdr as *mut libc::c_void,
@@ -455,7 +460,6 @@ fn write_chunk(hdr: ChunkHdr, body: *const u8, body_len: usize) {
             iov[idx].iov_len -= n;
         }
     }
-    crate::os::set_errno(e);
 }
 
 // ---------------------------------------------------------------------------

@@ -589,15 +589,30 @@ extern "C" fn flush_at_exit() {
     crate::lock::keeping_errno(|| at_exit(false));
 }
 
-/// `GORT_TRACE=<file>` at start-up: starts a trace, or says once on
-/// stderr why it cannot.
+/// `GORT_TRACE=<file>` at start-up (`%p` in it replaced by the process
+/// id): starts a trace, or says once on stderr why it cannot.
 pub(crate) fn start_from_env() {
     let Some(v) = std::env::var_os("GORT_TRACE") else {
         return;
     };
-    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec();
-    if bytes.is_empty() {
+    let raw = std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec();
+    if raw.is_empty() {
         return; // an empty value counts as unset
+    }
+    // "%p" stands for the process id: a child started with the same
+    // environment writes a file of its own.
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() }.to_string();
+    let mut bytes = Vec::with_capacity(raw.len() + 8);
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i..].starts_with(b"%p") {
+            bytes.extend_from_slice(pid.as_bytes());
+            i += 2;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
+        }
     }
     let shown = String::from_utf8_lossy(&bytes).into_owned();
     let res = std::ffi::CString::new(bytes)
