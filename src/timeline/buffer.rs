@@ -62,12 +62,13 @@ pub(crate) mod kind {
     /// A goroutine starts running: goid, entry | (P id + 1) << 48, flow
     /// word (0: none; see [`flow`]).
     pub(crate) const SLICE_START: u8 = 1;
-    /// The goroutine yielded: goid, 0, P id + 1 held now (0: none).
+    /// The goroutine yielded: goid, 0, P id + 1 if it held the slice's P
+    /// throughout (0: not, or none).
     pub(crate) const END_YIELD: u8 = 2;
     /// The goroutine parked: goid, wait reason (`*const &'static str`, may
-    /// be null), P id + 1 held now.
+    /// be null), P as for END_YIELD.
     pub(crate) const END_PARK: u8 = 3;
-    /// The goroutine ended: goid, 0, P id + 1 held now.
+    /// The goroutine ended: goid, 0, P as for END_YIELD.
     pub(crate) const END_EXIT: u8 = 4;
     /// A goroutine was made runnable by the scheduler (flow word 0) or by
     /// a thread without an M: goid, flow word. (A ready by a goroutine on
@@ -258,7 +259,13 @@ pub(crate) fn end(id: u32, patience: std::time::Duration) -> (u64, i32) {
 }
 
 /// Bytes of chunks kept in memory; past this they go to the spill file.
-const MEM_CAP: usize = 256 << 20;
+/// (A variable only so that tests can exercise the spill file.)
+static MEM_CAP: AtomicUsize = AtomicUsize::new(256 << 20);
+
+#[cfg(test)]
+pub(crate) fn set_mem_cap(bytes: usize) {
+    MEM_CAP.store(bytes, Ordering::Relaxed);
+}
 /// Memory is mapped this much at a time (plus 2 MiB to align it for
 /// transparent huge pages: a fault per 2 MiB rather than per page).
 const REGION: usize = 32 << 20;
@@ -278,6 +285,9 @@ struct Store {
     spare: Vec<(usize, usize)>,
     /// Bytes of chunks stored.
     total: usize,
+    /// A chunk did not fit: every later one goes to the spill file too,
+    /// so that the file's chunks all come after the store's.
+    full: bool,
     /// The chunks: (address, length), header first.
     chunks: Vec<(usize, usize)>,
 }
@@ -287,6 +297,7 @@ static STORE: Mutex<Store> = Mutex::new(Store {
     free: (0, 0),
     spare: Vec::new(),
     total: 0,
+    full: false,
     chunks: Vec::new(),
 });
 
@@ -324,7 +335,7 @@ fn map_region(len: usize, populate: bool) -> Option<((usize, usize), (usize, usi
     Some(((p as usize, maplen), (start, usable)))
 }
 
-/// Copies a chunk into memory, if it fits under MEM_CAP. The spill file
+/// Copies a chunk into memory, if it fits under [`MEM_CAP`]. The spill file
 /// alone would do, but writing to the page cache costs about half a
 /// nanosecond per byte (page allocation, accounting), a third of a traced
 /// hand-off; memory mapped in huge pages, and populated ahead by sysmon,
@@ -333,7 +344,8 @@ fn keep_in_memory(hdr: &ChunkHdr, body: *const u8, body_len: usize) -> bool {
     let hsize = std::mem::size_of::<ChunkHdr>();
     let total = hsize + body_len;
     let mut st = STORE.lock();
-    if st.total + total > MEM_CAP {
+    if st.full || st.total + total > MEM_CAP.load(Ordering::Relaxed) {
+        st.full = true;
         return false;
     }
     if st.free.1 < total {
@@ -341,6 +353,7 @@ fn keep_in_memory(hdr: &ChunkHdr, body: *const u8, body_len: usize) -> bool {
             Some(r) => st.free = r,
             None => {
                 let Some((map, free)) = map_region(REGION.max(total), false) else {
+                    st.full = true;
                     return false;
                 };
                 st.maps.push(map);
@@ -370,8 +383,9 @@ pub(crate) fn prefault() {
     loop {
         {
             let st = STORE.lock();
-            let ahead = (st.spare.len() + st.maps.len()) * REGION;
-            if st.spare.len() >= SPARES || st.total + ahead > MEM_CAP + SPARES * REGION {
+            let mapped: usize = st.maps.iter().map(|m| m.1).sum();
+            let cap = MEM_CAP.load(Ordering::Relaxed);
+            if st.full || st.spare.len() >= SPARES || mapped >= cap.saturating_add(REGION) {
                 return;
             }
         }
@@ -401,6 +415,7 @@ pub(crate) fn release_memory() {
     st.chunks.clear();
     st.free = (0, 0);
     st.total = 0;
+    st.full = false;
 }
 
 /// Appends one chunk to the session's records: in memory while there is
@@ -484,6 +499,9 @@ pub(crate) struct MBuf {
     /// When the running goroutine's slice started (owner only): the time
     /// of the readies and spawns it makes (see `timeline::ready`).
     pub slice_ticks: Cell<u64>,
+    /// The P the slice started on (id + 1, 0: none) and its scheduling
+    /// round then (owner only), to tell whether the goroutine kept the P.
+    pub slice_p: Cell<(u64, u32)>,
     recs: Box<[UnsafeCell<Rec>]>,
 }
 
@@ -522,6 +540,7 @@ impl MBuf {
             flushed: AtomicUsize::new(0),
             last_sample: Cell::new(0),
             slice_ticks: Cell::new(0),
+            slice_p: Cell::new((0, 0)),
             recs: (0..CAP).map(|_| UnsafeCell::new(Rec::default())).collect(),
         }
     }

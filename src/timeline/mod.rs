@@ -109,15 +109,17 @@ pub(crate) fn on() -> bool {
 // ---------------------------------------------------------------------------
 // Hooks.
 
-/// P id + 1 of the P `m` holds, 0 if none.
+/// P id + 1 of the P `m` holds (0 if none), and the P's scheduling
+/// round.
 #[inline(always)]
-fn p_enc(m: &Machine) -> u64 {
+fn p_now(m: &Machine) -> (u64, u32) {
     let p = m.p();
     if p.is_null() {
-        0
+        (0, 0)
     } else {
         // SAFETY: Ps are never freed.
-        unsafe { (*p).id as u64 + 1 }
+        let p = unsafe { &*p };
+        (p.id as u64 + 1, p.schedtick.load(Ordering::Relaxed))
     }
 }
 
@@ -133,11 +135,13 @@ pub(crate) fn slice_start(m: &Machine, g: &Goroutine) {
         g.timeline_flow.store(0, Ordering::Relaxed);
     }
     let entry = g.start_fn.load(Ordering::Relaxed) as u64 & ((1 << 48) - 1);
+    let p = p_now(m);
+    b.slice_p.set(p);
     b.push(Rec::new(
         now,
         kind::SLICE_START,
         g.goid() as u64,
-        entry | (p_enc(m) << 48),
+        entry | (p.0 << 48),
         flow,
     ));
     if now.wrapping_sub(b.last_sample.get()) > SAMPLE_TICKS {
@@ -162,13 +166,16 @@ pub(crate) fn slice_end(m: &Machine, g: &Goroutine, result: &CoroutineResult<Act
         ),
         CoroutineResult::Yield(Action::Exit) | CoroutineResult::Return(()) => (kind::END_EXIT, 0),
     };
-    b.push(Rec::new(
-        buffer::ticks(),
-        k,
-        g.goid() as u64,
-        reason,
-        p_enc(m),
-    ));
+    // The slice belongs on its P's track only if the goroutine kept the P
+    // throughout: another M that ran the P meanwhile (the goroutine
+    // blocked in C code and the P was handed off, then taken back) moved
+    // the P's scheduling round on.
+    let p = if p_now(m) == b.slice_p.get() {
+        b.slice_p.get().0
+    } else {
+        0
+    };
+    b.push(Rec::new(buffer::ticks(), k, g.goid() as u64, reason, p));
 }
 
 /// `g` (not a foreign record) was made runnable by the calling thread.
@@ -657,11 +664,49 @@ mod tests {
         stop().unwrap();
         assert!(!on());
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(text.starts_with("{\"traceEvents\":["), "{text}");
         assert!(text.ends_with("}}\n"), "{text}");
         assert!(text.contains("\"ph\":\"X\""), "{text}");
         assert!(text.contains("traced_goroutine"), "{text}");
         assert!(text.contains("\"end\":\"yield\""), "{text}");
+
+        // A second session whose records mostly go to the spill file (one
+        // chunk fits in memory): every slice is paired in order.
+        buffer::set_mem_cap(100_000);
+        let path2 = dir.join("spill.json");
+        std::fs::create_dir_all(&dir).unwrap();
+        let c2 = std::ffi::CString::new(path2.to_str().unwrap()).unwrap();
+        start(&c2).unwrap();
+        YIELDS_DONE.store(0, Ordering::SeqCst);
+        for _ in 0..2 {
+            sched::spawn(yielder, std::ptr::null_mut());
+        }
+        while YIELDS_DONE.load(Ordering::SeqCst) < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stop().unwrap();
+        buffer::set_mem_cap(256 << 20);
+        let text = std::fs::read_to_string(&path2).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(text.ends_with("}}\n"));
+        let yielded = text.matches("\"end\":\"yield\"").count();
+        // Each yield's slice is on its M's track, and on its P's unless
+        // the P changed hands meanwhile.
+        assert!(yielded >= 2 * YIELDS, "{yielded} yield slices");
+        assert!(
+            !text.contains("\"end\":\"unknown\""),
+            "a slice start without its end"
+        );
+        assert!(!text.contains("incomplete"));
+    }
+
+    const YIELDS: usize = 5000;
+    static YIELDS_DONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    unsafe extern "C" fn yielder(_: *mut std::ffi::c_void) {
+        for _ in 0..YIELDS {
+            crate::sched::gosched();
+        }
+        YIELDS_DONE.fetch_add(1, Ordering::SeqCst);
     }
 }
