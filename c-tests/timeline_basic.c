@@ -54,6 +54,13 @@ static void reader(void *arg) {
     gort_wg_done(&wg);
 }
 
+/* Blocks in a receive until main sends. */
+static void receiver(void *arg) {
+    int64_t v;
+    CHECK(gort_chan_recv(arg, &v) && v == 2);
+    gort_wg_done(&wg);
+}
+
 /* Blocks in a send until main receives. */
 static void sender(void *arg) {
     int64_t v = 1;
@@ -123,6 +130,12 @@ static void workload(void) {
     gort_sleep(2000000);
     int64_t v;
     CHECK(gort_chan_recv(c, &v) && v == 1);
+    /* And a receive that waits for its sender. */
+    gort_wg_add(&wg, 1);
+    gort_go(receiver, c);
+    gort_sleep(2000000);
+    v = 2;
+    gort_chan_send(c, &v);
     gort_chan_release(c);
 
     /* Sleeps, and a read that the netpoller completes. */
@@ -140,7 +153,7 @@ static void workload(void) {
 }
 
 static const char *checks =
-    "--slice pinger --slice ponger --slice sleeper --slice locker --slice waiter --slice reader --slice sender "
+    "--slice pinger --slice ponger --slice sleeper --slice locker --slice waiter --slice reader --slice sender --slice receiver "
     "--block 'chan receive' --block 'chan send' --block sleep --block sync.Mutex.Lock "
     "--block sync.WaitGroup.Wait --block 'IO wait' --flows --foreign --netpoll";
 
@@ -169,6 +182,16 @@ int main(int argc, char **argv) {
     CHECK(gort_trace_start(path) == 0);
     errno = 0;
     CHECK(gort_trace_start(path) == -1 && errno == EBUSY);
+    /* A forked child's exit() leaves the parent's trace alone. */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        errno = 0;
+        if (gort_trace_stop() != -1 || errno != EINVAL) _exit(9);
+        exit(0);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
     workload();
     CHECK(gort_trace_stop() == 0);
     errno = 0;

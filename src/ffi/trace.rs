@@ -27,6 +27,8 @@ use crate::{os, timeline};
 /// function), or dies of a fatal error or an unrecovered panic. A process
 /// killed by a signal, or ended with `_exit()`, leaves the file empty.
 /// Writing takes about a second per million goroutine switches recorded.
+/// A child made by fork() does not own its parent's recording: its
+/// `exit()` leaves the file alone, and gort_trace_stop() there fails.
 ///
 /// Returns 0 on success. On failure returns -1 and sets errno: `EINVAL`
 /// for `path == NULL`, `EBUSY` if a trace is already being recorded or
@@ -58,7 +60,8 @@ pub unsafe extern "C" fn gort_trace_start(path: *const c_char) -> c_int {
 /// goroutines while the file is written.
 ///
 /// Returns 0 on success. On failure returns -1 and sets errno: `EINVAL`
-/// if no trace is being recorded (never started, or already stopped), or
+/// if no trace is being recorded (never started, already stopped, or
+/// started by the parent of this forked process), or
 /// the error of writing the file (`ENOSPC`, `EIO`, ...), in which case
 /// recording has stopped all the same and the file may be incomplete.
 /// Callable from goroutines and from any other thread.

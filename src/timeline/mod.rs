@@ -369,6 +369,9 @@ struct Session {
     t0: u64,
     ns0: i64,
     clock: &'static str,
+    /// The process that started it: a child forked without exec has a
+    /// copy of the session, which is not its own to write.
+    pid: i32,
 }
 
 #[derive(Debug)]
@@ -390,6 +393,11 @@ static CTL: Mutex<Ctl> = Mutex::new(Ctl {
 /// `pthread_self()` of the thread writing a trace (0: none), so that a
 /// fatal error inside the writer does not try to write it again.
 static WRITER: AtomicU64 = AtomicU64::new(0);
+
+fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions.
+    unsafe { libc::getpid() }
+}
 
 fn this_thread() -> u64 {
     // SAFETY: pthread_self has no preconditions.
@@ -438,6 +446,7 @@ pub(crate) fn start(path: &CStr) -> Result<(), i32> {
         t0,
         ns0,
         clock,
+        pid: getpid(),
     });
     SYSMON_SAMPLED.store(0, Ordering::Relaxed);
     buffer::begin(id, spill);
@@ -478,8 +487,7 @@ fn open_spill(path: &CStr) -> Result<i32, i32> {
         }
         // No O_TMPFILE on this file system: a named file, unlinked at once.
         let mut name = d.clone();
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
+        let pid = getpid();
         name.extend_from_slice(format!("/.gort-trace-{pid}-{}", crate::os::nanotime()).as_bytes());
         let Ok(n) = std::ffi::CString::new(name) else {
             continue;
@@ -510,6 +518,9 @@ fn open_spill(path: &CStr) -> Result<i32, i32> {
 pub(crate) fn stop() -> Result<(), i32> {
     let sess = {
         let mut ctl = CTL.lock();
+        if ctl.session.as_ref().is_some_and(|s| s.pid != getpid()) {
+            return Err(libc::EINVAL); // a forked child: the trace is its parent's
+        }
         let Some(s) = ctl.session.take() else {
             return Err(libc::EINVAL);
         };
@@ -537,8 +548,7 @@ fn finish(sess: Session, exit: u64, patience: Duration) -> Result<(), i32> {
     let (len, spill_err) = buffer::end(sess.id, patience);
     let end = buffer::anchor();
     let info = writer::Info {
-        // SAFETY: getpid has no preconditions.
-        pid: unsafe { libc::getpid() },
+        pid: getpid(),
         start: (sess.t0, sess.ns0),
         end,
         clock: sess.clock,
@@ -573,6 +583,9 @@ pub(crate) fn at_exit(fatal: bool) {
     let Some(mut ctl) = CTL.try_lock_for(Duration::from_secs(wait)) else {
         return;
     };
+    if ctl.session.as_ref().is_some_and(|s| s.pid != getpid()) {
+        return; // a forked child: the trace is its parent's
+    }
     if let Some(sess) = ctl.session.take() {
         ctl.writing = true;
         drop(ctl);
@@ -608,8 +621,7 @@ pub(crate) fn start_from_env() {
     }
     // "%p" stands for the process id: a child started with the same
     // environment writes a file of its own.
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() }.to_string();
+    let pid = getpid().to_string();
     let mut bytes = Vec::with_capacity(raw.len() + 8);
     let mut i = 0;
     while i < raw.len() {

@@ -409,6 +409,12 @@ impl Writer {
             }
             return;
         }
+        // A word left over from an earlier session (the goroutine was
+        // readied then, and runs only now) may point anywhere: an arrow
+        // must come from the past.
+        if flow::ticks(w) > t {
+            return;
+        }
         if let Some(stid) = self.thread_of(flow::mid(w), flow::ticks(w)) {
             self.flow_pair(name, (stid, flow::ticks(w)), (tid, t));
         }
