@@ -103,4 +103,5 @@ pub(crate) mod sync_shim;
 pub(crate) mod time;
 pub(crate) mod timer;
 pub(crate) mod trace;
+pub(crate) mod unwind;
 mod valgrind;

@@ -307,19 +307,22 @@ pub(crate) fn register(m: &'static Machine) {
     }
 }
 
+/// Every M record, newest first. Lock-free and allocation-free: safe in a
+/// signal handler.
+pub(crate) fn all() -> impl Iterator<Item = &'static Machine> {
+    let mut p = ALL_MS.load(Ordering::Acquire);
+    std::iter::from_fn(move || {
+        // SAFETY: list entries are leaked Ms, never freed.
+        let m = unsafe { p.as_ref() }?;
+        p = m.next_all.load(Ordering::Acquire);
+        Some(m)
+    })
+}
+
 /// The M whose thread is `thread` (a `pthread_self()` value), if any.
 /// Lock-free and allocation-free: safe in a signal handler.
 pub(crate) fn find_by_thread(thread: u64) -> Option<&'static Machine> {
-    let mut p = ALL_MS.load(Ordering::Acquire);
-    while !p.is_null() {
-        // SAFETY: list entries are leaked Ms, never freed.
-        let m = unsafe { &*p };
-        if m.thread.load(Ordering::Acquire) == thread {
-            return Some(m);
-        }
-        p = m.next_all.load(Ordering::Acquire);
-    }
-    None
+    all().find(|m| m.thread.load(Ordering::Acquire) == thread)
 }
 
 thread_local! {

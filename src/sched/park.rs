@@ -253,7 +253,7 @@ pub(crate) fn gosched() {
     debug_assert_eq!(g, current_g());
     // SAFETY: we run on goroutine g; its yielder points into its own stack.
     // No locks are held by this frame.
-    unsafe { (*(*g).yielder.get()).suspend(Action::Yield) };
+    unsafe { suspend(g, Action::Yield) };
 }
 
 /// Ends the calling goroutine (Go: `runtime.Goexit`, without deferred calls

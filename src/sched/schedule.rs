@@ -273,10 +273,12 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     unsafe { *errno = g.errno.get() };
     // From here until the goroutine switches back, sysmon may take our P.
     m.in_gort.store(false, Ordering::Release);
+    g.ctx.begin_run();
     let result = match coro {
         Some(c) => c.resume(()),
         None => unreachable!(),
     };
+    g.ctx.end_run();
     m.in_gort.store(true, Ordering::Relaxed);
     m::enter_fence();
     // SAFETY: as above; we are back on this M's own thread.

@@ -76,6 +76,7 @@ pub(crate) fn sysmon_main() {
                 let until = stack::scavengeable().then_some(next_scavenge);
                 s.sysmon_note.wait(until);
             }
+            crate::signals::serve_monitor();
             s.sysmon_sleeping.store(false, Ordering::SeqCst);
             delay = MIN_DELAY_NS;
             quiet = 0;
@@ -84,6 +85,7 @@ pub(crate) fn sysmon_main() {
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
         s.sysmon_note.wait(Some(os::nanotime() + delay));
+        crate::signals::serve_monitor();
         scavenge_if_due(&mut next_scavenge);
 
         let now = os::nanotime();
@@ -211,4 +213,10 @@ pub(crate) fn kick() {
     if s.sysmon_delay.load(Ordering::Relaxed) > 4 * MIN_DELAY_NS {
         s.sysmon_note.notify();
     }
+}
+
+/// Wakes sysmon now, whatever it is doing (work a signal handler left for
+/// it: see `crate::signals`). Async-signal-safe.
+pub(crate) fn wake_sysmon() {
+    sched().sysmon_note.notify();
 }
