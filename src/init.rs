@@ -257,7 +257,11 @@ extern "C" fn gort_library_init() {
     // SAFETY: registering a plain extern "C" function; the library is never
     // unloaded (-z nodelete), so the handler stays valid.
     unsafe { libc::atexit(crate::panic::hold_exit_for_panics) };
-    let _ = crate::sched::sched();
+    let s = crate::sched::sched();
+    if s.debug.schedtrace_ms > 0 {
+        // Reports from the start, not from the first goroutine.
+        crate::sched::start_sysmon();
+    }
 }
 
 #[cfg(not(test))]

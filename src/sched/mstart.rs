@@ -99,8 +99,9 @@ pub(crate) fn run_main_thread(main: GoFunc) -> ! {
     unreachable!("the main thread returned from mexit")
 }
 
-/// Starts sysmon once, with the first runtime thread.
-pub(super) fn start_sysmon() {
+/// Starts sysmon once, with the first runtime thread (or when the library
+/// loads, if `GORT_DEBUG=schedtrace` asks for reports from the start).
+pub(crate) fn start_sysmon() {
     let s = sched();
     s.sysmon_started.call_once(|| {
         crate::signals::install_handlers();

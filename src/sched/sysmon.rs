@@ -25,20 +25,22 @@
 //!   queue (Go preempts the running goroutine; here it switches at its next
 //!   hand-off anyway).
 //!
-//! sysmon also fires due timers when every P is busy in C code, and gives
+//! sysmon also fires due timers when every P is busy in C code, gives
 //! the memory of stacks that sat unused in the pool back to the kernel
-//! (`stack::scavenge`, every two seconds while there are any).
+//! (`stack::scavenge`, every two seconds while there are any), and writes
+//! the `GORT_DEBUG=schedtrace` reports (`schedtrace.rs`).
 //!
 //! # Cost when idle
 //!
 //! sysmon polls every 20 µs while it finds something to do, doubling the
 //! interval after 50 quiet rounds up to 10 ms; when every P is idle it
 //! sleeps on a note until a P becomes busy (or the next scavenge, while
-//! idle stacks remain to give back), so an idle process soon has no
-//! thread waking up.
+//! idle stacks remain to give back, or the next schedtrace report while
+//! schedtrace is on), so an idle process soon has no thread waking up.
 
 use std::sync::atomic::Ordering;
 
+use super::schedtrace::SchedTrace;
 use super::{handoffp, sched, Machine};
 use crate::config::MAX_PROCS;
 use crate::{os, stack};
@@ -68,12 +70,20 @@ pub(crate) fn sysmon_main() {
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
+    let mut trace = SchedTrace::from_config(os::nanotime());
     loop {
+        if let Some(t) = &mut trace {
+            t.tick(os::nanotime());
+        }
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
-                // Idle with stacks to give back: wake for the scavenge.
-                let until = stack::scavengeable().then_some(next_scavenge);
+                // Idle with stacks to give back: wake for the scavenge;
+                // with schedtrace on, for the next report.
+                let mut until = stack::scavengeable().then_some(next_scavenge);
+                if let Some(t) = &trace {
+                    until = Some(until.map_or(t.next, |u| u.min(t.next)));
+                }
                 s.sysmon_note.wait(until);
             }
             s.sysmon_sleeping.store(false, Ordering::SeqCst);
@@ -83,7 +93,11 @@ pub(crate) fn sysmon_main() {
             continue;
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
-        s.sysmon_note.wait(Some(os::nanotime() + delay));
+        let mut until = os::nanotime() + delay;
+        if let Some(t) = &trace {
+            until = until.min(t.next);
+        }
+        s.sysmon_note.wait(Some(until));
         scavenge_if_due(&mut next_scavenge);
 
         let now = os::nanotime();
@@ -187,6 +201,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             work && stuck > FORCE_HANDOFF_NS
         };
         if take && m.try_retake(p) {
+            s.global.handoffs.fetch_add(1, Ordering::Relaxed);
             e.m = 0;
             handoffp(pr);
             took = true;
