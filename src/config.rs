@@ -56,7 +56,8 @@ pub(crate) struct DebugFlags {
     /// (only with `schedtrace`).
     pub scheddetail: bool,
     /// `sigquit=1`: in library mode too, install the SIGQUIT handler that
-    /// dumps every goroutine (program mode installs it anyway).
+    /// dumps every goroutine (program mode installs it anyway). Parsed
+    /// here only; the signal code reads it as `sched().debug.sigquit`.
     pub sigquit: bool,
 }
 
