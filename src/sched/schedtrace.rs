@@ -61,7 +61,7 @@ pub(super) struct SchedTrace {
     detail: bool,
     start: i64,
     /// When the next report is due.
-    pub(super) next: i64,
+    next: i64,
 }
 
 impl SchedTrace {
@@ -84,11 +84,21 @@ impl SchedTrace {
         })
     }
 
-    /// Writes a report if one is due at `now`. A late sysmon skips the
-    /// reports it missed rather than writing them in a burst.
-    pub(super) fn tick(&mut self, now: i64) {
+    /// `until` (an idle sleep's deadline, None for none), brought forward
+    /// to the next report when schedtrace is on.
+    pub(super) fn sooner(trace: &Option<SchedTrace>, until: Option<i64>) -> Option<i64> {
+        match trace {
+            Some(t) => Some(until.map_or(t.next, |u| u.min(t.next))),
+            None => until,
+        }
+    }
+
+    /// Writes a report if one is due at `now`; returns the nanoseconds
+    /// until the next one (> 0). A late sysmon skips the reports it
+    /// missed rather than writing them in a burst.
+    pub(super) fn tick(&mut self, now: i64) -> i64 {
         if now < self.next {
-            return;
+            return self.next - now;
         }
         let text = report((now - self.start) / 1_000_000, self.detail);
         os::write_stderr(text.as_bytes());
@@ -96,6 +106,7 @@ impl SchedTrace {
         if self.next <= now {
             self.next = now.saturating_add(self.period_ns);
         }
+        self.next - now
     }
 }
 

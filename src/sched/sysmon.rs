@@ -73,17 +73,18 @@ pub(crate) fn sysmon_main() {
     let mut trace = SchedTrace::from_config(os::nanotime());
     loop {
         if let Some(t) = &mut trace {
-            t.tick(os::nanotime());
+            // Reports are due whether sysmon is busy or idle: the polling
+            // interval never overshoots the next one (nor does the idle
+            // sleep, below).
+            let to_next = t.tick(os::nanotime());
+            delay = delay.min(to_next.max(MIN_DELAY_NS));
         }
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
-                // Idle with stacks to give back: wake for the scavenge;
-                // with schedtrace on, for the next report.
-                let mut until = stack::scavengeable().then_some(next_scavenge);
-                if let Some(t) = &trace {
-                    until = Some(until.map_or(t.next, |u| u.min(t.next)));
-                }
+                // Idle with stacks to give back: wake for the scavenge.
+                let until = stack::scavengeable().then_some(next_scavenge);
+                let until = SchedTrace::sooner(&trace, until);
                 s.sysmon_note.wait(until);
             }
             s.sysmon_sleeping.store(false, Ordering::SeqCst);
@@ -93,11 +94,7 @@ pub(crate) fn sysmon_main() {
             continue;
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
-        let mut until = os::nanotime() + delay;
-        if let Some(t) = &trace {
-            until = until.min(t.next);
-        }
-        s.sysmon_note.wait(Some(until));
+        s.sysmon_note.wait(Some(os::nanotime() + delay));
         scavenge_if_due(&mut next_scavenge);
 
         let now = os::nanotime();
