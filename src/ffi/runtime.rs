@@ -11,12 +11,13 @@ pub type gort_func = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// Runtime counters, filled by gort_read_stats().
 ///
-/// The struct only ever grows at the end: fields are never removed or
-/// reordered, and new ones are appended in later versions. A program built
-/// against an older header reads the prefix it knows (gort_read_stats()
-/// writes the whole struct of the library it runs with, so allocate it
-/// from this header and zero it first if you pass it to code built against
-/// another one).
+/// The struct only ever grows at the end: fields keep their place and
+/// meaning, and new ones are appended in later versions. Zero it before
+/// calling gort_read_stats(): a library older than the header fills only
+/// the fields it knows, and the others then read 0. The other way round is
+/// not safe: gort_read_stats() writes the whole struct as the library
+/// declares it, so a program compiled against an older header (a smaller
+/// gort_stats) must be rebuilt before it runs with a newer libgort.so.
 ///
 /// Counters named "since start" only grow (they wrap after 2^63 events).
 #[repr(C)]
