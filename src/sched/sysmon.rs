@@ -66,11 +66,11 @@ struct Seen {
 /// The sysmon thread's body.
 pub(crate) fn sysmon_main() {
     let s = sched();
+    let mut trace = SchedTrace::from_config(os::nanotime());
     let mut seen = vec![Seen::default(); MAX_PROCS];
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
-    let mut trace = SchedTrace::from_config(os::nanotime());
     loop {
         if let Some(t) = &mut trace {
             // Reports are due whether sysmon is busy or idle: the polling
