@@ -218,6 +218,16 @@ typedef uintptr_t gort_handle;
 
 /*
  Runtime counters, filled by gort_read_stats().
+
+ The struct only ever grows at the end: fields keep their place and
+ meaning, and new ones are appended in later versions. Zero it before
+ calling gort_read_stats(): a library older than the header fills only
+ the fields it knows, and the others then read 0. The other way round is
+ not safe: gort_read_stats() writes the whole struct as the library
+ declares it, so a program compiled against an older header (a smaller
+ gort_stats) must be rebuilt before it runs with a newer libgort.so.
+
+ Counters named "since start" only grow (they wrap after 2^63 events).
  */
 typedef struct gort_stats {
   /*
@@ -253,6 +263,33 @@ typedef struct gort_stats {
    Successful work steals between processors since start.
    */
   int64_t steals;
+  /*
+   Goroutine parks since start: each time a goroutine (or a foreign
+   thread inside a blocking gort call) blocked on a channel, select,
+   mutex, wait group, sleep, descriptor or any other wait.
+   */
+  int64_t parks;
+  /*
+   Processors the runtime monitor took since start from threads whose
+   goroutine was stuck in C code (after gort_blocking_enter(), or
+   about 10 ms without a scheduling point while work waited), and
+   handed to another thread.
+   */
+  int64_t handoffs;
+  /*
+   Goroutine waits for descriptor readiness since start: each time
+   gort_fd_wait(), gort_read(), gort_write(), gort_accept() or
+   gort_connect() on a goroutine parked until the descriptor was ready
+   (also counted in `parks`). Foreign threads, which wait in poll(2),
+   are not counted.
+   */
+  int64_t netpoll_waits;
+  /*
+   Timers pending now (live, not created): sleeps, gort_timer /
+   gort_ticker / gort_after timers, context and I/O deadlines that
+   have neither fired nor been stopped.
+   */
+  int64_t timers;
 } gort_stats;
 
 /*

@@ -10,6 +10,16 @@ use crate::{sched, time};
 pub type gort_func = Option<unsafe extern "C" fn(arg: *mut c_void)>;
 
 /// Runtime counters, filled by gort_read_stats().
+///
+/// The struct only ever grows at the end: fields keep their place and
+/// meaning, and new ones are appended in later versions. Zero it before
+/// calling gort_read_stats(): a library older than the header fills only
+/// the fields it knows, and the others then read 0. The other way round is
+/// not safe: gort_read_stats() writes the whole struct as the library
+/// declares it, so a program compiled against an older header (a smaller
+/// gort_stats) must be rebuilt before it runs with a newer libgort.so.
+///
+/// Counters named "since start" only grow (they wrap after 2^63 events).
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct gort_stats {
@@ -30,6 +40,25 @@ pub struct gort_stats {
     pub goroutines_created: i64,
     /// Successful work steals between processors since start.
     pub steals: i64,
+    /// Goroutine parks since start: each time a goroutine (or a foreign
+    /// thread inside a blocking gort call) blocked on a channel, select,
+    /// mutex, wait group, sleep, descriptor or any other wait.
+    pub parks: i64,
+    /// Processors the runtime monitor took since start from threads whose
+    /// goroutine was stuck in C code (after gort_blocking_enter(), or
+    /// about 10 ms without a scheduling point while work waited), and
+    /// handed to another thread.
+    pub handoffs: i64,
+    /// Goroutine waits for descriptor readiness since start: each time
+    /// gort_fd_wait(), gort_read(), gort_write(), gort_accept() or
+    /// gort_connect() on a goroutine parked until the descriptor was ready
+    /// (also counted in `parks`). Foreign threads, which wait in poll(2),
+    /// are not counted.
+    pub netpoll_waits: i64,
+    /// Timers pending now (live, not created): sleeps, gort_timer /
+    /// gort_ticker / gort_after timers, context and I/O deadlines that
+    /// have neither fired nor been stopped.
+    pub timers: i64,
 }
 
 /// Starts a goroutine running `fn(arg)` and returns its id (> 0).
@@ -265,6 +294,10 @@ pub unsafe extern "C" fn gort_read_stats(out: *mut gort_stats) {
         handles: crate::handle::live_count(),
         goroutines_created: st.goroutines_created,
         steals: st.steals,
+        parks: st.parks,
+        handoffs: st.handoffs,
+        netpoll_waits: st.netpoll_waits,
+        timers: st.timers,
     };
     // SAFETY: the caller guarantees out is valid for writes; checked
     // non-null above.

@@ -42,6 +42,16 @@ pub(crate) fn all_goroutines() -> Vec<GRef> {
     sched().allgs.lock().clone()
 }
 
+/// Every goroutine record a report lists: [`all_goroutines`] (live and
+/// recycled) followed by the records of foreign threads inside
+/// gort_call, which are goroutines while the call lasts. The one walk
+/// over all goroutines for dumps and schedtrace.
+pub(crate) fn all_records() -> Vec<GRef> {
+    let mut v = all_goroutines();
+    v.extend(crate::foreign::calling_records());
+    v
+}
+
 pub(super) fn gfput(p: &Processor, gp: GRef) {
     gp.get().status.store(status::IDLE, Ordering::Relaxed);
     // SAFETY: this M holds p.

@@ -142,6 +142,7 @@ pub(super) fn after_locked(
             After::Run(gp)
         }
         Switched::Parked => {
+            count_park(held);
             give_up_p(false);
             stoplockedm(m);
             After::Run(gp)

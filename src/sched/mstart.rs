@@ -99,7 +99,17 @@ pub(crate) fn run_main_thread(main: GoFunc) -> ! {
     unreachable!("the main thread returned from mexit")
 }
 
-/// Starts sysmon once, with the first runtime thread.
+/// With `GORT_DEBUG=schedtrace` on, starts sysmon now (the library is
+/// loading), so that the reports start with the process rather than with
+/// the first goroutine. Builds the scheduler if it does not exist yet.
+pub(crate) fn start_schedtrace() {
+    if sched().debug.schedtrace_ms > 0 {
+        start_sysmon();
+    }
+}
+
+/// Starts sysmon once, with the first runtime thread (or at load time:
+/// [`start_schedtrace`]).
 pub(super) fn start_sysmon() {
     let s = sched();
     s.sysmon_started.call_once(|| {

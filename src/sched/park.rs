@@ -225,6 +225,7 @@ pub(super) unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'sta
     if !published {
         return;
     }
+    count_park(None);
     // Leave only after consuming the waker's notification, never on seeing
     // RUNNABLE alone: the waker touches the record once more after setting
     // the status (the note's swap), and the record is freed when this

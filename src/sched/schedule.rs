@@ -310,7 +310,7 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
                 None => After::Schedule,
             };
         }
-        Switched::Parked => {}
+        Switched::Parked => count_park(Some(p)),
         Switched::ParkCancelled => runqput(p, gp, true),
         Switched::Exited => gdestroy(Some(p), gp),
     }
@@ -375,7 +375,7 @@ pub(super) fn execute_without_p(gp: GRef, result: CoroutineResult<Action, ()>) {
             sched().globrunq.push(gp);
             wakep_after_inject();
         }
-        Switched::Parked => {}
+        Switched::Parked => count_park(None),
         Switched::Exited => gdestroy(None, gp),
     }
 }

@@ -25,20 +25,22 @@
 //!   queue (Go preempts the running goroutine; here it switches at its next
 //!   hand-off anyway).
 //!
-//! sysmon also fires due timers when every P is busy in C code, and gives
+//! sysmon also fires due timers when every P is busy in C code, gives
 //! the memory of stacks that sat unused in the pool back to the kernel
-//! (`stack::scavenge`, every two seconds while there are any).
+//! (`stack::scavenge`, every two seconds while there are any), and writes
+//! the `GORT_DEBUG=schedtrace` reports (`schedtrace.rs`).
 //!
 //! # Cost when idle
 //!
 //! sysmon polls every 20 µs while it finds something to do, doubling the
 //! interval after 50 quiet rounds up to 10 ms; when every P is idle it
 //! sleeps on a note until a P becomes busy (or the next scavenge, while
-//! idle stacks remain to give back), so an idle process soon has no
-//! thread waking up.
+//! idle stacks remain to give back, or the next schedtrace report while
+//! schedtrace is on), so an idle process soon has no thread waking up.
 
 use std::sync::atomic::Ordering;
 
+use super::schedtrace::SchedTrace;
 use super::{handoffp, sched, Machine};
 use crate::config::MAX_PROCS;
 use crate::{os, stack};
@@ -64,16 +66,25 @@ struct Seen {
 /// The sysmon thread's body.
 pub(crate) fn sysmon_main() {
     let s = sched();
+    let mut trace = SchedTrace::from_config(os::nanotime());
     let mut seen = vec![Seen::default(); MAX_PROCS];
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
     loop {
+        if let Some(t) = &mut trace {
+            // Reports are due whether sysmon is busy or idle: the polling
+            // interval never overshoots the next one (nor does the idle
+            // sleep, below).
+            let to_next = t.tick(os::nanotime());
+            delay = delay.min(to_next.max(MIN_DELAY_NS));
+        }
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
                 // Idle with stacks to give back: wake for the scavenge.
                 let until = stack::scavengeable().then_some(next_scavenge);
+                let until = SchedTrace::sooner(&trace, until);
                 s.sysmon_note.wait(until);
             }
             crate::signals::serve_monitor();
@@ -189,6 +200,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             work && stuck > FORCE_HANDOFF_NS
         };
         if take && m.try_retake(p) {
+            s.global.handoffs.fetch_add(1, Ordering::Relaxed);
             e.m = 0;
             handoffp(pr);
             took = true;
