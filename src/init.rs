@@ -258,7 +258,7 @@ unsafe extern "C" fn main_goroutine(_: *mut c_void) {
 #[cfg_attr(test, allow(dead_code))]
 extern "C" fn gort_library_init() {
     crate::panic::install_rust_panic_hook();
-    crate::sched::start_schedtrace();
+    crate::sched::start_debug_services();
     // SAFETY: registering a plain extern "C" function; the library is never
     // unloaded (-z nodelete), so the handler stays valid.
     unsafe { libc::atexit(crate::panic::hold_exit_for_panics) };

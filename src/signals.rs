@@ -366,13 +366,16 @@ fn in_signal_handler() -> bool {
     current_altstack().is_some_and(|s| s.ss_flags & libc::SS_ONSTACK != 0)
 }
 
+/// sysmon is about to serve (before its first wait): from now on
+/// [`flush_stdio_for_report`] and SIGQUIT rely on it.
+pub(crate) fn monitor_started() {
+    // SAFETY: pthread_self has no preconditions.
+    MONITOR.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
+}
+
 /// sysmon's share of signal handling, after each of its waits: a flush
 /// asked for a report; the SIGQUIT dump.
 pub(crate) fn serve_monitor() {
-    if MONITOR.load(Ordering::Relaxed) == 0 {
-        // SAFETY: pthread_self has no preconditions.
-        MONITOR.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
-    }
     if FLUSH.load(Ordering::SeqCst) == 1 {
         // SAFETY: fflush(NULL) flushes every open output stream; sysmon is
         // never inside stdio itself.
@@ -412,6 +415,18 @@ extern "C" fn quit_handler(_: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
         machine::find_by_thread(me).map_or(-1, |m| m.id),
         Ordering::SeqCst,
     );
+    if MONITOR.load(Ordering::SeqCst) == 0 {
+        // No sysmon to write the dump yet: the default action.
+        // SAFETY: plain sigaction/raise calls, async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGQUIT, &sa, ptr::null_mut());
+            libc::raise(libc::SIGQUIT);
+        }
+        return;
+    }
     QUIT.store(true, Ordering::SeqCst);
     crate::sched::sysmon::wake_sysmon();
 }

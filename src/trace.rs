@@ -530,10 +530,7 @@ fn write_other(out: &mut String, g: &Goroutine) {
 fn write_others(out: &mut String, me: *mut Goroutine) {
     // Keeps the walked stacks mapped (see crate::unwind).
     let _mapped = crate::stack::hold_mapped();
-    let gs = sched::all_goroutines()
-        .into_iter()
-        .chain(crate::foreign::calling_records());
-    for gp in gs {
+    for gp in sched::all_records() {
         if gp.as_ptr() == me {
             continue;
         }

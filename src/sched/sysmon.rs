@@ -66,6 +66,7 @@ struct Seen {
 /// The sysmon thread's body.
 pub(crate) fn sysmon_main() {
     let s = sched();
+    crate::signals::monitor_started();
     let mut trace = SchedTrace::from_config(os::nanotime());
     let mut seen = vec![Seen::default(); MAX_PROCS];
     let mut delay = MIN_DELAY_NS;
