@@ -1013,12 +1013,17 @@ int *gort_errno_location(void);
  Writes a dump of goroutines into `buf`, like Go's runtime.Stack: the
  calling goroutine's block first, then with `all` one block per
  goroutine counted by gort_num_goroutine(). A block starts with
- `goroutine <id> [<state>]:`, then symbolized frames (for the caller,
- its frames down to its entry function; for the others, their entry
- function), then `created by <function that called gort_go>`. Names of
- static functions are found too, without -rdynamic, unless the program
- was stripped. Under each name, `file.c:42 +0x1d` where the object has
- (uncompressed) debug information, else `object+0x1234`. Writes at most `len` bytes and returns how many it wrote;
+ `goroutine <id> [<state>]:` (Go's words: `chan receive`, `sleep`,
+ `sync.Mutex.Lock`, `IO wait`, ..., with `, locked to thread` where it
+ applies), then symbolized frames: for the caller, its frames down to
+ its entry function; for a goroutine that is blocked or runnable, its
+ frames from where it blocked (at most one line for the gort call, then
+ the C callers) down to its entry function; a goroutine running on
+ another thread shows no frames. Then `created by <function that called
+ gort_go>`. Names of static functions are found too, without -rdynamic,
+ unless the program was stripped. Under each name, `file.c:42 +0x1d`
+ where the object has (uncompressed) debug information, else
+ `object+0x1234` (for `addr2line -e object`). Writes at most `len` bytes and returns how many it wrote;
  when they fit, a terminating NUL follows (not counted). Outside a
  goroutine the caller has no block. `buf` may be NULL only if `len` is 0.
 
