@@ -64,7 +64,11 @@ static void quit_child(const char *mode, const char *env, child_result *res) {
         close(ep[0]); close(ep[1]); close(op[0]); close(op[1]);
         if (env) putenv((char *)env);
         signal(SIGQUIT, SIG_DFL);
-        execl("/proc/self/exe", "self", mode, (char *)NULL);
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n < 0) _exit(127);
+        exe[n] = 0;
+        execl(exe, exe, mode, (char *)NULL);
         _exit(127);
     }
     close(ep[1]);
