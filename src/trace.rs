@@ -500,6 +500,10 @@ fn header_of(g: &Goroutine) -> String {
             state = "syscall".to_owned();
         }
     }
+    let minutes = g.wait_minutes(crate::os::nanotime());
+    if minutes >= 1 {
+        let _ = write!(state, ", {minutes} minutes");
+    }
     // Locked by the program (the main goroutine of gort_main is bound to
     // the main thread without being locked in Go's sense), or a foreign
     // thread's goroutine, which runs on that thread only.

@@ -141,6 +141,13 @@ pub(crate) struct Goroutine {
     pub wait_reason: AtomicPtr<&'static str>,
     /// Where the goroutine switched out, for dumps.
     pub ctx: SavedContext,
+    /// Since when the goroutine has waited, for the dumps' `, N minutes`:
+    /// the census (`sysmon`) stamps a waiting goroutine the first time it
+    /// sees it in a park (`wait_seq` is that park's `ctx.seq`), so the
+    /// time is late by at most the census period.
+    pub wait_seq: AtomicUsize,
+    /// The census's first sighting of the current park (nanotime).
+    pub wait_since: AtomicI64,
 }
 
 /// Where a goroutine stood when it last switched out (parked or yielded),
@@ -254,6 +261,29 @@ impl Goroutine {
         }
     }
 
+    /// Minutes this goroutine has been waiting in its current park, as
+    /// far as the census has seen (0 when unknown or under a minute).
+    pub(crate) fn wait_minutes(&self, now: i64) -> i64 {
+        if self.status.load(Ordering::Relaxed) != status::WAITING
+            || self.wait_seq.load(Ordering::Relaxed) != self.ctx.seq.load(Ordering::Relaxed)
+        {
+            return 0;
+        }
+        (now - self.wait_since.load(Ordering::Relaxed)) / 60_000_000_000
+    }
+
+    /// The census: stamps the goroutine's current park with `now` the
+    /// first time it is seen waiting in it.
+    pub(crate) fn census(&self, now: i64) {
+        let seq = self.ctx.seq.load(Ordering::Relaxed);
+        if self.status.load(Ordering::Relaxed) == status::WAITING
+            && self.wait_seq.load(Ordering::Relaxed) != seq
+        {
+            self.wait_since.store(now, Ordering::Relaxed);
+            self.wait_seq.store(seq, Ordering::Relaxed);
+        }
+    }
+
     /// A fresh record.
     pub(crate) fn new(foreign: bool) -> Goroutine {
         Goroutine {
@@ -288,6 +318,8 @@ impl Goroutine {
             locked_m: AtomicPtr::new(std::ptr::null_mut()),
             in_call: AtomicBool::new(false),
             ctx: SavedContext::default(),
+            wait_seq: AtomicUsize::new(usize::MAX),
+            wait_since: AtomicI64::new(0),
         }
     }
 }

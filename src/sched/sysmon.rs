@@ -72,6 +72,7 @@ pub(crate) fn sysmon_main() {
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
+    let mut next_census = os::nanotime() + CENSUS_PERIOD_NS;
     loop {
         if let Some(t) = &mut trace {
             // Reports are due whether sysmon is busy or idle: the polling
@@ -83,6 +84,8 @@ pub(crate) fn sysmon_main() {
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
+                // Whoever waits now may wait long: stamp it before sleeping.
+                next_census = census(os::nanotime());
                 // Idle with stacks to give back: wake for the scavenge.
                 let until = stack::scavengeable().then_some(next_scavenge);
                 let until = SchedTrace::sooner(&trace, until);
@@ -98,6 +101,9 @@ pub(crate) fn sysmon_main() {
         s.sysmon_delay.store(delay, Ordering::Relaxed);
         s.sysmon_note.wait(Some(os::nanotime() + delay));
         crate::signals::serve_monitor();
+        if os::nanotime() >= next_census {
+            next_census = census(os::nanotime());
+        }
         scavenge_if_due(&mut next_scavenge);
 
         let now = os::nanotime();
@@ -152,6 +158,17 @@ fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
     {
         p.preempt.store(true, Ordering::Relaxed);
     }
+}
+
+/// How often sysmon stamps waiting goroutines for the dumps' `, N
+/// minutes` (and once more before it sleeps while every P is idle).
+const CENSUS_PERIOD_NS: i64 = 10_000_000_000;
+
+/// Stamps the waiting goroutines (see `Goroutine::census`); returns when
+/// the next census is due.
+fn census(now: i64) -> i64 {
+    super::wait_census(now);
+    now + CENSUS_PERIOD_NS
 }
 
 /// Gives idle pooled stacks back to the kernel once per period.
