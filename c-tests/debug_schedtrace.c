@@ -205,18 +205,6 @@ static void check_detail_line(const char *line, void *ctx) {
     }
 }
 
-static int count_lines_starting(const char *text, const char *prefix) {
-    int n = 0;
-    size_t pl = strlen(prefix);
-    for (const char *p = text; *p;) {
-        if (strncmp(p, prefix, pl) == 0) n++;
-        const char *nl = strchr(p, '\n');
-        if (!nl) break;
-        p = nl + 1;
-    }
-    return n;
-}
-
 static void run(const char *mode, const char *e1, child_result *res) {
     const char *env[] = {e1, NULL};
     run_self(mode, env, res);

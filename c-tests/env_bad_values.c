@@ -71,18 +71,6 @@ static int child(void) {
     return 0;
 }
 
-static int count_lines_starting(const char *text, const char *prefix) {
-    int n = 0;
-    size_t pl = strlen(prefix);
-    for (const char *p = text; *p;) {
-        if (strncmp(p, prefix, pl) == 0) n++;
-        const char *nl = strchr(p, '\n');
-        if (!nl) break;
-        p = nl + 1;
-    }
-    return n;
-}
-
 static int ncpu;
 
 /* Runs the child with `env` (one or two entries) and checks it worked. */

@@ -16,7 +16,6 @@
  * so fully buffered) before the crash is kept. With a handler of the
  * host's own installed first, gort chains to it and prints nothing; a
  * SIGSEGV sent with kill(2) is not a fault and just ends the process. */
-#include <regex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -80,14 +79,6 @@ static int child_main(void *arg) {
     return 0;
 }
 
-static int matches(const char *s, const char *pattern) {
-    regex_t re;
-    CHECKF(regcomp(&re, pattern, REG_EXTENDED) == 0, "bad regex %s", pattern);
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
-}
-
 static void expect_report(const char *m, int sig, const char *name, const char *what) {
     static child_result r;
     run_self(m, NULL, &r);
@@ -103,9 +94,9 @@ static void expect_report(const char *m, int sig, const char *name, const char *
              "crash_outer\\(\\.\\.\\.\\)\n\t[^\n]*trace_crash_signal\\.c:[0-9]+ \\+0x[0-9a-f]+\n"
              "created by child_main\n",
              name, what);
-    CHECKF(matches(r.err, pat), "%s: report:\n%s", m, r.err);
+    CHECKF(test_matches(r.err, pat, 0), "%s: report:\n%s", m, r.err);
     if (sig == SIGSEGV) CHECKF(strstr(r.err, "code=0x1 addr=0x0 ") != NULL, "%s: %s", m, r.err);
-    CHECKF(matches(r.err, "\n\ngoroutine [0-9]+ \\[chan receive\\]:\n(.*\n)*parked\\(\\.\\.\\.\\)\n"),
+    CHECKF(test_matches(r.err, "\n\ngoroutine [0-9]+ \\[chan receive\\]:\n(.*\n)*parked\\(\\.\\.\\.\\)\n", 0),
            "%s: the parked goroutine:\n%s", m, r.err);
     CHECKF(strstr(r.err, "_ZN") == NULL, "%s: a mangled name:\n%s", m, r.err);
     CHECKF(strcmp(r.out, "before the crash\n") == 0, "%s: stdout lost: [%s]", m, r.out);

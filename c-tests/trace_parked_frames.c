@@ -16,7 +16,6 @@
  * checks), and stripped (with GORT_TEST_PRINT_DUMP set it prints the dump
  * and stops; the script resolves the printed object offsets with
  * addr2line). */
-#include <regex.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include "testutil.h"
@@ -117,14 +116,6 @@ static char *find_block(const char *s, int64_t id) {
     return NULL;
 }
 
-static int matches(const char *s, const char *pattern) {
-    regex_t re;
-    CHECKF(regcomp(&re, pattern, REG_EXTENDED | REG_NEWLINE) == 0, "bad regex %s", pattern);
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
-}
-
 static char dump[1 << 20];
 
 static void check_block(int k) {
@@ -133,7 +124,7 @@ static void check_block(int k) {
            (long long)atomic_load(&ids[k]), dump);
     char pat[512];
     snprintf(pat, sizeof pat, "^goroutine [0-9]+ \\[%s\\]:$", state[k]);
-    CHECKF(matches(b, pat), "%s: header: %s", kind_name[k], b);
+    CHECKF(test_matches(b, pat, REG_NEWLINE), "%s: header: %s", kind_name[k], b);
     /* One line for the gort call, then the program's frames: no runtime
      * frame between the header and inner_*. */
     /* At most one runtime line (a gort_* function: some of them tail-call
@@ -143,7 +134,7 @@ static void check_block(int k) {
              "\\]:\n(gort_[a-z_]+\\(\\.\\.\\.\\)\n\t[^\n]+\n)?block\\(\\.\\.\\.\\)\n\t[^\n]+\n"
              "inner_%s\\(\\.\\.\\.\\)\n",
              kind_name[k]);
-    CHECKF(matches(b, pat), "%s: the blocking call and inner frame:\n%s", kind_name[k], b);
+    CHECKF(test_matches(b, pat, REG_NEWLINE), "%s: the blocking call and inner frame:\n%s", kind_name[k], b);
     static const char *const level[3] = {"inner", "middle", "outer"};
     const char *at = b;
     for (int i = 0; i < 3; i++) {
@@ -158,7 +149,7 @@ static void check_block(int k) {
         CHECK(n < sizeof line);
         memcpy(line, f, n);
         line[n] = 0;
-        CHECKF(matches(line, pat), "%s: %s frame has no file:line: [%s]", kind_name[k], level[i],
+        CHECKF(test_matches(line, pat, REG_NEWLINE), "%s: %s frame has no file:line: [%s]", kind_name[k], level[i],
                line);
         at = f;
     }

@@ -13,7 +13,6 @@
  *   debug     library mode with GORT_DEBUG=sigquit=1: the dump, status 2.
  *   host      the host installed its own SIGQUIT handler before
  *             gort_main: that handler runs, gort prints nothing. */
-#include <regex.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include "testutil.h"
@@ -54,64 +53,34 @@ static void host_handler(int sig) {
 /* Runs this program with `mode` (and `env`), sends SIGQUIT once it says
  * "ready", and collects its output and status. */
 static void quit_child(const char *mode, const char *env, child_result *res) {
-    int ep[2], op[2];
-    CHECK(pipe(ep) == 0 && pipe(op) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(ep[1], 2);
-        dup2(op[1], 1);
-        close(ep[0]); close(ep[1]); close(op[0]); close(op[1]);
-        if (env) putenv((char *)env);
-        signal(SIGQUIT, SIG_DFL);
-        char exe[4096];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n < 0) _exit(127);
-        exe[n] = 0;
-        execl(exe, exe, mode, (char *)NULL);
-        _exit(127);
-    }
-    close(ep[1]);
-    close(op[1]);
+    const char *envs[] = {env, NULL};
+    int err_fd, out_fd;
+    pid_t pid = spawn_self(mode, envs, &err_fd, &out_fd);
     char line[16] = {0};
     size_t n = 0;
     while (n < 6) {
-        ssize_t r = read(op[0], line + n, 6 - n);
+        ssize_t r = read(out_fd, line + n, 6 - n);
         if (r < 0 && errno == EINTR) continue;
         CHECKF(r > 0, "%s: the child ended before it was ready", mode);
         n += (size_t)r;
     }
     CHECKF(strcmp(line, "ready\n") == 0, "%s: [%s]", mode, line);
     CHECK(kill(pid, SIGQUIT) == 0);
-    read_all(ep[0], res->err, sizeof res->err);
-    read_all(op[0], res->out, sizeof res->out);
-    close(ep[0]);
-    close(op[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-static int matches(const char *s, const char *pattern) {
-    regex_t re;
-    CHECKF(regcomp(&re, pattern, REG_EXTENDED) == 0, "bad regex %s", pattern);
-    int ok = regexec(&re, s, 0, NULL, 0) == 0;
-    regfree(&re);
-    return ok;
+    collect_child(pid, err_fd, out_fd, res);
 }
 
 static void expect_dump(const char *mode, const char *env) {
     static child_result r;
     quit_child(mode, env, &r);
     CHECKF(r.status == 2, "%s: status %d: %s", mode, r.status, r.err);
-    CHECKF(matches(r.err, "^SIGQUIT: quit\nPC=0x[0-9a-f]+ m=-?[0-9]+ sigcode=-?[0-9]+\n\n"
-                          "goroutine [0-9]+ \\["),
+    CHECKF(test_matches(r.err, "^SIGQUIT: quit\nPC=0x[0-9a-f]+ m=-?[0-9]+ sigcode=-?[0-9]+\n\n"
+                          "goroutine [0-9]+ \\[", 0),
            "%s: report:\n%s", mode, r.err);
-    CHECKF(matches(r.err, "goroutine [0-9]+ \\[chan receive\\]:\n"
+    CHECKF(test_matches(r.err, "goroutine [0-9]+ \\[chan receive\\]:\n"
                           "gort_chan_recv\\(\\.\\.\\.\\)\n\t[^\n]+\n"
                           "wait_inner\\(\\.\\.\\.\\)\n\t[^\n]*trace_sigquit\\.c:[0-9]+ [^\n]+\n"
                           "wait_middle\\(\\.\\.\\.\\)\n\t[^\n]*trace_sigquit\\.c:[0-9]+ [^\n]+\n"
-                          "wait_outer\\(\\.\\.\\.\\)\n\t[^\n]*trace_sigquit\\.c:[0-9]+ "),
+                          "wait_outer\\(\\.\\.\\.\\)\n\t[^\n]*trace_sigquit\\.c:[0-9]+ ", 0),
            "%s: the parked goroutine:\n%s", mode, r.err);
     CHECKF(strstr(r.err, "_ZN") == NULL, "%s: a mangled name:\n%s", mode, r.err);
     CHECKF(strcmp(r.out, "buffered, not flushed by the program\n") == 0, "%s: stdout: [%s]", mode,
@@ -128,6 +97,9 @@ int main(int argc, char **argv) {
         }
         start_and_wait(); /* library, debug */
     }
+    /* Children start with SIGQUIT's default action even if this test was
+     * started with it ignored (a shell's background job). */
+    signal(SIGQUIT, SIG_DFL);
     struct rlimit no_core = {0, 0};
     CHECK(setrlimit(RLIMIT_CORE, &no_core) == 0);
     expect_dump("program", NULL);
