@@ -9,7 +9,8 @@
 # exports and soname, the packaging (make install's tree, CMake, man
 # pages, a valgrind leak check with the installed gort.supp, make
 # uninstall, make dist unpacked and built without git; see
-# c-tests/packaging.sh), then every C program (c-tests/*.c, built with
+# c-tests/packaging.sh), goroutine dumps in a `cc -static` and in a
+# stripped program (c-tests/dumps.sh), then every C program (c-tests/*.c, built with
 # $CC) and C++ program (c-tests/*.cc, built with $CXX) in c-tests/ linked
 # with libgort.a, linked with libgort.so, through dlopen where it asks for
 # it, once under valgrind, and once built with -fsanitize=address against
@@ -204,6 +205,10 @@ if [ -z "${ONLY:-}" ]; then
         skip "make dist: the tarball builds and checks without git" "not a git checkout"
     fi
     rm -rf "$PKG"
+    DUMPS=$(mktemp -d /tmp/gort-dumps-XXXXXX)
+    step "dumps in a cc -static program: every parked goroutine's frames" bash c-tests/dumps.sh static "$DUMPS"
+    step "dumps in a stripped program: object+offset, resolved by addr2line" bash c-tests/dumps.sh stripped "$DUMPS"
+    rm -rf "$DUMPS"
 fi
 
 for src in $(selected); do

@@ -102,7 +102,17 @@ int main(int argc, char **argv) {
         CHECKF(r.status == 2, "mode %s: status %d: %s", deadlocks[i], r.status, r.err);
         CHECKF(strstr(r.err, "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine "),
                "mode %s: %s", deadlocks[i], r.err);
-        CHECKF(strstr(r.err, "[sync.WaitGroup.Wait]"), "mode %s: %s", deadlocks[i], r.err);
+        /* Mode 3 locked the main goroutine to its thread: Go appends
+         * ", locked to thread" to the state. */
+        const char *state = i == 2 ? "goroutine 1 [sync.WaitGroup.Wait, locked to thread]:"
+                                   : "goroutine 1 [sync.WaitGroup.Wait]:";
+        CHECKF(strstr(r.err, state), "mode %s: %s", deadlocks[i], r.err);
+        /* The report shows where main is blocked: the function that
+         * called gort_wg_wait, with its file and line. */
+        CHECKF(strstr(r.err, "gort_wg_wait(...)\n"), "mode %s: %s", deadlocks[i], r.err);
+        CHECKF(strstr(r.err, "\nprogram(...)\n\t") && strstr(r.err, "deadlock_TestSimpleDeadlock.c:"),
+               "mode %s: %s", deadlocks[i], r.err);
+        CHECKF(!strstr(r.err, "_ZN"), "mode %s: a mangled name: %s", deadlocks[i], r.err);
     }
     const char *fine[] = {"4", "5", "6", "library"};
     for (int i = 0; i < 4; i++) {

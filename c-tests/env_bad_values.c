@@ -1,18 +1,27 @@
-/* Bad GORT_MAXPROCS / GORT_STACK_SIZE values are reported once and ignored.
+/* Bad GORT_MAXPROCS / GORT_STACK_SIZE values are reported once and
+ * ignored; out-of-range numbers are clamped; empty values are unset.
  *
- * Each case re-runs this program as a child with the variable set. For a
- * bad value the child's stderr holds exactly one line starting with
- * `gort: NAME="value": ` (API.md §8: `gort: GORT_MAXPROCS="x": not a
- * positive integer; using 2`), saying what it uses instead (for
- * GORT_MAXPROCS: "; using <number of CPUs>" at the end), and
- * no other `gort:` line; the child still works (spawns goroutines, waits,
- * sleeps, uses a little stack) and exits 0; GOMAXPROCS is then the number
- * of CPUs. GORT_MAXPROCS=3 is honoured (gort_gomaxprocs(0) == 3) and
- * GORT_STACK_SIZE=65536 accepted, both silently, and the stack size takes
- * effect: a goroutine using ~100 KiB of stack completes by default but
- * cannot complete with GORT_STACK_SIZE=65536 (the child dies; how it dies
- * is stack_overflow_fatal.c's business). Both variables bad at once give
- * one line each. */
+ * Each case re-runs this program as a child with the variable set.
+ * API.md section 8 (v1 rules):
+ *   - a value that is not a number: exactly one line starting with
+ *     `gort: NAME="value": ` (`gort: GORT_MAXPROCS="x": not a positive
+ *     integer; using 2`), saying what it uses instead (for GORT_MAXPROCS:
+ *     "; using <number of CPUs>" at the end), and no other `gort:` line;
+ *     GOMAXPROCS is then the number of CPUs;
+ *   - a number out of range: clamped the way the matching call clamps it,
+ *     with one line `gort: NAME="value": out of range; using N`:
+ *     GORT_MAXPROCS=300 and 99999 behave as gort_gomaxprocs(300), i.e.
+ *     256 (checked with gort_gomaxprocs(0)); GORT_STACK_SIZE=1g and
+ *     1000000000000 use 268435456 (256 MiB), 12 and 1k use 16384;
+ *   - an empty value counts as unset: no line, the default;
+ * and in every case the child still works (spawns goroutines, waits,
+ * sleeps, uses a little stack) and exits 0. GORT_MAXPROCS=3 is honoured
+ * (gort_gomaxprocs(0) == 3) and GORT_STACK_SIZE=65536 accepted, both
+ * silently, and the stack size takes effect: a goroutine using ~100 KiB
+ * of stack completes by default but cannot complete with
+ * GORT_STACK_SIZE=65536 (the child dies; how it dies is
+ * stack_overflow_fatal.c's business). Both variables bad at once give one
+ * line each. */
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -62,18 +71,6 @@ static int child(void) {
     return 0;
 }
 
-static int count_lines_starting(const char *text, const char *prefix) {
-    int n = 0;
-    size_t pl = strlen(prefix);
-    for (const char *p = text; *p;) {
-        if (strncmp(p, prefix, pl) == 0) n++;
-        const char *nl = strchr(p, '\n');
-        if (!nl) break;
-        p = nl + 1;
-    }
-    return n;
-}
-
 static int ncpu;
 
 /* Runs the child with `env` (one or two entries) and checks it worked. */
@@ -88,21 +85,27 @@ static void run_case(const char *e1, const char *e2, int want_procs, child_resul
            res->out, want);
 }
 
-static void bad_value(const char *name, const char *value, const char *using_default) {
+/* Runs the child with NAME=value and checks that stderr has exactly one
+ * `gort:` line, which starts `gort: NAME="value": ` followed by `why`
+ * (when not NULL) and ends with `; using <using>` (when not NULL; else it
+ * only has to say what it uses); the child must run with GOMAXPROCS
+ * `want_procs`. */
+static void check_value(const char *name, const char *value, const char *why, const char *using,
+                        int want_procs) {
     char e[256], prefix[256], tail[64];
     snprintf(e, sizeof e, "%s=%s", name, value);
-    snprintf(prefix, sizeof prefix, "gort: %s=\"%s\": ", name, value);
-    snprintf(tail, sizeof tail, "; using %s\n", using_default ? using_default : "");
+    snprintf(prefix, sizeof prefix, "gort: %s=\"%s\": %s", name, value, why ? why : "");
+    snprintf(tail, sizeof tail, "; using %s\n", using ? using : "");
     child_result *res = malloc(sizeof *res);
     CHECK(res);
-    run_case(e, NULL, ncpu, res);
+    run_case(e, NULL, want_procs, res);
     CHECKF(count_lines_starting(res->err, prefix) == 1, "%s: want one line starting %s; stderr:\n%s", e,
            prefix, res->err);
     CHECKF(count_lines_starting(res->err, "gort:") == 1, "%s: other gort: lines; stderr:\n%s", e, res->err);
     const char *line = strstr(res->err, prefix);
     const char *nl = strchr(line, '\n');
     CHECK(nl);
-    if (using_default) {
+    if (using) {
         size_t tl = strlen(tail);
         CHECKF((size_t)(nl + 1 - line) > tl && strncmp(nl + 1 - tl, tail, tl) == 0,
                "%s: line does not end with \"%s\": %s", e, tail, line);
@@ -112,6 +115,10 @@ static void bad_value(const char *name, const char *value, const char *using_def
     }
     printf("%-32s -> %.*s\n", e, (int)(nl - line), line);
     free(res);
+}
+
+static void bad_value(const char *name, const char *value, const char *using_default) {
+    check_value(name, value, NULL, using_default, ncpu);
 }
 
 int main(int argc, char **argv) {
@@ -127,14 +134,25 @@ int main(int argc, char **argv) {
     bad_value("GORT_MAXPROCS", "x", ncpu_s);
     bad_value("GORT_MAXPROCS", "0", ncpu_s);
     bad_value("GORT_MAXPROCS", "-3", ncpu_s);
-    bad_value("GORT_MAXPROCS", "99999", ncpu_s);
+    bad_value("GORT_MAXPROCS", "2x", ncpu_s);
     /* The default size's spelling is not part of the contract. */
-    bad_value("GORT_STACK_SIZE", "12", NULL);
-    bad_value("GORT_STACK_SIZE", "1000000000000", NULL);
     bad_value("GORT_STACK_SIZE", "abc", NULL);
+    bad_value("GORT_STACK_SIZE", "-5k", NULL);
+
+    /* Out of range: clamped as gort_gomaxprocs clamps, with one line. */
+    check_value("GORT_MAXPROCS", "300", "out of range", "256", 256);
+    check_value("GORT_MAXPROCS", "99999", "out of range", "256", 256);
+    check_value("GORT_STACK_SIZE", "1g", "out of range", "268435456", ncpu);
+    check_value("GORT_STACK_SIZE", "1000000000000", "out of range", "268435456", ncpu);
+    check_value("GORT_STACK_SIZE", "12", "out of range", "16384", ncpu);
+    check_value("GORT_STACK_SIZE", "1k", "out of range", "16384", ncpu);
 
     child_result *res = malloc(sizeof *res);
     CHECK(res);
+
+    /* Empty values are unset: defaults, silently. */
+    run_case("GORT_MAXPROCS=", "GORT_STACK_SIZE=", ncpu, res);
+    CHECKF(count_lines_starting(res->err, "gort:") == 0, "empty values: stderr:\n%s", res->err);
 
     /* Good values: honoured, silently. */
     run_case("GORT_MAXPROCS=3", NULL, 3, res);

@@ -67,7 +67,11 @@ static void await_state(const char *who, _Atomic int64_t *id, const char *state)
         if (g != 0) {
             int len = gort_stack(dump, BIG - 1, true);
             dump[len] = 0;
+            /* A pthread inside gort_call is locked to its thread, and
+             * says so after the state, as Go does for cgo callbacks. */
             snprintf(head, sizeof head, "goroutine %lld [%s]:", (long long)g, state);
+            if (strstr(dump, head)) break;
+            snprintf(head, sizeof head, "goroutine %lld [%s, locked to thread]:", (long long)g, state);
             if (strstr(dump, head)) break;
         }
         CHECKF(gort_nanotime() < deadline, "%s never shown as [%s]; last dump:\n%s", who, state, dump);

@@ -14,6 +14,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,22 @@ static void read_all(int fd, char *buf, size_t cap) {
  * given extra environment entries ("K=V", NULL-terminated; may be NULL).
  * Captures stdout and stderr. Call before starting goroutines where
  * possible (fork in a threaded program is fine when followed by exec). */
-static inline void run_self(const char *mode, const char *const *env, child_result *res) {
+static inline void collect_child(pid_t pid, int err_fd, int out_fd, child_result *res) {
+    /* stdout is small in practice; read stderr fully, then stdout. */
+    read_all(err_fd, res->err, sizeof res->err);
+    read_all(out_fd, res->out, sizeof res->out);
+    close(err_fd);
+    close(out_fd);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Starts this program again (its resolved /proc/self/exe path, which
+ * valgrind follows) with argv[1] = mode and the putenv() strings in env
+ * (NULL-terminated; env itself may be NULL); its stderr and stdout come
+ * back on *err_fd and *out_fd. */
+static inline pid_t spawn_self(const char *mode, const char *const *env, int *err_fd, int *out_fd) {
     int ep[2], op[2];
     CHECK(pipe(ep) == 0 && pipe(op) == 0);
     pid_t pid = fork();
@@ -98,13 +114,38 @@ static inline void run_self(const char *mode, const char *const *env, child_resu
         _exit(127);
     }
     close(ep[1]); close(op[1]);
-    /* stdout is small in practice; read stderr fully, then stdout. */
-    read_all(ep[0], res->err, sizeof res->err);
-    read_all(op[0], res->out, sizeof res->out);
-    close(ep[0]); close(op[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
-    res->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    *err_fd = ep[0];
+    *out_fd = op[0];
+    return pid;
+}
+
+static inline void run_self(const char *mode, const char *const *env, child_result *res) {
+    int err_fd, out_fd;
+    pid_t pid = spawn_self(mode, env, &err_fd, &out_fd);
+    collect_child(pid, err_fd, out_fd, res);
+}
+
+/* Whether s matches the POSIX extended regular expression `pattern`
+ * (with REG_NEWLINE in cflags: ^ and $ match at line ends too). */
+static inline int test_matches(const char *s, const char *pattern, int cflags) {
+    regex_t re;
+    CHECKF(regcomp(&re, pattern, REG_EXTENDED | cflags) == 0, "bad regex %s", pattern);
+    int ok = regexec(&re, s, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
+/* How many lines of text start with prefix. */
+static inline int count_lines_starting(const char *text, const char *prefix) {
+    int n = 0;
+    size_t pl = strlen(prefix);
+    for (const char *p = text; *p;) {
+        if (strncmp(p, prefix, pl) == 0) n++;
+        const char *nl = strchr(p, '\n');
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return n;
 }
 
 /* Reads /proc/self/task/<t>/stat into buf (NUL-terminated) and returns

@@ -145,7 +145,7 @@ def main():
     if netpoll:
         check(any(re.fullmatch(r"netpoll: \d+ ready", n) for n in inames), "a 'netpoll: N ready' instant")
     if end is not None:
-        want = {"exit": "exit", "fatal": "fatal error or unrecovered panic"}[end]
+        want = {"exit": "exit", "fatal": "exit (status 2)"}[end]
         check(any(e["name"] == want and e.get("s") == "g" for e in instants), "a global '%s' instant" % want)
 
     if errors:

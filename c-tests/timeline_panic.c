@@ -1,9 +1,10 @@
 /* GORT_TRACE (API.md §8.3): the trace is complete, valid JSON when the
  * process ends without gort_trace_stop: an unrecovered panic, a fatal
- * error, the deadlock report, exit() from a goroutine, and the return of
- * gort_main's main function. Each ending runs in a child started with
+ * error, the deadlock report, the SIGQUIT dump, exit() from a goroutine,
+ * and the return of gort_main's main function. Each ending runs in a child started with
  * GORT_TRACE set; the parent checks the child's status and its trace
  * (c-tests/timeline_check.py, Python's json). */
+#include <signal.h>
 #include "timeline.h"
 
 static gort_chan *ping, *pong;
@@ -61,8 +62,17 @@ static int main_deadlocks(void *arg) {
     return 1;
 }
 
+static int main_quits(void *arg) {
+    (void)arg;
+    traffic();
+    gort_sleep(20 * 1000000); /* sysmon, which writes the dump, is up */
+    CHECK(kill(getpid(), SIGQUIT) == 0); /* program mode: Go's dump, status 2 */
+    for (;;) gort_sleep(1000000000);
+}
+
 static void run_child(const char *mode) {
     if (!strcmp(mode, "main")) gort_main(main_returns, NULL);
+    if (!strcmp(mode, "sigquit")) gort_main(main_quits, NULL);
     if (!strcmp(mode, "deadlock")) gort_main(main_deadlocks, NULL);
     gort_func f = !strcmp(mode, "panic") ? panicker : !strcmp(mode, "fatal") ? misuser : exiter;
     gort_go(f, NULL);
@@ -89,9 +99,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     tl_mkdir();
+    signal(SIGQUIT, SIG_DFL); /* the children start with the default action */
     expect("panic", 2, "panic: boom", "fatal");
     expect("fatal", 2, "fatal error: sync: unlock of unlocked mutex", "fatal");
     expect("deadlock", 2, "fatal error: all goroutines are asleep - deadlock!", "fatal");
+    expect("sigquit", 2, "SIGQUIT: quit", "fatal");
     expect("exit", 3, "", "exit");
     expect("main", 0, "", "exit");
     tl_cleanup();

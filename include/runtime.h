@@ -218,6 +218,16 @@ typedef uintptr_t gort_handle;
 
 /*
  Runtime counters, filled by gort_read_stats().
+
+ The struct only ever grows at the end: fields keep their place and
+ meaning, and new ones are appended in later versions. Zero it before
+ calling gort_read_stats(): a library older than the header fills only
+ the fields it knows, and the others then read 0. The other way round is
+ not safe: gort_read_stats() writes the whole struct as the library
+ declares it, so a program compiled against an older header (a smaller
+ gort_stats) must be rebuilt before it runs with a newer libgort.so.
+
+ Counters named "since start" only grow (they wrap after 2^63 events).
  */
 typedef struct gort_stats {
   /*
@@ -253,6 +263,33 @@ typedef struct gort_stats {
    Successful work steals between processors since start.
    */
   int64_t steals;
+  /*
+   Goroutine parks since start: each time a goroutine (or a foreign
+   thread inside a blocking gort call) blocked on a channel, select,
+   mutex, wait group, sleep, descriptor or any other wait.
+   */
+  int64_t parks;
+  /*
+   Processors the runtime monitor took since start from threads whose
+   goroutine was stuck in C code (after gort_blocking_enter(), or
+   about 10 ms without a scheduling point while work waited), and
+   handed to another thread.
+   */
+  int64_t handoffs;
+  /*
+   Goroutine waits for descriptor readiness since start: each time
+   gort_fd_wait(), gort_read(), gort_write(), gort_accept() or
+   gort_connect() on a goroutine parked until the descriptor was ready
+   (also counted in `parks`). Foreign threads, which wait in poll(2),
+   are not counted.
+   */
+  int64_t netpoll_waits;
+  /*
+   Timers pending now (live, not created): sleeps, gort_timer /
+   gort_ticker / gort_after timers, context and I/O deadlines that
+   have neither fired nor been stopped.
+   */
+  int64_t timers;
 } gort_stats;
 
 /*
@@ -976,12 +1013,17 @@ int *gort_errno_location(void);
  Writes a dump of goroutines into `buf`, like Go's runtime.Stack: the
  calling goroutine's block first, then with `all` one block per
  goroutine counted by gort_num_goroutine(). A block starts with
- `goroutine <id> [<state>]:`, then symbolized frames (for the caller,
- its frames down to its entry function; for the others, their entry
- function), then `created by <function that called gort_go>`. Names of
- static functions are found too, without -rdynamic, unless the program
- was stripped. Under each name, `file.c:42 +0x1d` where the object has
- (uncompressed) debug information, else `object+0x1234`. Writes at most `len` bytes and returns how many it wrote;
+ `goroutine <id> [<state>]:` (Go's words: `chan receive`, `sleep`,
+ `sync.Mutex.Lock`, `IO wait`, ..., with `, locked to thread` where it
+ applies), then symbolized frames: for the caller, its frames down to
+ its entry function; for a goroutine that is blocked or runnable, its
+ frames from where it blocked (at most one line for the gort call, then
+ the C callers) down to its entry function; a goroutine running on
+ another thread shows no frames. Then `created by <function that called
+ gort_go>`. Names of static functions are found too, without -rdynamic,
+ unless the program was stripped. Under each name, `file.c:42 +0x1d`
+ where the object has (uncompressed) debug information, else
+ `object+0x1234` (for `addr2line -e object`). Writes at most `len` bytes and returns how many it wrote;
  when they fit, a terminating NUL follows (not counted). Outside a
  goroutine the caller has no block. `buf` may be NULL only if `len` is 0.
 
@@ -1237,7 +1279,8 @@ void gort_timer_free(struct gort_timer *t);
  `$TMPDIR` or /tmp if that fails); the JSON file is written when
  recording ends: by gort_trace_stop(), or when the process exits
  (`exit()`, a return from `main`, the end of gort_main()'s main
- function), or dies of a fatal error or an unrecovered panic. A process
+ function), or dies of a fatal error, an unrecovered panic or the
+ SIGQUIT dump. A process
  killed by a signal, or ended with `_exit()`, leaves the file empty.
  Writing takes about a second per million goroutine switches recorded.
  A child made by fork() does not own its parent's recording: its

@@ -1,12 +1,27 @@
-//! Environment configuration: `GORT_MAXPROCS`, `GORT_STACK_SIZE`.
+//! Environment configuration: `GORT_MAXPROCS`, `GORT_STACK_SIZE`,
+//! `GORT_DEBUG`.
 //!
-//! Read once, when the runtime starts. A value that does not parse or is out
-//! of range is reported on stderr in one line and the default is used, as
-//! API.md §8 requires:
+//! Read once, when the runtime starts (API.md §8). The rules, the same for
+//! every variable:
+//!
+//! - unset or empty: the default, silently;
+//! - a number out of range: clamped the way the matching call clamps it
+//!   (`GORT_MAXPROCS=300` is `gort_gomaxprocs(300)`, i.e. 256), with one
+//!   line saying so;
+//! - anything else that does not parse: the default, with one line.
 //!
 //! ```text
 //! gort: GORT_MAXPROCS="x": not a positive integer; using 2
+//! gort: GORT_MAXPROCS="300": out of range; using 256
+//! gort: GORT_DEBUG="foo=1": unknown key "foo"; ignored
 //! ```
+//!
+//! `GORT_DEBUG` is a comma-separated list of `key=value` settings (Go's
+//! `GODEBUG` shape); each unknown key or bad value gets its own line and
+//! is ignored, the other settings still apply. Nothing here is ever fatal.
+//!
+//! The parsers are pure functions (unit-tested below); only the `env_*`
+//! helpers read the environment and write the warnings.
 
 use crate::os;
 
@@ -27,6 +42,23 @@ pub(crate) struct Config {
     pub maxprocs: usize,
     /// Usable bytes of each goroutine stack (a multiple of the page size).
     pub stack_size: usize,
+    /// `GORT_DEBUG` settings.
+    pub debug: DebugFlags,
+}
+
+/// `GORT_DEBUG` settings; the default is everything off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct DebugFlags {
+    /// `schedtrace=MS`: sysmon prints a `SCHED` line every this many
+    /// milliseconds; 0 when off.
+    pub schedtrace_ms: u64,
+    /// `scheddetail=1`: each `SCHED` report also lists every P, M and G
+    /// (only with `schedtrace`).
+    pub scheddetail: bool,
+    /// `sigquit=1`: in library mode too, install the SIGQUIT handler that
+    /// dumps every goroutine (program mode installs it anyway). Parsed
+    /// here only; the signal code reads it as `sched().debug.sigquit`.
+    pub sigquit: bool,
 }
 
 impl Config {
@@ -39,59 +71,159 @@ impl Config {
         Config {
             maxprocs,
             stack_size: stack_size.div_ceil(page) * page,
+            debug: env_debug("GORT_DEBUG"),
         }
     }
 }
 
+/// Why a value was not taken as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bad<T> {
+    /// It does not parse: the reason; the default is used.
+    Invalid(&'static str),
+    /// A number out of range: what it is clamped to.
+    Clamped(T),
+}
+
+/// The value of environment variable `name`, as text; None when unset or
+/// empty (an empty value counts as unset).
+fn env_value(name: &str) -> Option<String> {
+    let v = std::env::var_os(name)?;
+    let v = v.to_string_lossy().into_owned();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Writes one warning line about `name="value"` on stderr (one write).
+fn warn(name: &str, value: &str, what: &str) {
+    let line = format!("gort: {name}={value:?}: {what}\n");
+    os::write_stderr(line.as_bytes());
+}
+
 /// The value of environment variable `name` parsed by `parse`, or
-/// `default` when it is unset or bad (a bad value is reported in one line
-/// on stderr).
+/// `default` when it is unset, empty or bad, or the clamped value when it
+/// is out of range (a bad or clamped value is reported in one line on
+/// stderr).
 fn env_or<T: std::fmt::Display + Copy>(
     name: &str,
-    parse: fn(&str) -> Result<T, &'static str>,
+    parse: fn(&str) -> Result<T, Bad<T>>,
     default: T,
 ) -> T {
-    let Some(v) = std::env::var_os(name) else {
+    let Some(v) = env_value(name) else {
         return default;
     };
-    let v = v.to_string_lossy();
-    parse(&v).unwrap_or_else(|why| {
-        let line = format!("gort: {name}={v:?}: {why}; using {default}\n");
-        os::write_stderr(line.as_bytes());
-        default
-    })
+    match parse(&v) {
+        Ok(x) => x,
+        Err(Bad::Clamped(x)) => {
+            warn(name, &v, &format!("out of range; using {x}"));
+            x
+        }
+        Err(Bad::Invalid(why)) => {
+            warn(name, &v, &format!("{why}; using {default}"));
+            default
+        }
+    }
 }
 
-/// Parses `GORT_MAXPROCS`: a positive decimal integer, at most
-/// [`MAX_PROCS`].
-pub(crate) fn parse_maxprocs(s: &str) -> Result<usize, &'static str> {
-    let n: u64 = s.trim().parse().map_err(|_| "not a positive integer")?;
-    if n == 0 {
-        return Err("not a positive integer");
+/// Reads `GORT_DEBUG` (see [`parse_debug`]), reporting each bad setting.
+fn env_debug(name: &str) -> DebugFlags {
+    let Some(v) = env_value(name) else {
+        return DebugFlags::default();
+    };
+    let (flags, problems) = parse_debug(&v);
+    for (item, why) in problems {
+        warn(name, item, &format!("{why}; ignored"));
     }
-    if n > MAX_PROCS as u64 {
-        return Err("larger than 256");
-    }
-    Ok(n as usize)
+    flags
 }
 
-/// Parses `GORT_STACK_SIZE`: bytes, between 16 KiB and 256 MiB.
-/// Suffixes `k`, `m` (powers of 1024) are accepted.
-pub(crate) fn parse_stack_size(s: &str) -> Result<usize, &'static str> {
+/// A decimal number (surrounding blanks allowed): `Ok(n)`, or
+/// `Err(true)` for digits too large for a u64 (out of range, not
+/// malformed), `Err(false)` for anything else.
+fn parse_digits(s: &str) -> Result<u64, bool> {
+    let s = s.trim();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(false);
+    }
+    s.parse().map_err(|_| true)
+}
+
+/// Parses `GORT_MAXPROCS`: a positive decimal integer. Above
+/// [`MAX_PROCS`] it is clamped, as `gort_gomaxprocs` clamps.
+pub(crate) fn parse_maxprocs(s: &str) -> Result<usize, Bad<usize>> {
+    const NOT: &str = "not a positive integer";
+    match parse_digits(s) {
+        Ok(0) | Err(false) => Err(Bad::Invalid(NOT)),
+        Ok(n) if n <= MAX_PROCS as u64 => Ok(n as usize),
+        Ok(_) | Err(true) => Err(Bad::Clamped(MAX_PROCS)),
+    }
+}
+
+/// Parses `GORT_STACK_SIZE`: bytes, with an optional suffix `k`, `m` or
+/// `g` (powers of 1024, either case). Outside 16 KiB - 256 MiB it is
+/// clamped to the nearer end.
+pub(crate) fn parse_stack_size(s: &str) -> Result<usize, Bad<usize>> {
     let t = s.trim();
     let (digits, mult) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1024u64),
-        Some((i, 'm' | 'M')) => (&t[..i], 1024 * 1024),
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
         _ => (t, 1),
     };
-    let n: u64 = digits.parse().map_err(|_| "not a size in bytes")?;
-    let n = n
-        .checked_mul(mult)
-        .ok_or("not between 16384 and 268435456")?;
-    if n < MIN_STACK_SIZE as u64 || n > MAX_STACK_SIZE as u64 {
-        return Err("not between 16384 and 268435456");
+    let n = match parse_digits(digits) {
+        Ok(n) => n.saturating_mul(mult),
+        Err(true) => u64::MAX,
+        Err(false) => return Err(Bad::Invalid("not a size in bytes")),
+    };
+    if n < MIN_STACK_SIZE as u64 {
+        Err(Bad::Clamped(MIN_STACK_SIZE))
+    } else if n > MAX_STACK_SIZE as u64 {
+        Err(Bad::Clamped(MAX_STACK_SIZE))
+    } else {
+        Ok(n as usize)
     }
-    Ok(n as usize)
+}
+
+/// Parses `GORT_DEBUG`: comma-separated `key=value` settings, the last one
+/// winning when a key repeats; empty items are skipped. Returns the
+/// settings and, for each item that was ignored, the item and why.
+///
+/// Keys: `schedtrace=MS` (a positive integer), `scheddetail=0|1`,
+/// `sigquit=0|1`.
+pub(crate) fn parse_debug(s: &str) -> (DebugFlags, Vec<(&str, String)>) {
+    let mut flags = DebugFlags::default();
+    let mut problems = Vec::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = item.split_once('=') else {
+            problems.push((item, "not key=value".to_owned()));
+            continue;
+        };
+        let flag = |v: &str| match v.trim() {
+            "0" => Ok(false),
+            "1" => Ok(true),
+            _ => Err("not 0 or 1".to_owned()),
+        };
+        let result = match key.trim() {
+            "schedtrace" => match parse_digits(value) {
+                Ok(n) if n > 0 => {
+                    flags.schedtrace_ms = n;
+                    Ok(())
+                }
+                _ => Err("not a positive integer".to_owned()),
+            },
+            "scheddetail" => flag(value).map(|b| flags.scheddetail = b),
+            "sigquit" => flag(value).map(|b| flags.sigquit = b),
+            other => Err(format!("unknown key {other:?}")),
+        };
+        if let Err(why) = result {
+            problems.push((item, why));
+        }
+    }
+    (flags, problems)
 }
 
 #[cfg(test)]
@@ -102,11 +234,18 @@ mod tests {
     fn maxprocs_values() {
         assert_eq!(parse_maxprocs("4"), Ok(4));
         assert_eq!(parse_maxprocs(" 1 "), Ok(1));
-        assert!(parse_maxprocs("0").is_err());
-        assert!(parse_maxprocs("-3").is_err());
-        assert!(parse_maxprocs("x").is_err());
-        assert!(parse_maxprocs("").is_err());
-        assert!(parse_maxprocs("100000").is_err());
+        assert_eq!(parse_maxprocs("256"), Ok(256));
+        assert!(matches!(parse_maxprocs("0"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_maxprocs("-3"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_maxprocs("x"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_maxprocs("4x"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_maxprocs(""), Err(Bad::Invalid(_))));
+        assert_eq!(parse_maxprocs("257"), Err(Bad::Clamped(256)));
+        assert_eq!(parse_maxprocs("300"), Err(Bad::Clamped(256)));
+        assert_eq!(
+            parse_maxprocs("99999999999999999999999"),
+            Err(Bad::Clamped(256))
+        );
     }
 
     #[test]
@@ -114,9 +253,73 @@ mod tests {
         assert_eq!(parse_stack_size("65536"), Ok(65536));
         assert_eq!(parse_stack_size("64k"), Ok(65536));
         assert_eq!(parse_stack_size("1M"), Ok(1 << 20));
-        assert!(parse_stack_size("1024").is_err());
-        assert!(parse_stack_size("512m").is_err());
-        assert!(parse_stack_size("lots").is_err());
-        assert!(parse_stack_size("99999999999999999999k").is_err());
+        assert_eq!(parse_stack_size("16k"), Ok(16384));
+        assert_eq!(parse_stack_size("256m"), Ok(256 << 20));
+        assert_eq!(parse_stack_size("1024"), Err(Bad::Clamped(16384)));
+        assert_eq!(parse_stack_size("1k"), Err(Bad::Clamped(16384)));
+        assert_eq!(parse_stack_size("0"), Err(Bad::Clamped(16384)));
+        assert_eq!(parse_stack_size("512m"), Err(Bad::Clamped(256 << 20)));
+        assert_eq!(parse_stack_size("1g"), Err(Bad::Clamped(256 << 20)));
+        assert_eq!(parse_stack_size("1G"), Err(Bad::Clamped(256 << 20)));
+        assert_eq!(
+            parse_stack_size("99999999999999999999k"),
+            Err(Bad::Clamped(256 << 20))
+        );
+        assert_eq!(
+            parse_stack_size("999999999999g"),
+            Err(Bad::Clamped(256 << 20))
+        );
+        assert!(matches!(parse_stack_size("lots"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_stack_size("-5k"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_stack_size("k"), Err(Bad::Invalid(_))));
+        assert!(matches!(parse_stack_size("1t"), Err(Bad::Invalid(_))));
+    }
+
+    #[test]
+    fn debug_settings() {
+        let (f, p) = parse_debug("schedtrace=1000");
+        assert_eq!(f.schedtrace_ms, 1000);
+        assert!(!f.scheddetail && !f.sigquit);
+        assert!(p.is_empty());
+
+        let (f, p) = parse_debug("schedtrace=50,scheddetail=1,sigquit=1");
+        assert_eq!(
+            f,
+            DebugFlags {
+                schedtrace_ms: 50,
+                scheddetail: true,
+                sigquit: true
+            }
+        );
+        assert!(p.is_empty());
+
+        // Empty items and blanks are fine; the last setting of a key wins.
+        let (f, p) = parse_debug(" sigquit=1, ,sigquit=0,");
+        assert!(!f.sigquit);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn debug_problems_are_reported_and_skipped() {
+        let (f, p) = parse_debug("foo=1,schedtrace=x,scheddetail=2,sigquit,schedtrace=0,sigquit=1");
+        assert_eq!(
+            f,
+            DebugFlags {
+                schedtrace_ms: 0,
+                scheddetail: false,
+                sigquit: true
+            }
+        );
+        let got: Vec<(&str, &str)> = p.iter().map(|(i, w)| (*i, w.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("foo=1", "unknown key \"foo\""),
+                ("schedtrace=x", "not a positive integer"),
+                ("scheddetail=2", "not 0 or 1"),
+                ("sigquit", "not key=value"),
+                ("schedtrace=0", "not a positive integer"),
+            ]
+        );
     }
 }

@@ -256,7 +256,7 @@ pub(crate) fn end_call(g: &Goroutine) {
     IN_CALL.fetch_sub(1, Ordering::Relaxed);
     g.in_call.store(false, Ordering::Relaxed);
     sched::running::set(ptr::null_mut());
-    g.lock_count.set(0);
+    g.lock_count.store(0, Ordering::Relaxed);
     g.id.store(0, Ordering::Relaxed);
     // SAFETY: our own record; the call is over.
     unsafe { (*g.panic.get()).end_call() };

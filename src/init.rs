@@ -213,6 +213,7 @@ pub(crate) fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
         crate::panic::fatal("gort_main called twice");
     }
     wait_for_init();
+    crate::signals::install_sigquit();
     MAIN_FN.store(main_fn as usize, Ordering::Relaxed);
     MAIN_ARG.store(arg as usize, Ordering::Relaxed);
     sched::run_main_thread(main_goroutine)
@@ -231,14 +232,17 @@ pub(crate) fn main_called_goexit() -> bool {
 }
 
 unsafe extern "C" fn main_goroutine(_: *mut c_void) {
+    let f: MainFn =
+        // SAFETY: stored by `main` from a valid function pointer.
+        unsafe { std::mem::transmute::<usize, MainFn>(MAIN_FN.load(Ordering::Relaxed)) };
     let g = sched::current_g();
     if !g.is_null() {
         // SAFETY: the running goroutine is ours.
         unsafe { (*g).is_main.set(true) };
+        // Dumps name the program's main function as the entry.
+        // SAFETY: as above.
+        unsafe { (*g).start_fn.store(f as usize, Ordering::Relaxed) };
     }
-    let f: MainFn =
-        // SAFETY: stored by `main` from a valid function pointer.
-        unsafe { std::mem::transmute::<usize, MainFn>(MAIN_FN.load(Ordering::Relaxed)) };
     // SAFETY: calling the program's main function with its argument is the
     // contract of gort_main.
     let status = unsafe { f(MAIN_ARG.load(Ordering::Relaxed) as *mut c_void) };
@@ -254,6 +258,7 @@ unsafe extern "C" fn main_goroutine(_: *mut c_void) {
 #[cfg_attr(test, allow(dead_code))]
 extern "C" fn gort_library_init() {
     crate::panic::install_rust_panic_hook();
+    crate::sched::start_debug_services();
     // SAFETY: registering a plain extern "C" function; the library is never
     // unloaded (-z nodelete), so the handler stays valid.
     unsafe { libc::atexit(crate::panic::hold_exit_for_panics) };

@@ -106,4 +106,5 @@ pub(crate) mod time;
 pub(crate) mod timeline;
 pub(crate) mod timer;
 pub(crate) mod trace;
+pub(crate) mod unwind;
 mod valgrind;

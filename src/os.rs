@@ -224,6 +224,33 @@ impl FixedBuf {
     }
 }
 
+extern "C" {
+    static mut stdout: *mut libc::FILE;
+    fn ftrylockfile(f: *mut libc::FILE) -> libc::c_int;
+    fn funlockfile(f: *mut libc::FILE);
+    fn fflush_unlocked(f: *mut libc::FILE) -> libc::c_int;
+}
+
+/// Flushes the C host's buffered `stdout` before the process ends with
+/// `_exit` (a fatal error, an unrecovered panic, SIGQUIT), so what the
+/// program printed to a pipe or a file is not lost. Only if the stream's
+/// lock is free: a thread blocked while holding it (or this thread, if
+/// it was interrupted inside stdio) must not hang the report. Never call
+/// it from a signal handler.
+pub(crate) fn flush_stdout() {
+    let e = errno();
+    // SAFETY: `stdout` is the C library's stream, valid for the life of
+    // the process; it is flushed only while its lock is held here.
+    unsafe {
+        let f = stdout;
+        if !f.is_null() && ftrylockfile(f) == 0 {
+            fflush_unlocked(f);
+            funlockfile(f);
+        }
+    }
+    set_errno(e);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

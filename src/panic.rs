@@ -860,13 +860,8 @@ fn report_unrecovered(chain: &[(CString, bool)]) -> ! {
         out.push('\n');
     }
     out.push('\n');
-    // What the program printed before the panic must not be lost: a Go
-    // program's output is unbuffered, a C program's stdout to a pipe or
-    // file is not, and the process ends with _exit. Not in a signal
-    // handler here (an unrecovered panic runs on its goroutine), so
-    // stdio may be used.
-    // SAFETY: fflush(NULL) flushes every open output stream.
-    unsafe { libc::fflush(std::ptr::null_mut()) };
+    // What the program printed before the panic is flushed by the report
+    // (finish_report: signals::flush_stdio_for_report).
     finish_report(out, false)
 }
 
@@ -889,14 +884,27 @@ pub(crate) fn fatal_alone(msg: &str) -> ! {
     unsafe { libc::_exit(2) }
 }
 
-fn finish_report(mut out: String, all: bool) -> ! {
+/// Claims the right to write the process's last report (a fatal error,
+/// an unrecovered panic, a crash signal): false if another report is
+/// already being written.
+pub(crate) fn begin_report() -> bool {
     if REPORTING.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    REPORTER.store(this_thread(), Ordering::SeqCst);
+    true
+}
+
+fn finish_report(mut out: String, all: bool) -> ! {
+    if !reporting() {
+        crate::signals::flush_stdio_for_report();
+    }
+    if !begin_report() {
         // Failing while reporting: print the bare message only.
         os::write_stderr(out.as_bytes());
         // SAFETY: _exit has no preconditions.
         unsafe { libc::_exit(2) }
     }
-    REPORTER.store(this_thread(), Ordering::SeqCst);
     let dump = crate::trace::dump(all);
     if dump.is_empty() {
         let id = sched::goid();

@@ -69,7 +69,9 @@
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use std::sync::Once;
 
 use crate::sched::m as machine;
@@ -77,33 +79,32 @@ use crate::sched::Goroutine;
 use crate::stack::GUARD_SIZE;
 
 /// Bytes of alternate signal stack per runtime thread.
-const ALTSTACK_SIZE: usize = 64 * 1024;
+const ALTSTACK_SIZE: usize = 256 * 1024;
 /// How far below the guard a stack pointer still counts as an overflow.
 const FAR_BELOW: usize = 1 << 20;
 
 static INSTALL: Once = Once::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
+/// The synchronous crash signals gort reports (module docs).
+const CRASH_SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL];
+
 /// The handlers that were installed before ours, for chaining. Written
 /// once (inside INSTALL), before our handler can run; read by it.
-struct OldActions(std::cell::UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+struct OldActions(std::cell::UnsafeCell<[MaybeUninit<libc::sigaction>; 4]>);
 // SAFETY: written only inside INSTALL.call_once, before the handler that
 // reads it is installed (sigaction is a full barrier for the signal).
 unsafe impl Sync for OldActions {}
-static OLD: OldActions = OldActions(std::cell::UnsafeCell::new([MaybeUninit::uninit(); 2]));
+static OLD: OldActions = OldActions(std::cell::UnsafeCell::new([MaybeUninit::uninit(); 4]));
 
 fn slot(sig: libc::c_int) -> usize {
-    if sig == libc::SIGSEGV {
-        0
-    } else {
-        1
-    }
+    CRASH_SIGNALS.iter().position(|&s| s == sig).unwrap_or(0)
 }
 
-/// Installs the SIGSEGV and SIGBUS handlers (once).
+/// Installs the crash signal handlers (once).
 pub(crate) fn install_handlers() {
     INSTALL.call_once(|| {
-        for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        for sig in CRASH_SIGNALS {
             // SAFETY: sigaction structs are plain data (zeroed is valid);
             // OLD is only written here, before our handler can run.
             unsafe {
@@ -113,7 +114,7 @@ pub(crate) fn install_handlers() {
                 libc::sigemptyset(&mut sa.sa_mask);
                 let old = (*OLD.0.get())[slot(sig)].as_mut_ptr();
                 if libc::sigaction(sig, &sa, old) != 0 {
-                    crate::panic::fatal("sigaction failed installing the stack overflow handler");
+                    crate::panic::fatal("sigaction failed installing the crash handlers");
                 }
             }
         }
@@ -208,22 +209,256 @@ pub(crate) fn release_altstack() {
 
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo and ucontext.
-    let (addr, sp) = unsafe { ((*info).si_addr() as usize, stack_pointer(ctx)) };
-    if let Some(report) = overflow(addr, sp) {
-        report.print_and_exit();
+    let (addr, code, regs) = unsafe {
+        (
+            (*info).si_addr() as usize,
+            (*info).si_code,
+            crate::unwind::from_signal(ctx),
+        )
+    };
+    if sig == libc::SIGSEGV || sig == libc::SIGBUS {
+        if let Some(report) = overflow(addr, regs.sp) {
+            report.print_and_exit(regs);
+        }
+    }
+    // A fault of the code a goroutine runs, raised by the CPU (not sent
+    // with kill), that the host does not handle itself: Go's report.
+    if code > 0 && !host_handles(sig) {
+        if let Some((g, lo, hi)) = faulting_goroutine() {
+            crash_report(sig, code, addr, regs, g, lo, hi);
+        }
     }
     // SAFETY: forwarding the kernel's arguments to the previous handler.
     unsafe { chain(sig, info, ctx) };
 }
 
+/// Whether the host installed a handler of its own for `sig` before gort.
+fn host_handles(sig: libc::c_int) -> bool {
+    if !INSTALLED.load(Ordering::Acquire) {
+        return false;
+    }
+    // SAFETY: OLD was initialised before INSTALLED was set.
+    let old = unsafe { (*OLD.0.get())[slot(sig)].assume_init_ref() };
+    old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN
+}
+
+/// The goroutine the faulting thread runs, with its stack's usable bounds:
+/// a runtime thread's current goroutine, or a foreign thread's record
+/// while it is inside gort_call.
+fn faulting_goroutine() -> Option<(&'static Goroutine, usize, usize)> {
+    // SAFETY: pthread_self reads the thread pointer; async-signal-safe.
+    let me = unsafe { libc::pthread_self() } as u64;
+    if let Some(m) = machine::find_by_thread(me) {
+        // SAFETY: curg is the goroutine this very thread was running when
+        // it faulted; goroutine records are never freed.
+        let g = unsafe { m.curg.load(Ordering::Relaxed).as_ref() }?;
+        let lo = g.stack_lo.get();
+        return (lo != 0).then(|| (g, lo + GUARD_SIZE, g.stack_hi.get()));
+    }
+    let slot = find_slot(me)?;
+    // SAFETY: the slot's record is this very thread's attach record, freed
+    // only by this thread after clearing the slot.
+    let g = unsafe { slot.record.load(Ordering::Acquire).as_ref() }?;
+    let (lo, hi) = (
+        slot.lo.load(Ordering::Relaxed),
+        slot.hi.load(Ordering::Relaxed),
+    );
+    (g.in_call.load(Ordering::Relaxed) && lo != 0).then_some((g, lo, hi))
+}
+
+/// Go's name and description of a crash signal.
+fn describe(sig: libc::c_int) -> (&'static str, &'static str) {
+    match sig {
+        libc::SIGSEGV => ("SIGSEGV", "segmentation violation"),
+        libc::SIGBUS => ("SIGBUS", "bus error"),
+        libc::SIGFPE => ("SIGFPE", "floating-point exception"),
+        _ => ("SIGILL", "illegal instruction"),
+    }
+}
+
+/// Writes Go's report of a crash signal raised by goroutine `g`'s code:
+/// the signal, the goroutine's frames, then every other goroutine. Then
+/// returns, and the caller restores the default action so that the fault
+/// ends the process as it would have without gort (core dump, status).
+/// Allocates: a fault inside the C library's allocator may cut the report
+/// short (the locks involved are taken with short timeouts).
+fn crash_report(
+    sig: libc::c_int,
+    code: libc::c_int,
+    addr: usize,
+    regs: crate::unwind::Regs,
+    g: &Goroutine,
+    lo: usize,
+    hi: usize,
+) {
+    if crate::panic::reporting() {
+        return; // another report is being written: just end
+    }
+    // First, while threads still starting up may finish (they wait while
+    // a report is written).
+    flush_stdio_for_report();
+    if !crate::panic::begin_report() {
+        return;
+    }
+    let (name, what) = describe(sig);
+    let mut out = format!(
+        "fatal error: unexpected signal during runtime execution\n\
+         [signal {name}: {what} code={code:#x} addr={addr:#x} pc={:#x}]\n\n",
+        regs.pc
+    );
+    out.push_str(&crate::trace::crash_dump(g, regs, lo, hi, true));
+    crate::os::write_stderr(out.as_bytes());
+}
+
+// ---------------------------------------------------------------------------
+// Work done for signal handlers by sysmon, off the signal path.
+
+/// A flush of the host's stdio asked for a report: 0 none, 1 asked, 2
+/// done.
+static FLUSH: AtomicU32 = AtomicU32::new(0);
+/// sysmon's thread (`pthread_self()`), 0 until it runs.
+static MONITOR: AtomicU64 = AtomicU64::new(0);
+/// SIGQUIT arrived: (interrupted pc, si_code, the receiving M's id or -1).
+static QUIT: AtomicBool = AtomicBool::new(false);
+static QUIT_PC: AtomicUsize = AtomicUsize::new(0);
+static QUIT_CODE: AtomicI64 = AtomicI64::new(0);
+static QUIT_M: AtomicI64 = AtomicI64::new(-1);
+
+/// Before a report ends the process: flushes the host's buffered stdio
+/// streams (`fflush(NULL)`) so that what the program printed to a pipe or
+/// a file is not lost. sysmon does the flush and the reporter waits for
+/// it a quarter of a second at most: a stream whose lock is held by a
+/// thread that never lets go (blocked writing to a full pipe, or the
+/// faulting thread itself, interrupted inside stdio) then costs the
+/// flush, never the report. On sysmon itself only `stdout` is flushed,
+/// if its lock is free; before sysmon runs, the caller flushes (not from
+/// a signal handler). Callable from a signal handler (it only wakes
+/// sysmon and sleeps).
+pub(crate) fn flush_stdio_for_report() {
+    let monitor = MONITOR.load(Ordering::SeqCst);
+    // SAFETY: pthread_self reads the thread pointer; async-signal-safe.
+    let me = unsafe { libc::pthread_self() } as u64;
+    if monitor == me {
+        crate::os::flush_stdout();
+        return;
+    }
+    if monitor == 0 {
+        if !in_signal_handler() {
+            // SAFETY: fflush(NULL) flushes every open output stream; not
+            // from a signal handler that may have interrupted stdio.
+            unsafe { libc::fflush(ptr::null_mut()) };
+        }
+        return;
+    }
+    FLUSH.store(1, Ordering::SeqCst);
+    crate::sched::sysmon::wake_sysmon();
+    for _ in 0..250 {
+        if FLUSH.load(Ordering::SeqCst) == 2 {
+            return;
+        }
+        crate::os::thread_sleep(1_000_000);
+    }
+}
+
+/// Whether the calling thread runs on its alternate signal stack (inside
+/// a crash handler).
+fn in_signal_handler() -> bool {
+    current_altstack().is_some_and(|s| s.ss_flags & libc::SS_ONSTACK != 0)
+}
+
+/// sysmon is about to serve (before its first wait): from now on
+/// [`flush_stdio_for_report`] and SIGQUIT rely on it.
+pub(crate) fn monitor_started() {
+    // SAFETY: pthread_self has no preconditions.
+    MONITOR.store(unsafe { libc::pthread_self() } as u64, Ordering::SeqCst);
+}
+
+/// sysmon's share of signal handling, after each of its waits: a flush
+/// asked for a report; the SIGQUIT dump.
+pub(crate) fn serve_monitor() {
+    if FLUSH.load(Ordering::SeqCst) == 1 {
+        // SAFETY: fflush(NULL) flushes every open output stream; sysmon is
+        // never inside stdio itself.
+        unsafe { libc::fflush(ptr::null_mut()) };
+        FLUSH.store(2, Ordering::SeqCst);
+    }
+    if QUIT.load(Ordering::SeqCst) {
+        quit_dump();
+    }
+}
+
+/// Go's SIGQUIT report: every goroutine's dump, then exit status 2.
+fn quit_dump() -> ! {
+    flush_stdio_for_report();
+    let mut out = format!(
+        "SIGQUIT: quit\nPC={:#x} m={} sigcode={}\n\n",
+        QUIT_PC.load(Ordering::SeqCst),
+        QUIT_M.load(Ordering::SeqCst),
+        QUIT_CODE.load(Ordering::SeqCst)
+    );
+    if crate::panic::begin_report() {
+        out.push_str(&crate::trace::dump(true));
+    }
+    crate::os::write_stderr(out.as_bytes());
+    crate::timeline::at_exit(true);
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
+extern "C" fn quit_handler(_: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and ucontext.
+    let (code, regs) = unsafe { ((*info).si_code, crate::unwind::from_signal(ctx)) };
+    // SAFETY: pthread_self reads the thread pointer; async-signal-safe.
+    let me = unsafe { libc::pthread_self() } as u64;
+    QUIT_PC.store(regs.pc, Ordering::SeqCst);
+    QUIT_CODE.store(i64::from(code), Ordering::SeqCst);
+    QUIT_M.store(
+        machine::find_by_thread(me).map_or(-1, |m| m.id),
+        Ordering::SeqCst,
+    );
+    if MONITOR.load(Ordering::SeqCst) == 0 {
+        // No sysmon to write the dump yet: the default action.
+        // SAFETY: plain sigaction/raise calls, async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGQUIT, &sa, ptr::null_mut());
+            libc::raise(libc::SIGQUIT);
+        }
+        return;
+    }
+    QUIT.store(true, Ordering::SeqCst);
+    crate::sched::sysmon::wake_sysmon();
+}
+
+/// Installs the SIGQUIT dump (program mode, or `GORT_DEBUG=sigquit=1`),
+/// unless the host installed a handler of its own. An ignored SIGQUIT (a
+/// shell's background job inherits that) is taken over, as Go does.
+pub(crate) fn install_sigquit() {
+    // SAFETY: sigaction structs are plain data (zeroed is valid); the
+    // query and the installation are plain sigaction calls.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGQUIT, ptr::null(), &mut old) != 0
+            || (old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN)
+        {
+            return;
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = quit_handler as *const () as libc::sighandler_t;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGQUIT, &sa, ptr::null_mut());
+    }
+}
+
 struct Overflow {
-    goid: i64,
+    g: &'static Goroutine,
     size: usize,
     sp: usize,
     lo: usize,
     hi: usize,
-    start_fn: usize,
-    creator_pc: usize,
     /// A gort_call goroutine on a foreign thread's own stack.
     foreign: bool,
 }
@@ -234,13 +469,10 @@ fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
     let Some(m) = machine::find_by_thread(me) else {
         return foreign_overflow(me, addr, sp);
     };
-    let g = m.curg.load(Ordering::Relaxed);
-    if g.is_null() {
-        return None;
-    }
     // SAFETY: curg is the goroutine this very thread was running when it
-    // faulted; its fields are owned by this thread.
-    let g = unsafe { &*g };
+    // faulted; its fields are owned by this thread, and goroutine records
+    // are never freed.
+    let g = unsafe { m.curg.load(Ordering::Relaxed).as_ref() }?;
     let lo = g.stack_lo.get();
     let hi = g.stack_hi.get();
     if lo == 0 {
@@ -253,13 +485,11 @@ fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
         return None;
     }
     Some(Overflow {
-        goid: g.goid(),
+        g,
         size: hi - usable_lo,
         sp,
         lo: usable_lo,
         hi,
-        start_fn: g.start_fn.load(Ordering::Relaxed),
-        creator_pc: g.creator_pc.load(Ordering::Relaxed),
         foreign: false,
     })
 }
@@ -268,13 +498,9 @@ fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
 /// while the thread is inside gort_call, of the stack learned at attach.
 fn foreign_overflow(me: u64, addr: usize, sp: usize) -> Option<Overflow> {
     let slot = find_slot(me)?;
-    let g = slot.record.load(Ordering::Acquire);
-    if g.is_null() {
-        return None;
-    }
     // SAFETY: the slot's record is this very thread's attach record, freed
     // only by this thread after clearing the slot.
-    let g = unsafe { &*g };
+    let g = unsafe { slot.record.load(Ordering::Acquire).as_ref() }?;
     if !g.in_call.load(Ordering::Relaxed) {
         return None;
     }
@@ -289,22 +515,23 @@ fn foreign_overflow(me: u64, addr: usize, sp: usize) -> Option<Overflow> {
         return None;
     }
     Some(Overflow {
-        goid: g.goid(),
+        g,
         size: hi - lo,
         sp,
         lo,
         hi,
-        start_fn: g.start_fn.load(Ordering::Relaxed),
-        creator_pc: 0,
         foreign: true,
     })
 }
 
 impl Overflow {
-    fn print_and_exit(&self) -> ! {
+    /// Go's report, with the goroutine's frames where they can be had (the
+    /// walk reads only the usable stack; the report allocates, and if
+    /// another report is under way only its first lines are written).
+    fn print_and_exit(&self, regs: crate::unwind::Regs) -> ! {
         let mut w = crate::os::FixedBuf::new();
         w.s("fatal error: stack overflow\n\nruntime: goroutine ");
-        w.dec(self.goid as u64);
+        w.dec(self.g.goid() as u64);
         w.s(" stack exceeds ");
         w.dec(self.size as u64);
         w.s("-byte limit\nruntime: sp=");
@@ -313,27 +540,17 @@ impl Overflow {
         w.hex(self.lo as u64);
         w.s(", ");
         w.hex(self.hi as u64);
-        w.s("]\n\ngoroutine ");
-        w.dec(self.goid as u64);
-        w.s(if self.foreign {
-            " [running, locked to thread]:\n"
-        } else {
-            " [running]:\n"
-        });
-        w.s("\tentry function ");
-        w.hex(self.start_fn as u64);
-        w.s("\n");
-        if self.creator_pc != 0 {
-            w.s("created by ");
-            w.hex(self.creator_pc as u64);
-            w.s("\n");
-        }
-        w.s(if self.foreign {
-            "(gort_call runs on the calling thread's own stack: give that thread a larger one)\n"
-        } else {
-            "(set GORT_STACK_SIZE for larger goroutine stacks)\n"
-        });
+        w.s("]\n\n");
         crate::os::write_stderr(w.bytes());
+        if crate::panic::begin_report() {
+            let dump = crate::trace::crash_dump(self.g, regs, self.lo, self.hi, false);
+            crate::os::write_stderr(dump.as_bytes());
+        }
+        crate::os::write_stderr(if self.foreign {
+            b"(gort_call runs on the calling thread's own stack: give that thread a larger one)\n"
+        } else {
+            b"(set GORT_STACK_SIZE for larger goroutine stacks)\n"
+        });
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(2) }
     }
@@ -378,25 +595,6 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     }
 }
 
-/// The interrupted stack pointer.
-///
-/// # Safety
-/// `ctx` is the ucontext the kernel passed to a signal handler.
-unsafe fn stack_pointer(ctx: *mut libc::c_void) -> usize {
-    let uc = ctx as *const libc::ucontext_t;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: per the contract.
-    return unsafe { (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] as usize };
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: per the contract.
-    return unsafe { (*uc).uc_mcontext.sp as usize };
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        let _ = uc;
-        0
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Foreign threads.
 
@@ -433,6 +631,15 @@ fn find_slot(thread: u64) -> Option<&'static ForeignSlot> {
         p = slot.next.load(Ordering::Acquire);
     }
     None
+}
+
+/// The top of the calling foreign thread's stack, as learned when it
+/// attached (None if it holds no attach state or its stack is unknown).
+pub(crate) fn foreign_stack_top() -> Option<usize> {
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as u64;
+    let slot = find_slot(me)?;
+    Some(slot.hi.load(Ordering::Relaxed)).filter(|&hi| hi != 0)
 }
 
 /// Takes a free slot for `thread`, or adds one.

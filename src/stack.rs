@@ -186,8 +186,30 @@ impl Drop for GStack {
         if self.mprotected {
             MPROTECT_GUARDS.fetch_sub(1, Ordering::Relaxed);
         }
+        // A dump may hold the gate (the wait could change errno).
+        let e = crate::os::errno();
+        let gate = UNMAP_GATE.read();
         // SAFETY: we own the mapping and nothing runs on it any more.
         unsafe { libc::munmap(self.low as *mut libc::c_void, self.len) };
+        drop(gate);
+        crate::os::set_errno(e);
+    }
+}
+
+/// Held shared while a goroutine stack is unmapped, and exclusively by a
+/// dump while it walks the stacks of goroutines it does not own
+/// (`crate::unwind`): a goroutine may end and give its stack back during
+/// the walk, but no stack is unmapped under the walk's reads.
+static UNMAP_GATE: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
+
+/// Keeps every goroutine stack mapped until the guard is dropped. `None`
+/// if that could not be had within a fatal report's short wait (the
+/// reporting thread may itself be unmapping a stack).
+pub(crate) fn hold_mapped() -> Option<parking_lot::RwLockWriteGuard<'static, ()>> {
+    if crate::panic::reporting() {
+        UNMAP_GATE.try_write_for(std::time::Duration::from_millis(100))
+    } else {
+        Some(UNMAP_GATE.write())
     }
 }
 

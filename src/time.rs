@@ -290,8 +290,8 @@ impl Timers {
         self.next_when.load(Ordering::SeqCst)
     }
 
-    /// Timers in the heap.
-    #[cfg(test)]
+    /// Timers in the heap (takes the heap lock: for statistics and tests,
+    /// not for the scheduler's checks).
     pub(crate) fn len(&self) -> usize {
         self.heap.lock().len()
     }

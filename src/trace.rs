@@ -57,6 +57,8 @@ use addr2line::gimli;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 use crate::sched::{self, status, Goroutine};
+use crate::unwind;
+use std::ptr;
 
 /// Most frames printed for the calling goroutine.
 const MAX_FRAMES: usize = 64;
@@ -267,7 +269,13 @@ fn is_runtime_frame(name: &str) -> bool {
         || name.starts_with("_R")
         || name.starts_with("gort_")
         || name.starts_with("__gortrt_")
+        || name == STACK_BOTTOM
+        || name == "stack_call_trampoline"
 }
+
+/// The first frame of every goroutine stack (the stack-switching crate's
+/// entry trampoline): a walk ends there.
+const STACK_BOTTOM: &str = "stack_init_trampoline";
 
 /// `f.cold`, `f.part.0`, `f.isra.0`, `f.constprop.0`, ... -> `f`.
 fn base_name(name: &str) -> &str {
@@ -349,34 +357,6 @@ fn write_symbolized(out: &mut String, addr: usize, frame: Option<&Frame>, prefix
     };
 }
 
-/// cbindgen:ignore
-type UnwindTraceFn = extern "C" fn(ctx: *mut c_void, arg: *mut c_void) -> c_int;
-
-// The unwinder (excluded from the header in cbindgen.toml).
-extern "C" {
-    fn _Unwind_Backtrace(trace: UnwindTraceFn, arg: *mut c_void) -> c_int;
-    fn _Unwind_GetIP(ctx: *mut c_void) -> usize;
-}
-
-/// Return addresses of the calling thread's frames, innermost first.
-fn unwind_here() -> Vec<usize> {
-    extern "C" fn each(ctx: *mut c_void, arg: *mut c_void) -> c_int {
-        // SAFETY: arg is the Vec passed below; ctx is the unwinder's.
-        let v = unsafe { &mut *(arg as *mut Vec<usize>) };
-        // SAFETY: ctx is a live unwind context.
-        let ip = unsafe { _Unwind_GetIP(ctx) };
-        if ip == 0 || v.len() >= 256 {
-            return 5; // _URC_END_OF_STACK
-        }
-        v.push(ip);
-        0 // _URC_NO_REASON
-    }
-    let mut v: Vec<usize> = Vec::with_capacity(64);
-    // SAFETY: the callback only appends to the Vec it is given.
-    unsafe { _Unwind_Backtrace(each, &mut v as *mut Vec<usize> as *mut c_void) };
-    v
-}
-
 fn state_of(g: &Goroutine) -> &'static str {
     match g.status.load(Ordering::Relaxed) {
         status::RUNNING => "running",
@@ -407,59 +387,171 @@ fn write_created_by(out: &mut String, g: &Goroutine) {
     }
 }
 
-/// The calling goroutine's block: its frames from `gort_stack`'s caller
-/// down to its entry function.
-fn write_current(out: &mut String, g: &Goroutine) {
-    let _ = writeln!(out, "goroutine {} [running]:", g.goid());
-    let ips = unwind_here();
-    let entry = symbolize(g.start_fn.load(Ordering::Relaxed)).map(|f| f.name);
-    // Skip the runtime's own frames (gort_stack, a panic or fatal report):
-    // everything up to the first frame that is neither Rust code nor a
-    // gort_* entry point.
-    let ours = runtime_shared_object();
-    let start = ips
+/// Most frames walked on a stack (runtime frames included).
+const MAX_WALK: usize = 256;
+
+/// The top of the calling thread's stack for goroutine `g`, the caller.
+fn own_stack_top(g: &Goroutine) -> Option<usize> {
+    if g.foreign {
+        crate::signals::foreign_stack_top()
+    } else {
+        // The stack bounds are owned by the goroutine's own thread: us.
+        Some(g.stack_hi.get()).filter(|&hi| hi != 0)
+    }
+}
+
+/// Frames of `g`, which is not running, from where it switched out (None
+/// when it has not run yet, or ran again while it was walked).
+fn parked_frames(g: &Goroutine) -> Option<Vec<usize>> {
+    if g.foreign {
+        return None;
+    }
+    for _ in 0..3 {
+        let (regs, hi, seq) = g.ctx.read()?;
+        let frames = unwind::walk(regs, regs.sp, hi, MAX_WALK);
+        if g.ctx.still(seq) {
+            return Some(frames);
+        }
+    }
+    None
+}
+
+/// Whether `addr` is code of the runtime (its Rust code, its assembly,
+/// a `gort_*` entry point) rather than of the program.
+fn in_runtime(addr: usize, frame: Option<&Frame>) -> bool {
+    static LIB: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let lib = LIB.get_or_init(runtime_shared_object);
+    if lib.is_some() && module_of(addr).map(|(p, _)| p) == *lib {
+        return true;
+    }
+    frame.is_some_and(|f| is_runtime_frame(&f.name))
+}
+
+/// Writes a goroutine's frames, innermost first (`frames` as
+/// [`unwind::walk`] returns them): the runtime's own frames are skipped,
+/// except, with `call`, the last `gort_*` function among them (the
+/// blocking operation); then the program's frames down to the entry
+/// function `entry` (named even if no frame showed it: a tail call, or a
+/// walk cut short), or the next runtime frame below them.
+fn write_frames(out: &mut String, frames: &[usize], entry: usize, call: bool) {
+    let mut symbolized: Vec<(usize, Option<Frame>)> =
+        frames.iter().map(|&a| (a, symbolize(a))).collect();
+    if let Some(i) = symbolized
         .iter()
-        .position(|&ip| {
-            let in_lib = ours.is_some() && module_of(ip - 1).map(|(p, _)| p) == ours;
-            !in_lib && !symbolize(ip - 1).is_some_and(|f| is_runtime_frame(&f.name))
-        })
-        .unwrap_or(0);
-    // Then the program's frames, down to the entry function or the next
-    // runtime frame below them (gort_call, the goroutine trampoline).
-    let mut printed = 0;
+        .position(|(_, f)| f.as_ref().is_some_and(|f| f.name == STACK_BOTTOM))
+    {
+        symbolized.truncate(i + 1);
+    }
+    // The program's frames start after the runtime's; the last gort_*
+    // function among those is the call the program made.
+    let start = symbolized
+        .iter()
+        .position(|(a, f)| !in_runtime(*a, f.as_ref()))
+        .unwrap_or(symbolized.len());
+    if call {
+        let api = symbolized[..start]
+            .iter()
+            .rev()
+            .find(|(_, f)| f.as_ref().is_some_and(|f| f.name.starts_with("gort_")));
+        if let Some((a, f)) = api {
+            write_symbolized(out, *a, f.as_ref(), "");
+        }
+    }
+    let entry_name = symbolize(entry).map(|f| f.name);
     let mut saw_entry = false;
-    for &ip in &ips[start..] {
-        let frame = symbolize(ip - 1);
-        let name = frame.as_ref().map(|f| f.name.clone());
-        if printed > 0 && name.as_deref().is_some_and(is_runtime_frame) {
+    for (printed, (a, f)) in symbolized[start..].iter().enumerate() {
+        if in_runtime(*a, f.as_ref()) {
             break;
         }
-        write_symbolized(out, ip - 1, frame.as_ref(), "");
-        printed += 1;
-        if name.is_some() && name == entry {
-            saw_entry = true;
-            break;
-        }
-        if printed >= MAX_FRAMES {
+        if printed == MAX_FRAMES {
             let _ = writeln!(out, "...additional frames elided...");
             break;
         }
+        write_symbolized(out, *a, f.as_ref(), "");
+        let name = f.as_ref().map(|f| &f.name);
+        if name.is_some() && name == entry_name.as_ref() || *a == entry {
+            saw_entry = true;
+            break;
+        }
     }
-    if !saw_entry {
-        // Tail calls (or missing unwind tables) hid the entry function's
-        // frame: name it anyway.
-        write_frame(out, g.start_fn.load(Ordering::Relaxed), "");
+    if !saw_entry && entry != 0 {
+        write_frame(out, entry, "");
+    }
+}
+
+/// The calling goroutine's block: its frames from `gort_stack`'s caller
+/// (or the code that panicked) down to its entry function.
+fn write_current(out: &mut String, g: &Goroutine) {
+    let _ = writeln!(out, "goroutine {} [running]:", g.goid());
+    let regs = unwind::here();
+    let frames = own_stack_top(g)
+        .map(|hi| unwind::walk(regs, regs.sp, hi, MAX_WALK))
+        .unwrap_or_default();
+    write_frames(out, &frames, g.start_fn.load(Ordering::Relaxed), false);
+    write_created_by(out, g);
+}
+
+/// The state word of a goroutine that is not the caller, as Go writes it.
+fn header_of(g: &Goroutine) -> String {
+    let mut state = state_of(g).to_owned();
+    if g.status.load(Ordering::Relaxed) == status::RUNNING {
+        let m = crate::sched::m::all().find(|m| ptr::eq(m.curg.load(Ordering::Relaxed), g));
+        if m.is_some_and(|m| m.blocking.load(Ordering::Relaxed) || m.p_unsynced().is_null()) {
+            state = "syscall".to_owned();
+        }
+    }
+    let minutes = g.wait_minutes(crate::os::nanotime());
+    if minutes >= 1 {
+        let _ = write!(state, ", {minutes} minutes");
+    }
+    // Locked by the program (the main goroutine of gort_main is bound to
+    // the main thread without being locked in Go's sense), or a foreign
+    // thread's goroutine, which runs on that thread only.
+    if g.lock_count.load(Ordering::Relaxed) > 0 || g.foreign {
+        state.push_str(", locked to thread");
+    }
+    format!("goroutine {} [{state}]:", g.goid())
+}
+
+fn write_other(out: &mut String, g: &Goroutine) {
+    let _ = writeln!(out, "{}", header_of(g));
+    let entry = g.start_fn.load(Ordering::Relaxed);
+    match parked_frames(g) {
+        Some(frames) => write_frames(out, &frames, entry, true),
+        None if g.status.load(Ordering::Relaxed) == status::RUNNING && !g.foreign => {
+            let _ = writeln!(
+                out,
+                "\tgoroutine running on other thread; stack unavailable"
+            );
+        }
+        None if entry != 0 => write_frame(out, entry, ""),
+        None => {}
     }
     write_created_by(out, g);
 }
 
-fn write_other(out: &mut String, g: &Goroutine) {
-    let _ = writeln!(out, "goroutine {} [{}]:", g.goid(), state_of(g));
-    let f = g.start_fn.load(Ordering::Relaxed);
-    if f != 0 {
-        write_frame(out, f, "");
+/// Every live goroutine but `me`, each block after a blank line.
+fn write_others(out: &mut String, me: *mut Goroutine) {
+    // Keeps the walked stacks mapped (see crate::unwind).
+    let _mapped = crate::stack::hold_mapped();
+    for gp in sched::all_records() {
+        if gp.as_ptr() == me {
+            continue;
+        }
+        let g = gp.get();
+        if is_live(g) {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            if _mapped.is_some() || g.foreign {
+                write_other(out, g);
+            } else {
+                let _ = writeln!(out, "{}", header_of(g));
+                write_frame(out, g.start_fn.load(Ordering::Relaxed), "");
+                write_created_by(out, g);
+            }
+        }
     }
-    write_created_by(out, g);
 }
 
 /// The dump `gort_stack` writes: the caller's goroutine (if any) first,
@@ -475,21 +567,28 @@ pub(crate) fn dump(all: bool) -> String {
         write_current(&mut out, unsafe { &*me });
     }
     if all {
-        let gs = sched::all_goroutines()
-            .into_iter()
-            .chain(crate::foreign::calling_records());
-        for gp in gs {
-            if gp.as_ptr() == me {
-                continue;
-            }
-            let g = gp.get();
-            if is_live(g) {
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                write_other(&mut out, g);
-            }
-        }
+        write_others(&mut out, me);
+    }
+    out
+}
+
+/// The dump of a crash report: goroutine `g`, which faulted with
+/// registers `regs` on the stack `[lo, hi)` (its frames first), then,
+/// with `all`, every other live goroutine.
+pub(crate) fn crash_dump(
+    g: &Goroutine,
+    regs: unwind::Regs,
+    lo: usize,
+    hi: usize,
+    all: bool,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "goroutine {} [running]:", g.goid());
+    let frames = unwind::walk(regs, regs.sp.max(lo), hi, MAX_WALK);
+    write_frames(&mut out, &frames, g.start_fn.load(Ordering::Relaxed), false);
+    write_created_by(&mut out, g);
+    if all {
+        write_others(&mut out, g as *const Goroutine as *mut Goroutine);
     }
     out
 }

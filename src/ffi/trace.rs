@@ -24,7 +24,8 @@ use crate::{os, timeline};
 /// `$TMPDIR` or /tmp if that fails); the JSON file is written when
 /// recording ends: by gort_trace_stop(), or when the process exits
 /// (`exit()`, a return from `main`, the end of gort_main()'s main
-/// function), or dies of a fatal error or an unrecovered panic. A process
+/// function), or dies of a fatal error, an unrecovered panic or the
+/// SIGQUIT dump. A process
 /// killed by a signal, or ended with `_exit()`, leaves the file empty.
 /// Writing takes about a second per million goroutine switches recorded.
 /// A child made by fork() does not own its parent's recording: its

@@ -158,6 +158,7 @@ pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64) -> i32 {
         };
     }
     std::mem::forget(inner);
+    sched::count_netpoll_wait();
     // SAFETY: the waiter is published in pd's list under its lock, which
     // unlock_pd releases once we are off our stack; whoever unlinks it
     // readies us exactly once.

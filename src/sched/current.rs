@@ -128,9 +128,28 @@ pub(super) fn with_p<R>(f: impl FnOnce(*const Processor) -> R) -> R {
 pub(super) unsafe fn switch_to_m(action: Action) {
     let g = current_g();
     debug_assert!(!g.is_null());
-    // SAFETY: the caller guarantees we run on goroutine `g`, whose yielder
-    // points into its own coroutine stack and stays valid while it runs.
-    unsafe { (*(*g).yielder.get()).suspend(action) };
+    // SAFETY: forwarded contract.
+    unsafe { suspend(g, action) };
+}
+
+/// Switches goroutine `g` (the caller) out to its M, first saving where
+/// it stands for dumps (`Goroutine::ctx`; an exiting goroutine leaves
+/// nothing to walk).
+///
+/// # Safety
+/// As for [`switch_to_m`]; `g` is the running goroutine.
+#[inline(always)]
+pub(super) unsafe fn suspend(g: *mut Goroutine, action: Action) {
+    // SAFETY: the caller guarantees we run on goroutine `g`, which this
+    // thread owns.
+    let gr = unsafe { &*g };
+    match action {
+        Action::Exit => gr.ctx.pc.store(0, Ordering::Relaxed),
+        _ => gr.ctx.save(crate::unwind::here(), gr.stack_hi.get()),
+    }
+    // SAFETY: `g`'s yielder points into its own coroutine stack and stays
+    // valid while it runs.
+    unsafe { (*gr.yielder.get()).suspend(action) };
 }
 
 /// This thread's M, if it is running a goroutine (not on a foreign

@@ -129,8 +129,9 @@ pub(crate) struct Goroutine {
     /// Whether the goroutine counts in gort_num_goroutine and dumps
     /// (cleared by [`super::uncount_current`] just before it ends).
     pub counted: AtomicBool,
-    /// LockOSThread nesting depth (owner only).
-    pub lock_count: Cell<u32>,
+    /// LockOSThread nesting depth (written by the owner only; atomic so
+    /// that dumps may read it).
+    pub lock_count: std::sync::atomic::AtomicU32,
     /// The M this goroutine is locked to, or null.
     pub locked_m: AtomicPtr<super::Machine>,
     /// Foreign records: whether the thread is inside gort_call, i.e. the
@@ -141,6 +142,89 @@ pub(crate) struct Goroutine {
     /// GORT_TRACE: the flow arrow that ends at the goroutine's next slice
     /// (0: none), set by whoever readies or creates it (module `timeline`).
     pub timeline_flow: AtomicU64,
+    /// Where the goroutine switched out, for dumps.
+    pub ctx: SavedContext,
+    /// Since when the goroutine has waited, for the dumps' `, N minutes`:
+    /// the census (`sysmon`) stamps a waiting goroutine the first time it
+    /// sees it in a park (`wait_seq` is that park's `ctx.seq`), so the
+    /// time is late by at most the census period.
+    pub wait_seq: AtomicUsize,
+    /// The census's first sighting of the current park (nanotime).
+    pub wait_since: AtomicI64,
+}
+
+/// Where a goroutine stood when it last switched out (parked or yielded),
+/// so a dump on another thread can walk its stack (see `crate::unwind`).
+///
+/// A sequence lock: `seq` is odd while the goroutine runs, even while it
+/// is switched out. Its M makes it odd before resuming it (then a release
+/// fence, so a reader that saw any write the goroutine made afterwards
+/// sees the odd value) and even after it switched back (a release store,
+/// after the goroutine stored the registers). A reader loads `seq`
+/// (acquire), the registers, walks the stack, then loads `seq` again after
+/// an acquire fence: the walk describes a switched-out goroutine only if
+/// both loads are the same even value. `pc` is 0 when there is nothing to
+/// walk (never run, or exiting).
+#[derive(Debug, Default)]
+pub(crate) struct SavedContext {
+    pub seq: AtomicUsize,
+    pub pc: AtomicUsize,
+    pub sp: AtomicUsize,
+    pub bp: AtomicUsize,
+    /// The top of the stack `sp` points into.
+    pub hi: AtomicUsize,
+}
+
+impl SavedContext {
+    /// Records the calling goroutine's registers (`regs`, taken in the
+    /// frame that is about to switch out) and its stack top. Called by the
+    /// goroutine itself.
+    #[inline(always)]
+    pub(crate) fn save(&self, regs: crate::unwind::Regs, hi: usize) {
+        self.pc.store(regs.pc, Ordering::Relaxed);
+        self.sp.store(regs.sp, Ordering::Relaxed);
+        self.bp.store(regs.bp, Ordering::Relaxed);
+        self.hi.store(hi, Ordering::Relaxed);
+    }
+
+    /// The goroutine is about to run (by its M, before resuming it).
+    #[inline(always)]
+    pub(crate) fn begin_run(&self) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s | 1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+    }
+
+    /// The goroutine has switched out (by its M, after the switch).
+    #[inline(always)]
+    pub(crate) fn end_run(&self) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store((s | 1) + 1, Ordering::Release);
+    }
+
+    /// A consistent snapshot of the registers and the stack top, if the
+    /// goroutine is switched out with something to walk, with the
+    /// sequence number to [`SavedContext::still`] check after the walk.
+    pub(crate) fn read(&self) -> Option<(crate::unwind::Regs, usize, usize)> {
+        let seq = self.seq.load(Ordering::Acquire);
+        if seq & 1 != 0 {
+            return None;
+        }
+        let regs = crate::unwind::Regs {
+            pc: self.pc.load(Ordering::Relaxed),
+            sp: self.sp.load(Ordering::Relaxed),
+            bp: self.bp.load(Ordering::Relaxed),
+        };
+        let hi = self.hi.load(Ordering::Relaxed);
+        (regs.pc != 0 && regs.sp < hi).then_some((regs, hi, seq))
+    }
+
+    /// Whether the goroutine stayed switched out since [`SavedContext::read`]
+    /// returned `seq`.
+    pub(crate) fn still(&self, seq: usize) -> bool {
+        std::sync::atomic::fence(Ordering::Acquire);
+        self.seq.load(Ordering::Relaxed) == seq
+    }
 }
 
 // SAFETY: a Goroutine is shared between threads, but its non-atomic fields
@@ -180,6 +264,29 @@ impl Goroutine {
         }
     }
 
+    /// Minutes this goroutine has been waiting in its current park, as
+    /// far as the census has seen (0 when unknown or under a minute).
+    pub(crate) fn wait_minutes(&self, now: i64) -> i64 {
+        if self.status.load(Ordering::Relaxed) != status::WAITING
+            || self.wait_seq.load(Ordering::Relaxed) != self.ctx.seq.load(Ordering::Relaxed)
+        {
+            return 0;
+        }
+        (now - self.wait_since.load(Ordering::Relaxed)) / 60_000_000_000
+    }
+
+    /// The census: stamps the goroutine's current park with `now` the
+    /// first time it is seen waiting in it.
+    pub(crate) fn census(&self, now: i64) {
+        let seq = self.ctx.seq.load(Ordering::Relaxed);
+        if self.status.load(Ordering::Relaxed) == status::WAITING
+            && self.wait_seq.load(Ordering::Relaxed) != seq
+        {
+            self.wait_since.store(now, Ordering::Relaxed);
+            self.wait_seq.store(seq, Ordering::Relaxed);
+        }
+    }
+
     /// A fresh record.
     pub(crate) fn new(foreign: bool) -> Goroutine {
         Goroutine {
@@ -210,10 +317,13 @@ impl Goroutine {
             panic: UnsafeCell::new(crate::panic::PanicState::new()),
             is_main: Cell::new(false),
             counted: AtomicBool::new(false),
-            lock_count: Cell::new(0),
+            lock_count: std::sync::atomic::AtomicU32::new(0),
             locked_m: AtomicPtr::new(std::ptr::null_mut()),
             in_call: AtomicBool::new(false),
             timeline_flow: AtomicU64::new(0),
+            ctx: SavedContext::default(),
+            wait_seq: AtomicUsize::new(usize::MAX),
+            wait_since: AtomicI64::new(0),
         }
     }
 }

@@ -42,6 +42,24 @@ pub(crate) fn all_goroutines() -> Vec<GRef> {
     sched().allgs.lock().clone()
 }
 
+/// Stamps every waiting goroutine's park with `now` the first time it is
+/// seen (see `Goroutine::census`), under the list's lock, without a copy.
+pub(crate) fn wait_census(now: i64) {
+    for gp in sched().allgs.lock().iter() {
+        gp.get().census(now);
+    }
+}
+
+/// Every goroutine record a report lists: [`all_goroutines`] (live and
+/// recycled) followed by the records of foreign threads inside
+/// gort_call, which are goroutines while the call lasts. The one walk
+/// over all goroutines for dumps and schedtrace.
+pub(crate) fn all_records() -> Vec<GRef> {
+    let mut v = all_goroutines();
+    v.extend(crate::foreign::calling_records());
+    v
+}
+
 pub(super) fn gfput(p: &Processor, gp: GRef) {
     gp.get().status.store(status::IDLE, Ordering::Relaxed);
     // SAFETY: this M holds p.

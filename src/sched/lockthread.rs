@@ -25,11 +25,11 @@ pub(crate) fn lock_os_thread() {
     }
     // SAFETY: the running goroutine and its M are ours.
     let (g, m) = unsafe { (&*gp, &*current_m()) };
-    let n = g.lock_count.get();
+    let n = g.lock_count.load(Ordering::Relaxed);
     if n == u32::MAX {
         fatal("LockOSThread nesting depth overflow");
     }
-    g.lock_count.set(n + 1);
+    g.lock_count.store(n + 1, Ordering::Relaxed);
     if n == 0 {
         g.locked_m
             .store(m as *const Machine as *mut Machine, Ordering::Release);
@@ -44,8 +44,12 @@ pub(super) fn count_foreign_lock(delta: i32) {
     if !r.is_null() {
         // SAFETY: our own record.
         let r = unsafe { &*r };
-        r.lock_count
-            .set(r.lock_count.get().saturating_add_signed(delta));
+        r.lock_count.store(
+            r.lock_count
+                .load(Ordering::Relaxed)
+                .saturating_add_signed(delta),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -58,11 +62,11 @@ pub(crate) fn unlock_os_thread() {
     }
     // SAFETY: as above.
     let (g, m) = unsafe { (&*gp, &*current_m()) };
-    let n = g.lock_count.get();
+    let n = g.lock_count.load(Ordering::Relaxed);
     if n == 0 {
         return;
     }
-    g.lock_count.set(n - 1);
+    g.lock_count.store(n - 1, Ordering::Relaxed);
     if n == 1 {
         g.locked_m.store(ptr::null_mut(), Ordering::Release);
         m.locked_g.store(ptr::null_mut(), Ordering::Relaxed);
@@ -138,6 +142,7 @@ pub(super) fn after_locked(
             After::Run(gp)
         }
         Switched::Parked => {
+            count_park(held);
             give_up_p(false);
             stoplockedm(m);
             After::Run(gp)
@@ -153,7 +158,7 @@ pub(super) fn after_locked(
         Switched::Exited => {
             m.locked_g.store(ptr::null_mut(), Ordering::Relaxed);
             g.locked_m.store(ptr::null_mut(), Ordering::Relaxed);
-            g.lock_count.set(0);
+            g.lock_count.store(0, Ordering::Relaxed);
             gdestroy(held, gp);
             give_up_p(false);
             After::Retire

@@ -40,7 +40,8 @@
 //!
 //! # Ownership
 //!
-//! `spinning`, `errno_ptr`, `rng` belong to the M's own thread. `p` is
+//! `spinning`, `errno_ptr`, `rng` belong to the M's own thread
+//! (`spinning` is an [`OwnerFlag`] so that schedtrace may read it). `p` is
 //! written by the M (always with a compare-and-swap that waits out
 //! `RETAKING`) and by sysmon (only from `RETAKING`). `curg` is written by
 //! the M and read by others for dumps. `next_p`/`next_spinning` are written
@@ -67,7 +68,8 @@ pub(crate) struct Machine {
     /// (`gort_blocking_enter`) while keeping the P.
     pub blocking: AtomicBool,
     /// Whether this M is spinning (holding a P, looking for work).
-    pub spinning: Cell<bool>,
+    /// Written by the M only; read by schedtrace.
+    pub spinning: OwnerFlag,
     /// Idle Ms sleep here.
     pub note: Note,
     /// A P handed over by the waker.
@@ -114,7 +116,7 @@ impl Machine {
             curg: AtomicPtr::new(std::ptr::null_mut()),
             in_gort: AtomicBool::new(true),
             blocking: AtomicBool::new(false),
-            spinning: Cell::new(spinning),
+            spinning: OwnerFlag::new(spinning),
             note: Note::new(),
             next_p: AtomicPtr::new(std::ptr::null_mut()),
             next_spinning: AtomicBool::new(false),
@@ -237,6 +239,31 @@ impl Machine {
     }
 }
 
+/// A flag written only by its owner thread that other threads may read
+/// for reports (schedtrace): a relaxed atomic, so `get`/`set` compile to
+/// a plain load and store, as a `Cell` would.
+#[derive(Debug)]
+pub(crate) struct OwnerFlag(AtomicBool);
+
+impl OwnerFlag {
+    /// A flag set to `b`.
+    pub(crate) const fn new(b: bool) -> OwnerFlag {
+        OwnerFlag(AtomicBool::new(b))
+    }
+
+    /// The value (owner: exact; others: recent).
+    #[inline]
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Sets the value (owner only).
+    #[inline]
+    pub(crate) fn set(&self, b: bool) {
+        self.0.store(b, Ordering::Relaxed);
+    }
+}
+
 /// The value of `Machine::p` while sysmon decides whether to take it.
 pub(crate) const RETAKING: *mut Processor = 1usize as *mut Processor;
 
@@ -310,19 +337,22 @@ pub(crate) fn register(m: &'static Machine) {
     }
 }
 
+/// Every M record, newest first. Lock-free and allocation-free: safe in a
+/// signal handler.
+pub(crate) fn all() -> impl Iterator<Item = &'static Machine> {
+    let mut p = ALL_MS.load(Ordering::Acquire);
+    std::iter::from_fn(move || {
+        // SAFETY: list entries are leaked Ms, never freed.
+        let m = unsafe { p.as_ref() }?;
+        p = m.next_all.load(Ordering::Acquire);
+        Some(m)
+    })
+}
+
 /// The M whose thread is `thread` (a `pthread_self()` value), if any.
 /// Lock-free and allocation-free: safe in a signal handler.
 pub(crate) fn find_by_thread(thread: u64) -> Option<&'static Machine> {
-    let mut p = ALL_MS.load(Ordering::Acquire);
-    while !p.is_null() {
-        // SAFETY: list entries are leaked Ms, never freed.
-        let m = unsafe { &*p };
-        if m.thread.load(Ordering::Acquire) == thread {
-            return Some(m);
-        }
-        p = m.next_all.load(Ordering::Acquire);
-    }
-    None
+    all().find(|m| m.thread.load(Ordering::Acquire) == thread)
 }
 
 thread_local! {

@@ -95,6 +95,7 @@ pub(crate) mod p;
 mod park;
 pub(crate) mod running;
 mod runq;
+mod schedtrace;
 mod schedule;
 mod stats;
 pub(crate) mod sysmon;
@@ -156,12 +157,22 @@ struct IdleLists {
 // only touched under its mutex.
 unsafe impl Send for IdleLists {}
 
-/// Per-P counters, summed on read.
+/// Per-P counters, summed on read. Each P's are written only by the M
+/// holding it (`bump`: a load and a store, no locked instruction); the
+/// global set (`Sched::global`) takes what happens without a P, with
+/// atomic adds (off the hot paths: foreign threads, Ms that lost their P,
+/// sysmon).
 #[derive(Debug, Default)]
 struct Counters {
     created: AtomicI64,
     exited: AtomicI64,
     steals: AtomicI64,
+    /// Goroutine parks that took effect (a cancelled park is not one).
+    parks: AtomicI64,
+    /// Parks waiting for descriptor readiness (also counted in `parks`).
+    netpoll_waits: AtomicI64,
+    /// Ps sysmon took from Ms stuck in C code (global set only).
+    handoffs: AtomicI64,
 }
 
 /// The scheduler's global state.
@@ -192,6 +203,8 @@ pub(crate) struct Sched {
     poll_m: AtomicPtr<Machine>,
     /// Default usable stack bytes.
     pub stack_size: usize,
+    /// `GORT_DEBUG` settings.
+    pub debug: crate::config::DebugFlags,
     ncpu: usize,
     gfree_global: Mutex<Vec<GRef>>,
     /// Every goroutine record ever allocated.
@@ -256,6 +269,7 @@ impl Sched {
             timer_m: AtomicPtr::new(ptr::null_mut()),
             poll_m: AtomicPtr::new(ptr::null_mut()),
             stack_size: cfg.stack_size,
+            debug: cfg.debug,
             ncpu: os::ncpu(),
             gfree_global: Mutex::new(Vec::new()),
             allgs: Mutex::new(Vec::new()),

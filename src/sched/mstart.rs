@@ -99,7 +99,23 @@ pub(crate) fn run_main_thread(main: GoFunc) -> ! {
     unreachable!("the main thread returned from mexit")
 }
 
-/// Starts sysmon once, with the first runtime thread.
+/// The `GORT_DEBUG` services that start with the library (it is
+/// loading): with `schedtrace`, sysmon, so that the reports start with the
+/// process rather than with the first goroutine; with `sigquit=1`, sysmon
+/// (which writes the dump) and the SIGQUIT handler. Builds the scheduler
+/// if it does not exist yet.
+pub(crate) fn start_debug_services() {
+    let debug = &sched().debug;
+    if debug.schedtrace_ms > 0 || debug.sigquit {
+        start_sysmon();
+    }
+    if debug.sigquit {
+        crate::signals::install_sigquit();
+    }
+}
+
+/// Starts sysmon once, with the first runtime thread (or at load time:
+/// [`start_debug_services`]).
 pub(super) fn start_sysmon() {
     let s = sched();
     s.sysmon_started.call_once(|| {

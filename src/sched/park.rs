@@ -234,6 +234,7 @@ pub(super) unsafe fn park_foreign(unlock: UnlockFn, data: *mut (), reason: &'sta
     if !published {
         return;
     }
+    count_park(None);
     // Leave only after consuming the waker's notification, never on seeing
     // RUNNABLE alone: the waker touches the record once more after setting
     // the status (the note's swap), and the record is freed when this
@@ -262,7 +263,7 @@ pub(crate) fn gosched() {
     debug_assert_eq!(g, current_g());
     // SAFETY: we run on goroutine g; its yielder points into its own stack.
     // No locks are held by this frame.
-    unsafe { (*(*g).yielder.get()).suspend(Action::Yield) };
+    unsafe { suspend(g, Action::Yield) };
 }
 
 /// Ends the calling goroutine (Go: `runtime.Goexit`, without deferred calls

@@ -276,10 +276,12 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     unsafe { *errno = g.errno.get() };
     // From here until the goroutine switches back, sysmon may take our P.
     m.in_gort.store(false, Ordering::Release);
+    g.ctx.begin_run();
     let result = match coro {
         Some(c) => c.resume(()),
         None => unreachable!(),
     };
+    g.ctx.end_run();
     m.in_gort.store(true, Ordering::Relaxed);
     m::enter_fence();
     // SAFETY: as above; we are back on this M's own thread.
@@ -314,7 +316,7 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
                 None => After::Schedule,
             };
         }
-        Switched::Parked => {}
+        Switched::Parked => count_park(Some(p)),
         Switched::ParkCancelled => runqput(p, gp, true),
         Switched::Exited => gdestroy(Some(p), gp),
     }
@@ -379,7 +381,7 @@ pub(super) fn execute_without_p(gp: GRef, result: CoroutineResult<Action, ()>) {
             sched().globrunq.push(gp);
             wakep_after_inject();
         }
-        Switched::Parked => {}
+        Switched::Parked => count_park(None),
         Switched::Exited => gdestroy(None, gp),
     }
 }

@@ -59,6 +59,14 @@ pub(crate) struct Stats {
     pub goroutines_created: i64,
     /// Successful steals since start.
     pub steals: i64,
+    /// Goroutine parks since start.
+    pub parks: i64,
+    /// Ps sysmon took from Ms stuck in C code, since start.
+    pub handoffs: i64,
+    /// Goroutine waits for descriptor readiness since start.
+    pub netpoll_waits: i64,
+    /// Timers in the timer heap now.
+    pub timers: i64,
 }
 
 /// Reads the counters (each exact; together a racy snapshot).
@@ -68,10 +76,14 @@ pub(crate) fn stats() -> Stats {
     let mut created = s.global.created.load(Ordering::Relaxed);
     let mut exited = s.global.exited.load(Ordering::Relaxed);
     let mut steals = 0;
+    let mut parks = s.global.parks.load(Ordering::Relaxed);
+    let mut netpoll_waits = s.global.netpoll_waits.load(Ordering::Relaxed);
     for c in &s.counters[..n] {
         created += c.created.load(Ordering::Relaxed);
         exited += c.exited.load(Ordering::Relaxed);
         steals += c.steals.load(Ordering::Relaxed);
+        parks += c.parks.load(Ordering::Relaxed);
+        netpoll_waits += c.netpoll_waits.load(Ordering::Relaxed);
     }
     let foreign = crate::foreign::attached_threads();
     Stats {
@@ -82,7 +94,42 @@ pub(crate) fn stats() -> Stats {
         procs: s.gomaxprocs.load(Ordering::Relaxed) as i64,
         goroutines_created: created,
         steals,
+        parks,
+        handoffs: s.global.handoffs.load(Ordering::Relaxed),
+        netpoll_waits,
+        timers: s.timers.len() as i64,
     }
+}
+
+/// Counts a park that took effect: on `p`'s counters when the caller's M
+/// holds `p` (no locked instruction: the park path stays as it was),
+/// else on the global ones (an M without a P, a foreign thread).
+#[inline]
+pub(super) fn count_park(p: Option<&Processor>) {
+    let s = sched();
+    match p {
+        Some(p) => bump(&s.counters[p.id].parks),
+        None => {
+            s.global.parks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Counts a goroutine's wait for descriptor readiness (the netpoller
+/// calls it just before parking), on the P of the calling M as
+/// [`count_park`] does.
+pub(crate) fn count_netpoll_wait() {
+    with_p(|pp| {
+        let s = sched();
+        // SAFETY: with_p hands out the P this M holds (or null), and keeps
+        // the M inside the runtime so nobody takes it meanwhile.
+        match unsafe { pp.as_ref() } {
+            Some(p) => bump(&s.counters[p.id].netpoll_waits),
+            None => {
+                s.global.netpoll_waits.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
 }
 
 /// Live goroutines (Go: `runtime.NumGoroutine`).

@@ -25,20 +25,22 @@
 //!   queue (Go preempts the running goroutine; here it switches at its next
 //!   hand-off anyway).
 //!
-//! sysmon also fires due timers when every P is busy in C code, and gives
+//! sysmon also fires due timers when every P is busy in C code, gives
 //! the memory of stacks that sat unused in the pool back to the kernel
-//! (`stack::scavenge`, every two seconds while there are any).
+//! (`stack::scavenge`, every two seconds while there are any), and writes
+//! the `GORT_DEBUG=schedtrace` reports (`schedtrace.rs`).
 //!
 //! # Cost when idle
 //!
 //! sysmon polls every 20 µs while it finds something to do, doubling the
 //! interval after 50 quiet rounds up to 10 ms; when every P is idle it
 //! sleeps on a note until a P becomes busy (or the next scavenge, while
-//! idle stacks remain to give back), so an idle process soon has no
-//! thread waking up.
+//! idle stacks remain to give back, or the next schedtrace report while
+//! schedtrace is on), so an idle process soon has no thread waking up.
 
 use std::sync::atomic::Ordering;
 
+use super::schedtrace::SchedTrace;
 use super::{handoffp, sched, Machine};
 use crate::config::MAX_PROCS;
 use crate::{os, stack};
@@ -64,19 +66,33 @@ struct Seen {
 /// The sysmon thread's body.
 pub(crate) fn sysmon_main() {
     let s = sched();
+    crate::signals::monitor_started();
+    let mut trace = SchedTrace::from_config(os::nanotime());
     let mut seen = vec![Seen::default(); MAX_PROCS];
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
+    let mut next_census = os::nanotime() + CENSUS_PERIOD_NS;
     crate::timeline::sysmon_thread();
     loop {
+        if let Some(t) = &mut trace {
+            // Reports are due whether sysmon is busy or idle: the polling
+            // interval never overshoots the next one (nor does the idle
+            // sleep, below).
+            let to_next = t.tick(os::nanotime());
+            delay = delay.min(to_next.max(MIN_DELAY_NS));
+        }
         if all_idle() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
+                // Whoever waits now may wait long: stamp it before sleeping.
+                next_census = census(os::nanotime());
                 // Idle with stacks to give back: wake for the scavenge.
                 let until = stack::scavengeable().then_some(next_scavenge);
+                let until = SchedTrace::sooner(&trace, until);
                 s.sysmon_note.wait(until);
             }
+            crate::signals::serve_monitor();
             s.sysmon_sleeping.store(false, Ordering::SeqCst);
             delay = MIN_DELAY_NS;
             quiet = 0;
@@ -85,6 +101,10 @@ pub(crate) fn sysmon_main() {
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
         s.sysmon_note.wait(Some(os::nanotime() + delay));
+        crate::signals::serve_monitor();
+        if os::nanotime() >= next_census {
+            next_census = census(os::nanotime());
+        }
         scavenge_if_due(&mut next_scavenge);
 
         let now = os::nanotime();
@@ -144,6 +164,17 @@ fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
     }
 }
 
+/// How often sysmon stamps waiting goroutines for the dumps' `, N
+/// minutes` (and once more before it sleeps while every P is idle).
+const CENSUS_PERIOD_NS: i64 = 10_000_000_000;
+
+/// Stamps the waiting goroutines (see `Goroutine::census`); returns when
+/// the next census is due.
+fn census(now: i64) -> i64 {
+    super::wait_census(now);
+    now + CENSUS_PERIOD_NS
+}
+
 /// Gives idle pooled stacks back to the kernel once per period.
 fn scavenge_if_due(next: &mut i64) {
     let now = os::nanotime();
@@ -191,6 +222,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             work && stuck > FORCE_HANDOFF_NS
         };
         if take && m.try_retake(p) {
+            s.global.handoffs.fetch_add(1, Ordering::Relaxed);
             e.m = 0;
             if crate::timeline::on() {
                 crate::timeline::retake(pr.id, m);
@@ -218,4 +250,10 @@ pub(crate) fn kick() {
     if s.sysmon_delay.load(Ordering::Relaxed) > 4 * MIN_DELAY_NS {
         s.sysmon_note.notify();
     }
+}
+
+/// Wakes sysmon now, whatever it is doing (work a signal handler left for
+/// it: see `crate::signals`). Async-signal-safe.
+pub(crate) fn wake_sysmon() {
+    sched().sysmon_note.notify();
 }

@@ -267,3 +267,23 @@ fn running_slot_names_the_running_goroutine_after_every_switch() {
     assert_eq!(calls.load(Ordering::Relaxed), 100);
     assert_eq!(CHECKED.load(Ordering::Relaxed) - before, 16_000);
 }
+
+#[test]
+fn wait_minutes_count_from_the_first_census_of_a_park() {
+    const MIN: i64 = 60_000_000_000;
+    let g = Goroutine::new(false);
+    g.status.store(status::WAITING, Ordering::Relaxed);
+    g.ctx.seq.store(2, Ordering::Relaxed);
+    assert_eq!(g.wait_minutes(5 * MIN), 0, "not seen by a census yet");
+    g.census(MIN);
+    g.census(3 * MIN); // the same park: the first sighting stays
+    assert_eq!(g.wait_minutes(MIN + 59_000_000_000), 0);
+    assert_eq!(g.wait_minutes(4 * MIN), 3);
+    // Resumed and parked again: a new park, not yet seen.
+    g.ctx.seq.store(4, Ordering::Relaxed);
+    assert_eq!(g.wait_minutes(10 * MIN), 0);
+    g.census(10 * MIN);
+    assert_eq!(g.wait_minutes(12 * MIN), 2);
+    g.status.store(status::RUNNABLE, Ordering::Relaxed);
+    assert_eq!(g.wait_minutes(20 * MIN), 0, "not waiting");
+}

@@ -86,7 +86,8 @@ pub(crate) mod kind {
     pub(crate) const CALL_ENTER: u8 = 10;
     /// The foreign thread's gort_call returned: goid.
     pub(crate) const CALL_EXIT: u8 = 11;
-    /// The process is ending: 1 normal exit, 2 fatal error or panic.
+    /// The process is ending: 1 exit(), 2 exit status 2 (fatal error,
+    /// unrecovered panic, SIGQUIT).
     pub(crate) const EXIT: u8 = 12;
 }
 

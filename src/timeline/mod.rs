@@ -571,9 +571,9 @@ fn finish(sess: Session, exit: u64, patience: Duration) -> Result<(), i32> {
     r
 }
 
-/// The process is ending: a fatal error or an unrecovered panic (`fatal`
-/// true; the caller is about to `_exit`), or `exit()` (the atexit
-/// handler). Writes the trace if one is being recorded; if a stop is
+/// The process is ending: a fatal error, an unrecovered panic or the
+/// SIGQUIT dump (`fatal` true; the caller is about to `_exit(2)`), or
+/// `exit()` (the atexit handler). Writes the trace if one is being recorded; if a stop is
 /// writing one, waits for it (a few seconds at most).
 pub(crate) fn at_exit(fatal: bool) {
     if WRITER.load(Ordering::SeqCst) == this_thread() {

@@ -615,11 +615,7 @@ impl Writer {
     }
 
     fn exit(&mut self, t: u64, how: u64) {
-        let name = if how == 2 {
-            "fatal error or unrecovered panic"
-        } else {
-            "exit"
-        };
+        let name = if how == 2 { "exit (status 2)" } else { "exit" };
         self.begin();
         let _ = write!(
             self.out,
