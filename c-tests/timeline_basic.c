@@ -96,6 +96,31 @@ static void *foreign(void *arg) {
     return NULL;
 }
 
+/* Waits (up to 30 s) until the dump shows goroutine `fn` in `state`
+ * ("[IO wait]"): it has parked, so the trace shows the block, on any
+ * machine (valgrind included). */
+static void wait_state(const char *fn, const char *state) {
+    static char buf[1 << 16];
+    int64_t deadline = gort_nanotime() + 30LL * 1000000000;
+    for (;;) {
+        size_t n = gort_stack(buf, sizeof buf - 1, true);
+        buf[n] = 0;
+        /* One block per goroutine, separated by blank lines. */
+        for (char *b = buf; b && *b;) {
+            char *end = strstr(b, "\n\n");
+            if (end) *end = 0;
+            char *nl = strchr(b, '\n');
+            if (nl) *nl = 0;
+            int in_state = strstr(b, state) != NULL;
+            if (nl) *nl = '\n';
+            if (in_state && strstr(b, fn)) return;
+            b = end ? end + 2 : NULL;
+        }
+        CHECKF(gort_nanotime() < deadline, "%s never reached %s", fn, state);
+        gort_sleep(1000000);
+    }
+}
+
 static void workload(void) {
     ping = gort_chan_new(sizeof(int64_t), 0);
     pong = gort_chan_new(sizeof(int64_t), 0);
@@ -112,7 +137,7 @@ static void workload(void) {
     gort_mutex_lock(&mu);
     gort_wg_add(&wg, 1);
     gort_go(locker, NULL);
-    gort_sleep(5000000);
+    wait_state("locker", "[sync.Mutex.Lock]");
     gort_mutex_unlock(&mu);
 
     /* A WaitGroup wait that its leaves release. */
@@ -120,20 +145,20 @@ static void workload(void) {
     gort_wg_add(&inner, 3);
     gort_wg_add(&wg, 1);
     gort_go(waiter, &inner);
-    gort_sleep(2000000);
+    wait_state("waiter", "[sync.WaitGroup.Wait]");
     gort_go(releaser, &inner);
 
     /* A send that waits for its receiver. */
     gort_chan *c = gort_chan_new(sizeof(int64_t), 0);
     gort_wg_add(&wg, 1);
     gort_go(sender, c);
-    gort_sleep(2000000);
+    wait_state("sender", "[chan send]");
     int64_t v;
     CHECK(gort_chan_recv(c, &v) && v == 1);
     /* And a receive that waits for its sender. */
     gort_wg_add(&wg, 1);
     gort_go(receiver, c);
-    gort_sleep(2000000);
+    wait_state("receiver", "[chan receive]");
     v = 2;
     gort_chan_send(c, &v);
     gort_chan_release(c);
@@ -142,7 +167,7 @@ static void workload(void) {
     gort_wg_add(&wg, 2);
     gort_go(sleeper, NULL);
     gort_go(reader, NULL);
-    gort_sleep(5000000);
+    wait_state("reader", "[IO wait]");
     CHECK(write(pipefd[1], "x", 1) == 1);
 
     gort_wg_wait(&wg);
