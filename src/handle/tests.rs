@@ -377,7 +377,10 @@ fn handle_value_races_with_delete_and_reuse() {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let (mut hits, mut misses) = (0u64, 0u64);
-                while !stop.load(Ordering::Relaxed) {
+                // At least one look after the writer stopped (the handle is
+                // then set), however late this thread got to run.
+                loop {
+                    let stopped = stop.load(Ordering::Acquire);
                     let h = cur.load(Ordering::Acquire);
                     if h == 0 {
                         continue;
@@ -394,6 +397,9 @@ fn handle_value_races_with_delete_and_reuse() {
                             }
                             None => misses += 1,
                         }
+                    }
+                    if stopped {
+                        break;
                     }
                 }
                 (hits, misses)
@@ -414,7 +420,7 @@ fn handle_value_races_with_delete_and_reuse() {
         assert!(delete(nh));
         h = nh;
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.store(true, Ordering::Release);
     for r in readers {
         let (hits, misses) = r.join().unwrap();
         assert!(hits + misses > 0);
