@@ -407,9 +407,9 @@ fn parked_frames(g: &Goroutine) -> Option<Vec<usize>> {
         return None;
     }
     for _ in 0..3 {
-        let (regs, hi, seq) = g.ctx.read()?;
+        let (regs, hi, seq) = g.ctx.read(&g.status)?;
         let frames = unwind::walk(regs, regs.sp, hi, MAX_WALK);
-        if g.ctx.still(seq) {
+        if g.ctx.still(seq, &g.status) {
             return Some(frames);
         }
     }

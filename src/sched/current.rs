@@ -145,7 +145,7 @@ pub(super) unsafe fn suspend(g: *mut Goroutine, action: Action) {
     let gr = unsafe { &*g };
     match action {
         Action::Exit => gr.ctx.pc.store(0, Ordering::Relaxed),
-        _ => gr.ctx.save(crate::unwind::here(), gr.stack_hi.get()),
+        _ => gr.ctx.save(crate::unwind::here()),
     }
     // SAFETY: `g`'s yielder points into its own coroutine stack and stays
     // valid while it runs.

@@ -156,42 +156,41 @@ pub(crate) struct Goroutine {
 /// Where a goroutine stood when it last switched out (parked or yielded),
 /// so a dump on another thread can walk its stack (see `crate::unwind`).
 ///
-/// A sequence lock: `seq` is odd while the goroutine runs, even while it
-/// is switched out. Its M makes it odd before resuming it (then a release
-/// fence, so a reader that saw any write the goroutine made afterwards
-/// sees the odd value) and even after it switched back (a release store,
-/// after the goroutine stored the registers). A reader loads `seq`
-/// (acquire), the registers, walks the stack, then loads `seq` again after
-/// an acquire fence: the walk describes a switched-out goroutine only if
-/// both loads are the same even value. `pc` is 0 when there is nothing to
-/// walk (never run, or exiting).
+/// A sequence lock whose "writer active" mark is the goroutine's status:
+/// its M stores `RUNNING` before resuming it (then a release fence, so a
+/// reader that saw any write the goroutine made afterwards also sees
+/// `RUNNING`), and bumps `seq` (a release store) after the goroutine
+/// switched back, having stored the registers just before. A reader loads
+/// `seq` (acquire), checks the status is not `RUNNING`, loads the
+/// registers and walks the stack, then after an acquire fence checks that
+/// `seq` is unchanged and the status still not `RUNNING`: only then does
+/// the walk describe a switched-out goroutine. `pc` is 0 when there is
+/// nothing to walk (never run, or exiting). `hi`, the top of the
+/// goroutine's stack, is set when the stack is attached.
 #[derive(Debug, Default)]
 pub(crate) struct SavedContext {
     pub seq: AtomicUsize,
     pub pc: AtomicUsize,
     pub sp: AtomicUsize,
     pub bp: AtomicUsize,
-    /// The top of the stack `sp` points into.
+    /// The top of the goroutine's stack (0: none attached).
     pub hi: AtomicUsize,
 }
 
 impl SavedContext {
     /// Records the calling goroutine's registers (`regs`, taken in the
-    /// frame that is about to switch out) and its stack top. Called by the
-    /// goroutine itself.
+    /// frame that is about to switch out). Called by the goroutine itself.
     #[inline(always)]
-    pub(crate) fn save(&self, regs: crate::unwind::Regs, hi: usize) {
+    pub(crate) fn save(&self, regs: crate::unwind::Regs) {
         self.pc.store(regs.pc, Ordering::Relaxed);
         self.sp.store(regs.sp, Ordering::Relaxed);
         self.bp.store(regs.bp, Ordering::Relaxed);
-        self.hi.store(hi, Ordering::Relaxed);
     }
 
-    /// The goroutine is about to run (by its M, before resuming it).
+    /// The goroutine (whose status its M just set to `RUNNING`) is about to
+    /// run.
     #[inline(always)]
     pub(crate) fn begin_run(&self) {
-        let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s | 1, Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
     }
 
@@ -199,15 +198,16 @@ impl SavedContext {
     #[inline(always)]
     pub(crate) fn end_run(&self) {
         let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store((s | 1) + 1, Ordering::Release);
+        self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 
     /// A consistent snapshot of the registers and the stack top, if the
-    /// goroutine is switched out with something to walk, with the
-    /// sequence number to [`SavedContext::still`] check after the walk.
-    pub(crate) fn read(&self) -> Option<(crate::unwind::Regs, usize, usize)> {
+    /// goroutine (status word `status`) is switched out with something to
+    /// walk, with the sequence number to [`SavedContext::still`] check
+    /// after the walk.
+    pub(crate) fn read(&self, status: &AtomicU32) -> Option<(crate::unwind::Regs, usize, usize)> {
         let seq = self.seq.load(Ordering::Acquire);
-        if seq & 1 != 0 {
+        if status.load(Ordering::Relaxed) == status::RUNNING {
             return None;
         }
         let regs = crate::unwind::Regs {
@@ -219,11 +219,11 @@ impl SavedContext {
         (regs.pc != 0 && regs.sp < hi).then_some((regs, hi, seq))
     }
 
-    /// Whether the goroutine stayed switched out since [`SavedContext::read`]
-    /// returned `seq`.
-    pub(crate) fn still(&self, seq: usize) -> bool {
+    /// Whether the goroutine stayed switched out since
+    /// [`SavedContext::read`] returned `seq`.
+    pub(crate) fn still(&self, seq: usize, status: &AtomicU32) -> bool {
         std::sync::atomic::fence(Ordering::Acquire);
-        self.seq.load(Ordering::Relaxed) == seq
+        self.seq.load(Ordering::Relaxed) == seq && status.load(Ordering::Relaxed) != status::RUNNING
     }
 }
 

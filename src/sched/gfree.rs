@@ -80,6 +80,7 @@ pub(super) fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
     let g = gp.get();
     g.stack_lo.set(stack.low());
     g.stack_hi.set(stack.high());
+    g.ctx.hi.store(stack.high(), Ordering::Relaxed);
     let entry = g.entry.take();
     let arg = g.arg.get();
     Coroutine::with_stack(stack, move |y: &GYielder, ()| {
@@ -114,6 +115,7 @@ pub(super) fn gdestroy(p: Option<&Processor>, gp: GRef) {
     unsafe { (*g.panic.get()).reset() };
     g.stack_lo.set(0);
     g.stack_hi.set(0);
+    g.ctx.hi.store(0, Ordering::Relaxed);
     let counted = g.counted.swap(false, Ordering::Relaxed);
     match p {
         Some(p) => {

@@ -280,7 +280,7 @@ fn wait_minutes_count_from_the_first_census_of_a_park() {
     assert_eq!(g.wait_minutes(MIN + 59_000_000_000), 0);
     assert_eq!(g.wait_minutes(4 * MIN), 3);
     // Resumed and parked again: a new park, not yet seen.
-    g.ctx.seq.store(4, Ordering::Relaxed);
+    g.ctx.seq.store(3, Ordering::Relaxed);
     assert_eq!(g.wait_minutes(10 * MIN), 0);
     g.census(10 * MIN);
     assert_eq!(g.wait_minutes(12 * MIN), 2);
