@@ -90,6 +90,7 @@ pub(crate) mod foreign;
 pub(crate) mod frame;
 pub(crate) mod handle;
 pub(crate) mod init;
+pub(crate) mod lines;
 pub(crate) mod lock;
 pub(crate) mod memory;
 pub(crate) mod netpoll;

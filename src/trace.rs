@@ -38,11 +38,11 @@
 //! `-rdynamic` (the symbol table is in the file unless it was stripped).
 //! GCC's split fragments (`f.cold`, `f.part.0`, `f.isra.0`,
 //! `f.constprop.0`) are shown as `f`. Files and lines come from the DWARF
-//! line tables (`addr2line` over `gimli`), read in place from a read-only
-//! mapping of the file; compressed debug sections and separate debug files
-//! are not read (those frames show the object offset). Each object is read
-//! once and cached for the life of the process; nothing is read until the
-//! first dump.
+//! line tables (`crate::lines`), read from a read-only mapping of the file
+//! that is given back once read; compressed debug sections and separate
+//! debug files are not read (those frames show the object offset). Each
+//! object is read once and cached for the life of the process; nothing is
+//! read until the first dump.
 //!
 //! Rejected: the `backtrace` crate, which wraps the same DWARF reader but
 //! brings its own loader and demanglers, doubling the size of
@@ -53,8 +53,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use crate::lock::Mutex;
-use addr2line::gimli;
-use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSymbol, SymbolKind};
 
 use crate::sched::{self, status, Goroutine};
 use crate::unwind;
@@ -71,21 +70,17 @@ struct Sym {
     name: String,
 }
 
-/// A file's DWARF line tables, read in place from its mapping.
-type Lines = addr2line::Context<gimli::EndianSlice<'static, gimli::NativeEndian>>;
-
 /// What is known about one loaded object.
 struct Module {
     path: String,
     bias: usize,
     syms: Vec<Sym>,
     /// None when the file has no usable debug information.
-    lines: Option<Lines>,
+    lines: Option<crate::lines::LineTable>,
 }
 
-/// Loaded objects seen so far, each read once. Entries are never removed:
-/// a mapping whose file has line tables stays mapped for the life of the
-/// process (it is read only when a dump is written).
+/// Loaded objects seen so far, each read once (what a dump needs is
+/// copied out of the file). Entries are never removed.
 static CACHE: Mutex<Vec<Module>> = Mutex::new(Vec::new());
 
 /// A code address, symbolized.
@@ -152,8 +147,8 @@ fn module_of(addr: usize) -> Option<(String, usize)> {
     search.found
 }
 
-/// Maps `path` read-only for the life of the process; None if it cannot
-/// be read.
+/// Maps `path` read-only (the caller unmaps it); None if it cannot be
+/// read.
 fn map_file(path: &str) -> Option<&'static [u8]> {
     let file = std::fs::File::open(path).ok()?;
     let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
@@ -177,7 +172,7 @@ fn map_file(path: &str) -> Option<&'static [u8]> {
         return None;
     }
     // SAFETY: the mapping is `len` readable bytes and is never unmapped
-    // while the slice is in use (see `load_module`).
+    // while the slice is in use (`load_module` unmaps it once read).
     Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
 }
 
@@ -205,29 +200,6 @@ fn function_syms(file: &object::File<'_>, bias: usize) -> Vec<Sym> {
     syms
 }
 
-/// The DWARF line tables of a parsed object, if it has any that can be
-/// read in place (compressed debug sections are not). The objects are
-/// the process's own, so their byte order is the machine's.
-fn line_tables(file: &object::File<'static>) -> Option<Lines> {
-    file.section_by_name(".debug_info")?;
-    file.section_by_name(".debug_line")?;
-    let load = |id: gimli::SectionId| -> Result<_, ()> {
-        let data = match file.section_by_name(id.name()) {
-            Some(section) => {
-                let c = section.compressed_data().map_err(|_| ())?;
-                if c.format != object::CompressionFormat::None {
-                    return Err(());
-                }
-                c.data
-            }
-            None => &[],
-        };
-        Ok(gimli::EndianSlice::new(data, gimli::NativeEndian))
-    };
-    let dwarf = gimli::Dwarf::load(load).ok()?;
-    addr2line::Context::from_dwarf(dwarf).ok()
-}
-
 /// Reads the object at `path`, loaded at `bias`: its function symbols
 /// and, where it has them, its line tables.
 fn load_module(path: &str, bias: usize) -> Module {
@@ -242,14 +214,12 @@ fn load_module(path: &str, bias: usize) -> Module {
     };
     if let Ok(file) = object::File::parse(data) {
         module.syms = function_syms(&file, bias);
-        module.lines = line_tables(&file);
+        module.lines = crate::lines::LineTable::load(&file);
     }
-    if module.lines.is_none() {
-        // Nothing borrows the mapping: give it back.
-        // SAFETY: `data` is the whole mapping made by map_file, and the
-        // symbols copied what they need out of it.
-        unsafe { libc::munmap(data.as_ptr() as *mut c_void, data.len()) };
-    }
+    // Nothing borrows the mapping: give it back.
+    // SAFETY: `data` is the whole mapping made by map_file, and the
+    // symbols and the line table copied what they need out of it.
+    unsafe { libc::munmap(data.as_ptr() as *mut c_void, data.len()) };
     module
 }
 
@@ -312,8 +282,8 @@ fn symbolize(addr: usize) -> Option<Frame> {
     let i = m.syms.partition_point(|s| s.start <= addr);
     let sym = m.syms[..i].iter().rev().take(8).find(|s| addr < s.end)?;
     let line = m.lines.as_ref().and_then(|lines| {
-        let loc = lines.find_location((addr - bias) as u64).ok()??;
-        Some((loc.file?.to_owned(), loc.line?))
+        let (file, line) = lines.find((addr - bias) as u64)?;
+        Some((file.to_owned(), line))
     });
     Some(Frame {
         name: sym.name.clone(),

@@ -48,7 +48,6 @@
 use std::ffi::{c_int, c_void};
 
 use crate::lock::Mutex;
-use addr2line::gimli;
 use gimli::{BaseAddresses, EhFrame, EhFrameHdr, NativeEndian, UnwindSection};
 
 /// The registers a walk tracks.
@@ -347,14 +346,14 @@ enum Step {
 
 #[cfg(target_arch = "x86_64")]
 mod reg {
-    use super::gimli::{Register, X86_64};
+    use gimli::{Register, X86_64};
     pub(super) const SP: Register = X86_64::RSP;
     pub(super) const FP: Register = X86_64::RBP;
     pub(super) const RA: Register = X86_64::RA;
 }
 #[cfg(target_arch = "aarch64")]
 mod reg {
-    use super::gimli::{AArch64, Register};
+    use gimli::{AArch64, Register};
     pub(super) const SP: Register = AArch64::SP;
     pub(super) const FP: Register = AArch64::X29;
     pub(super) const RA: Register = AArch64::X30;
