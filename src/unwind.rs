@@ -303,10 +303,13 @@ pub(crate) fn walk(regs: Regs, lo: usize, hi: usize, max: usize) -> Vec<usize> {
         if addr < lo || addr.checked_add(std::mem::size_of::<usize>())? > hi {
             return None;
         }
-        // SAFETY: inside the stack being walked, which stays mapped during
-        // the walk (module docs); aligned reads only.
-        (addr % std::mem::align_of::<usize>() == 0)
-            .then(|| unsafe { std::ptr::read_volatile(addr as *const usize) })
+        if addr % std::mem::align_of::<usize>() != 0 {
+            return None;
+        }
+        // SAFETY: an aligned word inside the stack being walked, which
+        // stays mapped during the walk (module docs).
+        let word = unsafe { std::ptr::read_volatile(addr as *const usize) };
+        Some(word)
     };
     let mut ctx = Box::new(gimli::UnwindContext::<usize>::new());
     let mut regs = regs;
