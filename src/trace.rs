@@ -483,10 +483,13 @@ fn header_of(g: &Goroutine) -> String {
     format!("goroutine {} [{state}]:", g.goid())
 }
 
-fn write_other(out: &mut String, g: &Goroutine) {
+/// The block of goroutine `g`, not the caller; its frames are walked only
+/// if `walk` (the stacks are held mapped).
+fn write_other(out: &mut String, g: &Goroutine, walk: bool) {
     let _ = writeln!(out, "{}", header_of(g));
     let entry = g.start_fn.load(Ordering::Relaxed);
-    match parked_frames(g) {
+    let frames = if walk { parked_frames(g) } else { None };
+    match frames {
         Some(frames) => write_frames(out, &frames, entry, true),
         None if g.status.load(Ordering::Relaxed) == status::RUNNING && !g.foreign => {
             let _ = writeln!(
@@ -503,7 +506,7 @@ fn write_other(out: &mut String, g: &Goroutine) {
 /// Every live goroutine but `me`, each block after a blank line.
 fn write_others(out: &mut String, me: *mut Goroutine) {
     // Keeps the walked stacks mapped (see crate::unwind).
-    let _mapped = crate::stack::hold_mapped();
+    let mapped = crate::stack::hold_mapped();
     for gp in sched::all_records() {
         if gp.as_ptr() == me {
             continue;
@@ -513,13 +516,7 @@ fn write_others(out: &mut String, me: *mut Goroutine) {
             if !out.is_empty() {
                 out.push('\n');
             }
-            if _mapped.is_some() || g.foreign {
-                write_other(out, g);
-            } else {
-                let _ = writeln!(out, "{}", header_of(g));
-                write_frame(out, g.start_fn.load(Ordering::Relaxed), "");
-                write_created_by(out, g);
-            }
+            write_other(out, g, mapped.is_some());
         }
     }
 }
