@@ -167,9 +167,10 @@ struct Counters {
     created: AtomicI64,
     exited: AtomicI64,
     steals: AtomicI64,
-    /// Goroutine parks that took effect (a cancelled park is not one).
+    /// Goroutine parks that took effect (a cancelled park is not one):
+    /// the global set only (a P counts its own in `Processor::parks`).
     parks: AtomicI64,
-    /// Parks waiting for descriptor readiness (also counted in `parks`).
+    /// Parks waiting for descriptor readiness (also counted in parks).
     netpoll_waits: AtomicI64,
     /// Ps sysmon took from Ms stuck in C code (global set only).
     handoffs: AtomicI64,

@@ -62,6 +62,10 @@ pub(crate) struct Processor {
     /// hand-off). sysmon watches it to bound a chain of hand-offs. Written
     /// only by the owner.
     pub slicetick: AtomicU32,
+    /// Goroutine parks on this P (`gort_stats.parks`): kept here rather
+    /// than in the scheduler's counter table, one field away from the P
+    /// the scheduler already holds. Written only by the owner (`bump`).
+    pub parks: std::sync::atomic::AtomicI64,
     /// Set by sysmon when the running slice has lasted too long while
     /// other goroutines wait: the next `runnext` goroutine goes to the
     /// back of the queue instead of inheriting the slice. Cleared by the
@@ -101,6 +105,7 @@ impl Processor {
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
             schedtick: AtomicU32::new(0),
+            parks: std::sync::atomic::AtomicI64::new(0),
             slicetick: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
         }

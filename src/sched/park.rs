@@ -198,6 +198,7 @@ pub(crate) fn inject(gs: &[GRef]) {
 /// `unlock` must publish the goroutine to exactly one waker (or return
 /// false), and `data` must be valid for it. The caller's frames hold no
 /// lock guard other than the one `unlock` releases.
+#[inline(always)]
 pub(crate) unsafe fn park(unlock: UnlockFn, data: *mut (), reason: &'static &'static str) {
     let g = current_g();
     if g.is_null() {

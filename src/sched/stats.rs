@@ -82,8 +82,12 @@ pub(crate) fn stats() -> Stats {
         created += c.created.load(Ordering::Relaxed);
         exited += c.exited.load(Ordering::Relaxed);
         steals += c.steals.load(Ordering::Relaxed);
-        parks += c.parks.load(Ordering::Relaxed);
         netpoll_waits += c.netpoll_waits.load(Ordering::Relaxed);
+    }
+    for id in 0..n {
+        if let Some(p) = s.proc(id) {
+            parks += p.parks.load(Ordering::Relaxed);
+        }
     }
     let foreign = crate::foreign::attached_threads();
     Stats {
@@ -106,11 +110,10 @@ pub(crate) fn stats() -> Stats {
 /// else on the global ones (an M without a P, a foreign thread).
 #[inline]
 pub(super) fn count_park(p: Option<&Processor>) {
-    let s = sched();
     match p {
-        Some(p) => bump(&s.counters[p.id].parks),
+        Some(p) => bump(&p.parks),
         None => {
-            s.global.parks.fetch_add(1, Ordering::Relaxed);
+            sched().global.parks.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
