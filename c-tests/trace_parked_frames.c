@@ -6,7 +6,7 @@
  * sleep, a mutex, a WaitGroup and a condition variable, each three C
  * frames deep (outer -> middle -> inner -> the gort call): the
  * gort_stack(all) dump has, for each, the header with Go's state word,
- * at most one line naming the gort call, then inner, middle and outer in that
+ * one line naming the gort call, then inner, middle and outer in that
  * order, each with this file's name and a line number, down to the entry
  * function; no mangled Rust name anywhere, no frame of the runtime's
  * own. A goroutine that never ran shows [runnable] and its entry
@@ -36,6 +36,9 @@ static const char *const kind_name[KINDS] = {"recv", "send", "select", "sleep",
 static const char *const state[KINDS] = {
     "chan receive", "chan send", "select", "sleep", "sync.Mutex.Lock", "sync.WaitGroup.Wait",
     "sync.Cond.Wait"};
+static const char *const call[KINDS] = {"gort_chan_recv", "gort_chan_send", "gort_select",
+                                        "gort_sleep",     "gort_mutex_lock", "gort_wg_wait",
+                                        "gort_cond_wait"};
 static _Atomic int64_t ids[KINDS];
 
 static NOIPA void block(int k) {
@@ -127,13 +130,13 @@ static void check_block(int k) {
     CHECKF(test_matches(b, pat, REG_NEWLINE), "%s: header: %s", kind_name[k], b);
     /* One line for the gort call, then the program's frames: no runtime
      * frame between the header and inner_*. */
-    /* At most one runtime line (a gort_* function: some of them tail-call
-     * into the runtime and leave no frame, and the header says what the
-     * goroutine waits for anyway), then block(). */
+    /* One line names the gort call (found from block's call instruction
+     * where the gort function tail-called into the runtime and left no
+     * frame), then block(): no runtime frame between them. */
     snprintf(pat, sizeof pat,
-             "\\]:\n(gort_[a-z_]+\\(\\.\\.\\.\\)\n\t[^\n]+\n)?block\\(\\.\\.\\.\\)\n\t[^\n]+\n"
+             "\\]:\n%s\\(\\.\\.\\.\\)\n\t[^\n]+\nblock\\(\\.\\.\\.\\)\n\t[^\n]+\n"
              "inner_%s\\(\\.\\.\\.\\)\n",
-             kind_name[k]);
+             call[k], kind_name[k]);
     CHECKF(test_matches(b, pat, REG_NEWLINE), "%s: the blocking call and inner frame:\n%s", kind_name[k], b);
     static const char *const level[3] = {"inner", "middle", "outer"};
     const char *at = b;

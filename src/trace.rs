@@ -397,6 +397,60 @@ fn in_runtime(addr: usize, frame: Option<&Frame>) -> bool {
     frame.is_some_and(|f| is_runtime_frame(&f.name))
 }
 
+/// The function a call instruction ending just before return address
+/// `ra` calls, where that can be read from the code (x86-64: a direct
+/// `call`, through a PLT stub or not, or a call through a GOT slot, as
+/// `-fno-plt` emits). Only bytes inside the loaded objects' segments are
+/// read.
+fn call_target(ra: usize) -> Option<usize> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    let bytes = |at: usize, n: usize| -> Option<&'static [u8]> {
+        let end = at.checked_add(n)?;
+        (module_of(at).is_some() && module_of(end - 1).is_some()).then(|| {
+            // SAFETY: both ends lie in loaded segments of one object or
+            // adjacent ones, mapped for as long as the code that returns
+            // to `ra` can run (objects holding goroutine frames stay
+            // loaded).
+            unsafe { std::slice::from_raw_parts(at as *const u8, n) }
+        })
+    };
+    let rel32 = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as isize;
+    let word = |at: usize| -> Option<usize> {
+        let b = bytes(at, 8)?;
+        Some(usize::from_le_bytes(b.try_into().ok()?))
+    };
+    // `call *disp32(%rip)`: the target is in the GOT slot.
+    if let Some(b) = bytes(ra.checked_sub(6)?, 6) {
+        if b[0] == 0xff && b[1] == 0x15 {
+            return word(ra.wrapping_add_signed(rel32(&b[2..])));
+        }
+    }
+    // `call rel32`: a function, or a PLT stub that jumps through its GOT
+    // slot (`jmp *disp32(%rip)`, after `endbr64` and a `bnd` prefix with
+    // IBT).
+    let b = bytes(ra.checked_sub(5)?, 5)?;
+    if b[0] != 0xe8 {
+        return None;
+    }
+    let target = ra.wrapping_add_signed(rel32(&b[1..]));
+    let stub = bytes(target, 11)?;
+    let jmp = match stub {
+        [0xff, 0x25, ..] => Some(0),
+        [0xf3, 0x0f, 0x1e, 0xfa, 0xf2, 0xff, 0x25, ..] => Some(5),
+        [0xf3, 0x0f, 0x1e, 0xfa, 0xff, 0x25, ..] => Some(4),
+        _ => None,
+    };
+    match jmp {
+        Some(at) => {
+            let next = target + at + 6;
+            word(next.wrapping_add_signed(rel32(&stub[at + 2..at + 6])))
+        }
+        None => Some(target),
+    }
+}
+
 /// Writes a goroutine's frames, innermost first (`frames` as
 /// [`unwind::walk`] returns them): the runtime's own frames are skipped,
 /// except, with `call`, the last `gort_*` function among them (the
@@ -423,8 +477,18 @@ fn write_frames(out: &mut String, frames: &[usize], entry: usize, call: bool) {
             .iter()
             .rev()
             .find(|(_, f)| f.as_ref().is_some_and(|f| f.name.starts_with("gort_")));
-        if let Some((a, f)) = api {
-            write_symbolized(out, *a, f.as_ref(), "");
+        match api {
+            Some((a, f)) => write_symbolized(out, *a, f.as_ref(), ""),
+            // The gort function handed on to the runtime with a tail call
+            // and left no frame: name it from the program's call.
+            None => {
+                let called = symbolized.get(start).and_then(|&(a, _)| call_target(a + 1));
+                if let Some(target) = called {
+                    if let Some(f) = symbolize(target).filter(|f| f.name.starts_with("gort_")) {
+                        write_symbolized(out, target, Some(&f), "");
+                    }
+                }
+            }
         }
     }
     let entry_name = symbolize(entry).map(|f| f.name);
