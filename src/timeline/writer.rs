@@ -461,6 +461,17 @@ impl Writer {
     }
 
     /// An instant on a track.
+    /// A poll that readied `n` goroutines, on thread track `tid`.
+    fn netpoll(&mut self, tid: i32, ticks: u64, n: u64) {
+        self.instant(
+            PID_THREADS,
+            tid,
+            ticks,
+            &format!("netpoll: {n} ready"),
+            &format!("\"ready\":{n}"),
+        );
+    }
+
     fn instant(&mut self, pid: i32, tid: i32, ticks: u64, name: &str, args: &str) {
         self.begin();
         let _ = write!(
@@ -565,15 +576,7 @@ impl Writer {
                 }
             }
             kind::READY | kind::SPAWN => self.ready_or_spawn(r, tid, open, None),
-            kind::NETPOLL => {
-                self.instant(
-                    PID_THREADS,
-                    tid,
-                    t,
-                    &format!("netpoll: {a} ready"),
-                    &format!("\"ready\":{a}"),
-                );
-            }
+            kind::NETPOLL => self.netpoll(tid, t, a),
             kind::COUNTERS => self.counters(t, a, b),
             kind::EXIT => self.exit(t, a),
             _ => {}
@@ -643,15 +646,7 @@ impl Writer {
                     &format!("\"p\":{a},\"m\":{b}"),
                 );
             }
-            kind::NETPOLL => {
-                self.instant(
-                    PID_THREADS,
-                    tid,
-                    t,
-                    &format!("netpoll: {a} ready"),
-                    &format!("\"ready\":{a}"),
-                );
-            }
+            kind::NETPOLL => self.netpoll(tid, t, a),
             kind::COUNTERS => self.counters(t, a, b),
             kind::CALL_ENTER => {
                 let o = Open {
