@@ -56,8 +56,9 @@ use parking_lot::Condvar;
 
 use crate::sched::{self, GoFunc};
 
-/// `gort_init_register`'s answer after the seal.
-pub(crate) const ELATE: c_int = crate::ffi::foreign::GORT_ELATE;
+/// `gort_init_register`'s answer after the seal (the C API's
+/// `GORT_ELATE`, which `crate::ffi` checks is this value).
+pub(crate) const ELATE: c_int = 1;
 
 /// How long a foreign call waits for init before it says why.
 const WARN_AFTER: Duration = Duration::from_secs(5);

@@ -10,6 +10,7 @@ use crate::{foreign, init, sched};
 
 /// gort_init_register() after initialization was sealed.
 pub const GORT_ELATE: c_int = 1;
+const _: () = assert!(GORT_ELATE == init::ELATE);
 
 /// The program's main function for gort_main(): returns the exit status.
 pub type gort_main_func = Option<unsafe extern "C" fn(arg: *mut c_void) -> c_int>;
