@@ -291,7 +291,7 @@ mod tests {
         // Test builds carry debug information: the line tables are read.
         if cfg!(debug_assertions) {
             let (file, line) = f.line.expect("a source line");
-            assert!(file.ends_with("trace.rs") && line > 0, "{file}:{line}");
+            assert!(file.ends_with("symbolize.rs") && line > 0, "{file}:{line}");
         }
     }
 }
