@@ -9,8 +9,9 @@
  * one line naming the gort call, then inner, middle and outer in that
  * order, each with this file's name and a line number, down to the entry
  * function; no mangled Rust name anywhere, no frame of the runtime's
- * own. A goroutine that never ran shows [runnable] and its entry
- * function. Then everything is released and the goroutines finish.
+ * own. A goroutine blocked in C code after gort_blocking_enter shows
+ * [syscall] and no frames (its stack is in use on another thread). Then
+ * everything is released and the goroutines finish.
  *
  * c-tests/dumps.sh also builds this program with `cc -static` (the same
  * checks), and stripped (with GORT_TEST_PRINT_DUMP set it prints the dump
@@ -40,6 +41,21 @@ static const char *const call[KINDS] = {"gort_chan_recv", "gort_chan_send", "gor
                                         "gort_sleep",     "gort_mutex_lock", "gort_wg_wait",
                                         "gort_cond_wait"};
 static _Atomic int64_t ids[KINDS];
+
+/* A goroutine blocked in C code it declared (gort_blocking_enter): a
+ * dump shows it as [syscall], running on another thread. */
+static int pipefd[2];
+static _Atomic int64_t in_c_id;
+static NOIPA void in_c(void *arg) {
+    (void)arg;
+    atomic_store(&in_c_id, gort_goid());
+    char c;
+    gort_blocking_enter();
+    ssize_t r = read(pipefd[0], &c, 1);
+    gort_blocking_exit();
+    CHECK(r == 1);
+    gort_wg_done(&done);
+}
 
 static NOIPA void block(int k) {
     int v = 1;
@@ -168,8 +184,10 @@ int main(void) {
     selch = gort_chan_new(sizeof(int), 0);
     gort_mutex_lock(&mu);
     gort_wg_add(&never, 1);
-    gort_wg_add(&done, KINDS);
+    gort_wg_add(&done, KINDS + 1);
     for (int k = 0; k < KINDS; k++) gort_go(outer[k], NULL);
+    CHECK(pipe(pipefd) == 0);
+    gort_go(in_c, NULL);
 
     /* Wait until every goroutine shows its state (it has parked). */
     int64_t deadline = gort_nanotime() + 60LL * 1000000000;
@@ -184,7 +202,10 @@ int main(void) {
             if (b && strstr(b, want)) ready++;
             free(b);
         }
-        if (ready == KINDS) break;
+        char *c = atomic_load(&in_c_id) ? find_block(dump, atomic_load(&in_c_id)) : NULL;
+        if (c && strstr(c, "[syscall]:")) ready++;
+        free(c);
+        if (ready == KINDS + 1) break;
         CHECKF(gort_nanotime() < deadline, "not every goroutine parked:\n%s", dump);
         usleep(1000);
     }
@@ -194,6 +215,12 @@ int main(void) {
         _exit(0);
     }
     for (int k = 0; k < KINDS; k++) check_block(k);
+    char *c = find_block(dump, atomic_load(&in_c_id));
+    CHECKF(c && test_matches(c, "^goroutine [0-9]+ \\[syscall\\]:\n\tgoroutine running on other "
+                                "thread; stack unavailable\ncreated by main\n", 0),
+           "the goroutine in C code:\n%s", c ? c : dump);
+    printf("%-10s %.*s\n", "in C", (int)strcspn(c, "\n"), c);
+    free(c);
     CHECKF(strstr(dump, "_ZN") == NULL, "a mangled name:\n%s", dump);
     CHECKF(strstr(dump, "gort5sched") == NULL && strstr(dump, "corosensei") == NULL,
            "a runtime frame:\n%s", dump);
@@ -208,6 +235,7 @@ int main(void) {
     gort_mutex_unlock(&cmu);
     gort_mutex_unlock(&mu);
     gort_wg_done(&never);
+    CHECK(write(pipefd[1], "x", 1) == 1);
     gort_wg_add(&done, -1); /* the sleeper sleeps on; do not wait for it */
     gort_wg_wait(&done);
     printf("ok\n");
