@@ -241,8 +241,9 @@ unsafe extern "C" fn main_goroutine(_: *mut c_void) {
         // SAFETY: the running goroutine is ours.
         unsafe { (*g).is_main.set(true) };
         // Dumps name the program's main function as the entry.
+        let entry = f as usize;
         // SAFETY: as above.
-        unsafe { (*g).start_fn.store(f as usize, Ordering::Relaxed) };
+        unsafe { (*g).start_fn.store(entry, Ordering::Relaxed) };
     }
     // SAFETY: calling the program's main function with its argument is the
     // contract of gort_main.

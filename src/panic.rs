@@ -521,6 +521,7 @@ fn release_frame(g: &Goroutine) {
         };
         // A deferred call that recovers a panic of another ends at this
         // boundary, after the remaining deferred calls ran (module docs).
+
         // SAFETY: body follows the trampoline's contract with its Frame.
         unsafe { frame::run(body, &mut exiting as *mut Frame as *mut c_void, 0, 0) };
     }
@@ -722,6 +723,7 @@ pub(crate) fn panic_with(msg: CString) -> ! {
     // The panic has left every frame above `at` (only gort_call frames
     // are left behind: their records stay linked until a jump; module
     // docs). Null: the entry frame.
+
     // SAFETY: our own state, not borrowed across a user callback.
     let mut at = unsafe { (*s).top };
     loop {
@@ -742,6 +744,7 @@ pub(crate) fn panic_with(msg: CString) -> ! {
                 // outside it, run on), finish the frame's deferred calls,
                 // return. The recovered message moves to where
                 // gort_recover's pointer stays valid.
+
                 // SAFETY: our own state, not borrowed across a user
                 // callback; `at` is null or a linked frame record.
                 let (n, depth) = unsafe {
@@ -786,6 +789,7 @@ pub(crate) fn panic_with(msg: CString) -> ! {
                 unsafe { frame::jump(jb, 1) };
             }
             // A gort_call passes the panic on to the frames outside it.
+
             // SAFETY: `at` is a linked frame record.
             Some(FrameKind::Call) => at = unsafe { (*at).prev },
             // The goroutine's entry frame, the bottom of a foreign

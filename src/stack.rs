@@ -448,6 +448,7 @@ mod tests {
         assert!(guard_contains(s.low(), s.limit().get()));
         assert!(!guard_contains(s.low(), s.base().get() - 8));
         // The usable region is writable.
+
         // SAFETY: the byte lies in the usable part of the mapping.
         unsafe { *((s.base().get() - 1) as *mut u8) = 7 };
     }

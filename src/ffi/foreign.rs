@@ -110,6 +110,7 @@ pub unsafe extern "C" fn gort_call(r#fn: gort_func, arg: *mut c_void) {
     // and fn, so none of them may hold a catch_unwind or anything to drop
     // (module panic). A Rust panic still cannot unwind into C: release
     // builds abort on panic, and an extern "C" function aborts on one.
+
     // SAFETY: forwarded contract: fn may be called with arg.
     unsafe { foreign::call(f, arg) }
 }

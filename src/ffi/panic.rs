@@ -108,6 +108,7 @@ pub unsafe extern "C" fn gort_pcall(
     };
     // No fence around fn, as in gort_call (see there). panic::pcall waits
     // for init on a foreign thread (goroutines never wait).
+
     // SAFETY: forwarded contract.
     unsafe { panic::pcall(f, arg, msg, msglen) }
 }

@@ -244,6 +244,7 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     if h == libc::SIG_DFL || h == libc::SIG_IGN {
         // Restore the default action and let the fault happen again (a
         // synchronous fault re-executes; a sent signal is re-raised).
+
         // SAFETY: plain sigaction/raise calls, async-signal-safe.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();

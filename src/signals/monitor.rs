@@ -115,6 +115,7 @@ extern "C" fn quit_handler(_: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     );
     if MONITOR.load(Ordering::SeqCst) == 0 {
         // No sysmon to write the dump yet: the default action.
+
         // SAFETY: plain sigaction/raise calls, async-signal-safe.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();

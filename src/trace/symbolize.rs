@@ -182,6 +182,7 @@ fn load_module(path: &str, bias: usize) -> Module {
         module.lines = crate::lines::LineTable::load(&file);
     }
     // Nothing borrows the mapping: give it back.
+
     // SAFETY: `data` is the whole mapping made by map_file, and the
     // symbols and the line table copied what they need out of it.
     unsafe { libc::munmap(data.as_ptr() as *mut c_void, data.len()) };
