@@ -1102,33 +1102,12 @@ pub(crate) unsafe fn retain(c: &Chan) {
 /// # Safety
 /// The caller owns a reference to `c` and, unless this panics, gives it up.
 pub(crate) unsafe fn release(c: *const Chan) {
-    // SAFETY: the caller's reference keeps c alive until it is dropped.
-    let ch = unsafe { &*c };
-    let prev = ch.refs.fetch_sub(1, Ordering::AcqRel);
-    if prev > 1 {
-        return;
+    // SAFETY: forwarded contract (the reference keeps c alive).
+    match unsafe { drop_ref(c) } {
+        Dropped::Kept => {}
+        Dropped::AlreadyReleased => go_panic("release of a released channel"),
+        Dropped::Blocked => go_panic("release of channel with blocked goroutines"),
     }
-    if prev == 0 {
-        ch.refs.fetch_add(1, Ordering::Relaxed);
-        go_panic("release of a released channel");
-    }
-    ch.lock();
-    // SAFETY: lock held.
-    let blocked = unsafe { ch.recvq.any_blocked() || ch.sendq.any_blocked() };
-    if blocked {
-        ch.refs.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: lock held.
-        unsafe { ch.unlock() };
-        go_panic("release of channel with blocked goroutines");
-    }
-    // SAFETY: lock held.
-    unsafe { ch.unlock() };
-    // refs is 0: this release alone reads the hook.
-    if let Some((f, arg)) = ch.release_hook.take() {
-        f(arg);
-    }
-    // SAFETY: the references' pin; nothing of ours touches c afterwards.
-    unsafe { Chan::unpin(c) };
 }
 
 /// Drops a reference that the runtime holds for one of its objects (a
@@ -1145,15 +1124,36 @@ pub(crate) unsafe fn release(c: *const Chan) {
 /// `c` is live (the caller holds a pin); the caller's reference, if the
 /// program left it, is given up.
 pub(crate) unsafe fn release_quiet(c: *const Chan) {
-    // SAFETY: the caller's pin keeps c alive.
+    // SAFETY: forwarded contract (the caller's pin keeps c alive).
+    let _ = unsafe { drop_ref(c) };
+}
+
+/// What [`drop_ref`] did.
+enum Dropped {
+    /// Given up (and the channel freed if it was the last reference).
+    Kept,
+    /// Nothing: no reference was left (it is restored).
+    AlreadyReleased,
+    /// Nothing: the last reference, but goroutines are blocked on the
+    /// channel (it is restored).
+    Blocked,
+}
+
+/// Gives up one reference to `c`; the last one runs the release hook and
+/// frees the channel, unless goroutines are still blocked on it.
+///
+/// # Safety
+/// `c` is live for the duration of the call.
+unsafe fn drop_ref(c: *const Chan) -> Dropped {
+    // SAFETY: live per the contract.
     let ch = unsafe { &*c };
     let prev = ch.refs.fetch_sub(1, Ordering::AcqRel);
     if prev > 1 {
-        return;
+        return Dropped::Kept;
     }
     if prev == 0 {
         ch.refs.fetch_add(1, Ordering::Relaxed);
-        return;
+        return Dropped::AlreadyReleased;
     }
     ch.lock();
     // SAFETY: lock held.
@@ -1164,13 +1164,15 @@ pub(crate) unsafe fn release_quiet(c: *const Chan) {
     // SAFETY: lock held.
     unsafe { ch.unlock() };
     if blocked {
-        return;
+        return Dropped::Blocked;
     }
+    // refs is 0: this release alone reads the hook.
     if let Some((f, arg)) = ch.release_hook.take() {
         f(arg);
     }
     // SAFETY: the references' pin; nothing of ours touches c afterwards.
     unsafe { Chan::unpin(c) };
+    Dropped::Kept
 }
 
 #[cfg(test)]

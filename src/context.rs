@@ -155,22 +155,30 @@ unsafe impl Sync for Context {}
 // SAFETY: as above.
 unsafe impl Send for Context {}
 
-static BACKGROUND: Context = Context {
-    lock: Mutex::new(()),
-    parent: ptr::null(),
-    deadline: i64::MAX,
-    err: AtomicI32::new(0),
-    done: AtomicPtr::new(ptr::null_mut()),
-    user_refs: AtomicUsize::new(1),
-    refs: AtomicUsize::new(1),
-    timer: TimerNode::new(deadline_fired, 0),
-    timer_armed: Cell::new(false),
-    first_child: Cell::new(ptr::null()),
-    in_list: Cell::new(false),
-    prev: Cell::new(ptr::null()),
-    next: Cell::new(ptr::null()),
-    background: true,
-};
+static BACKGROUND: Context = Context::fresh(ptr::null(), i64::MAX, true);
+
+impl Context {
+    /// A context with one reference of the caller's, nothing armed and no
+    /// children, under `parent` (null: none).
+    const fn fresh(parent: *const Context, deadline: i64, background: bool) -> Context {
+        Context {
+            lock: Mutex::new(()),
+            parent,
+            deadline,
+            err: AtomicI32::new(0),
+            done: AtomicPtr::new(ptr::null_mut()),
+            user_refs: AtomicUsize::new(1),
+            refs: AtomicUsize::new(1),
+            timer: TimerNode::new(deadline_fired, 0),
+            timer_armed: Cell::new(false),
+            first_child: Cell::new(ptr::null()),
+            in_list: Cell::new(false),
+            prev: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
+            background,
+        }
+    }
+}
 
 /// Go's `context.Background()`.
 pub(crate) fn background() -> *const Context {
@@ -214,26 +222,12 @@ pub(crate) fn with_deadline(parent: &Context, d: i64) -> *const Context {
 }
 
 fn new_child(parent: &Context, deadline: i64) -> *const Context {
-    let c = Box::into_raw(Box::new(Context {
-        lock: Mutex::new(()),
-        parent: if parent.background {
-            ptr::null()
-        } else {
-            parent
-        },
-        deadline,
-        err: AtomicI32::new(0),
-        done: AtomicPtr::new(ptr::null_mut()),
-        user_refs: AtomicUsize::new(1),
-        refs: AtomicUsize::new(1),
-        timer: TimerNode::new(deadline_fired, 0),
-        timer_armed: Cell::new(false),
-        first_child: Cell::new(ptr::null()),
-        in_list: Cell::new(false),
-        prev: Cell::new(ptr::null()),
-        next: Cell::new(ptr::null()),
-        background: false,
-    }));
+    let under = if parent.background {
+        ptr::null()
+    } else {
+        parent as *const Context
+    };
+    let c = Box::into_raw(Box::new(Context::fresh(under, deadline, false)));
     // SAFETY: c is ours alone until returned.
     let cr = unsafe { &mut *c };
     cr.timer = TimerNode::new(deadline_fired, c as usize);

@@ -259,6 +259,7 @@ impl Timer {
         if !moved {
             // The new entry's pin. Taken after it is visible, but its
             // firing cannot drop it before we unlock the channel.
+
             // SAFETY: the caller holds a pin.
             unsafe { Chan::pin(self.chan) };
         }
@@ -273,6 +274,19 @@ impl Timer {
         // SAFETY: lock held (forwarded); 8-byte elements, `now` is 8
         // readable bytes.
         unsafe { self.ch().offer_locked(&now as *const i64 as *const u8).1 }
+    }
+}
+
+/// From the heap's firing, with the channel locked: puts the timer's node
+/// back for `when`, with the firing's pin unless the node is back already
+/// (a reset raced with the firing).
+fn requeue(t: &Timer, when: i64, after: &mut Followup) {
+    // SAFETY: the node lives in the channel's allocation, kept by the pin
+    // the heap now holds.
+    let (moved, kick) = unsafe { sched::sched().timers.place_node(&t.node, when, 0) };
+    after.kick = kick;
+    if !moved {
+        after.unpins = 0;
     }
 }
 
@@ -294,13 +308,7 @@ fn fired(arg: usize, _seq: u64) {
             // Moved later, or reset while this firing was on its way: put
             // the node back, with our pin unless it is back already.
             t.heap_when.set(when);
-            // SAFETY: the node lives in the channel's allocation, kept by
-            // the pin the heap now holds.
-            let (moved, kick) = unsafe { sched::sched().timers.place_node(&t.node, when, 0) };
-            after.kick = kick;
-            if !moved {
-                after.unpins = 0;
-            }
+            requeue(t, when, &mut after);
         } else {
             // SAFETY: lock held.
             after.wake = unsafe { t.send_locked(now) };
@@ -310,12 +318,7 @@ fn fired(arg: usize, _seq: u64) {
                 let next = when.saturating_add(p.saturating_mul((now - when) / p + 1));
                 t.when.set(next);
                 t.heap_when.set(next);
-                // SAFETY: as above.
-                let (moved, kick) = unsafe { sched::sched().timers.place_node(&t.node, next, 0) };
-                after.kick = kick;
-                if !moved {
-                    after.unpins = 0;
-                }
+                requeue(t, next, &mut after);
             } else {
                 t.armed.set(false);
                 // A reset may have put the node back while we were on our
