@@ -173,7 +173,7 @@ pub(crate) fn current_call() -> *mut Goroutine {
 ///
 /// Nothing between the caller and `f` owns anything that needs dropping:
 /// a thread exit inside `f` unwinds these frames after the frame boundary
-/// released the call (module `panic`, *Foreign unwinding*).
+/// released the call (module `panic::foreign_unwind`).
 ///
 /// # Safety
 /// `f` must be safe to call with `arg` (the C caller's contract).

@@ -44,11 +44,46 @@
 //! releasing the frame of a foreign thread's call so that the thread may
 //! exit). The routine reads nothing from the unwinder, so it works with
 //! any unwinder (libgcc's, LLVM's, the private copy inside libgort.a).
+//!
+//! The decision needs the panic state of the goroutine, which is the
+//! core's, a layer above this one: the routine only says what the unwind
+//! is ([`ForeignUnwind`]) and calls the handler that module `panic`
+//! installs when the runtime starts ([`set_unwind_handler`]), before any
+//! frame can open. With no handler installed every foreign unwind is a
+//! fatal error.
 
 use std::ffi::{c_int, c_void};
+use std::sync::OnceLock;
 
-use crate::panic::ForeignUnwind;
-use crate::sched::GoFunc;
+/// The function [`guarded_call`] runs: a goroutine's entry function
+/// (`sched::GoFunc`).
+pub(crate) type EntryFn = unsafe extern "C" fn(*mut c_void);
+
+/// What an unwinder was told to do to a frame boundary (module docs,
+/// *Unwinding*; module `panic::foreign_unwind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForeignUnwind {
+    /// An unforced unwind: a C++ exception (GCC's or Clang's exception
+    /// class), or another language's.
+    Exception {
+        /// Whether the exception class is C++'s.
+        cplusplus: bool,
+    },
+    /// A forced unwind: `pthread_exit` or thread cancellation.
+    ThreadExit,
+}
+
+/// What a foreign unwind does to a frame (module docs): returns to let a
+/// forced unwind go on, or ends the process.
+pub(crate) type UnwindHandler = fn(ForeignUnwind);
+
+static UNWIND_HANDLER: OnceLock<UnwindHandler> = OnceLock::new();
+
+/// Installs the handler the personality routine calls (module docs); later
+/// calls change nothing.
+pub(crate) fn set_unwind_handler(h: UnwindHandler) {
+    let _ = UNWIND_HANDLER.set(h);
+}
 
 /// A frame boundary's saved context: its address is where the stack
 /// pointer resumes. On aarch64 it also holds the callee-saved registers,
@@ -74,7 +109,7 @@ extern "C" {
     #[link_name = "__gortrt_frame_jump"]
     fn frame_jump(jb: *const JumpBuf, value: isize) -> !;
     #[link_name = "__gortrt_guarded_call"]
-    fn guarded_call_asm(f: GoFunc, arg: *mut c_void);
+    fn guarded_call_asm(f: EntryFn, arg: *mut c_void);
 }
 
 // The unwinding interface's values (Itanium C++ ABI, Level I): actions
@@ -101,17 +136,37 @@ unsafe extern "C" fn personality(
     _exception: *mut c_void,
     _context: *mut c_void,
 ) -> c_int {
-    if actions & UA_FORCE_UNWIND != 0 {
-        crate::panic::foreign_unwind(ForeignUnwind::ThreadExit);
+    let what = if actions & UA_FORCE_UNWIND != 0 {
+        ForeignUnwind::ThreadExit
     } else {
         // The search phase (the cleanup phase of an unforced unwind never
         // reaches a boundary whose search phase ended the process).
         let c = class >> 8;
-        crate::panic::foreign_unwind(ForeignUnwind::Exception {
+        ForeignUnwind::Exception {
             cplusplus: c == CLASS_GNU_CXX || c == CLASS_CLANG_CXX,
-        });
+        }
+    };
+    match UNWIND_HANDLER.get() {
+        Some(h) => h(what),
+        None => unhandled(what),
     }
     URC_CONTINUE_UNWIND
+}
+
+/// A foreign unwind with no handler installed (module docs).
+#[cold]
+fn unhandled(what: ForeignUnwind) -> ! {
+    crate::fatal::fatal(match what {
+        ForeignUnwind::Exception { cplusplus: true } => {
+            "C++ exception unwound through a frame boundary"
+        }
+        ForeignUnwind::Exception { cplusplus: false } => {
+            "foreign exception unwound through a frame boundary"
+        }
+        ForeignUnwind::ThreadExit => {
+            "thread exit (pthread_exit or cancellation) unwound through a frame boundary"
+        }
+    })
 }
 
 // x86_64: the trampoline's own pushes keep the caller's callee-saved
@@ -328,7 +383,7 @@ pub(crate) unsafe fn run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> is
 /// # Safety
 /// `f` must be safe to call with `arg`.
 #[inline]
-pub(crate) unsafe fn guarded_call(f: GoFunc, arg: *mut c_void) {
+pub(crate) unsafe fn guarded_call(f: EntryFn, arg: *mut c_void) {
     // SAFETY: the guard follows the C ABI and calls f(arg) once.
     unsafe { guarded_call_asm(f, arg) }
 }

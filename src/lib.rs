@@ -58,6 +58,9 @@
 //! - [`sync`]: runtime semaphores and notify lists, mutex, rwmutex, cond,
 //!   waitgroup, once.
 //! - [`panic`]: defer, panic, recover; fatal errors; the exit race.
+//! - [`fatal`]: the claim on the process's last report, the out-of-memory
+//!   report, and the `fatal error:` entry of the base layer (the core
+//!   installs the full report into it).
 //! - [`memory`]: the global allocator (a failed allocation is Go's
 //!   `fatal error: runtime: out of memory`).
 //! - [`frame`]: the frame boundaries a recovered panic returns to, and the
@@ -85,6 +88,7 @@
 pub(crate) mod chan;
 pub(crate) mod config;
 pub(crate) mod context;
+pub(crate) mod fatal;
 pub mod ffi;
 pub(crate) mod foreign;
 pub(crate) mod frame;

@@ -7,7 +7,7 @@
 //! `std::alloc::System` (malloc) unchanged, except that an allocation that
 //! fails ends the process the way Go's runtime does when it cannot get
 //! memory: `fatal error: runtime: out of memory`, exit status 2 (see
-//! [`crate::panic::out_of_memory`], which writes its report without
+//! [`crate::fatal::out_of_memory`], which writes its report without
 //! allocating). A stack mapping that fails when a goroutine first runs
 //! ends the same way (`sched::new_coro`).
 //!
@@ -58,7 +58,7 @@ static ALLOCATOR: RuntimeAllocator = RuntimeAllocator;
 #[cold]
 #[inline(never)]
 fn failed(layout: Layout) -> ! {
-    crate::panic::out_of_memory(layout.size(), "block")
+    crate::fatal::out_of_memory(layout.size(), "block")
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments,
@@ -126,7 +126,7 @@ pub(crate) fn register_thread_locals(steals: bool) {
     // zeroed: only whether the memory can be had matters.
     let p = unsafe { System.alloc(probe) };
     if p.is_null() {
-        crate::panic::out_of_memory(REGISTRATION_PROBE, "block for thread-local state");
+        crate::fatal::out_of_memory(REGISTRATION_PROBE, "block for thread-local state");
     }
     // SAFETY: allocated just above with this layout.
     unsafe { System.dealloc(p, probe) };
@@ -150,7 +150,7 @@ pub(crate) fn register_thread_locals(steals: bool) {
 /// registration could fail in glibc and abort the process before the
 /// report is out. The reporting thread ends the process.
 fn wait_if_dying() {
-    if crate::panic::reporting() {
+    if crate::fatal::reporting() {
         loop {
             crate::os::thread_sleep(1_000_000_000);
         }

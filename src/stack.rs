@@ -206,7 +206,7 @@ static UNMAP_GATE: parking_lot::RwLock<()> = parking_lot::RwLock::new(());
 /// if that could not be had within a fatal report's short wait (the
 /// reporting thread may itself be unmapping a stack).
 pub(crate) fn hold_mapped() -> Option<parking_lot::RwLockWriteGuard<'static, ()>> {
-    if crate::panic::reporting() {
+    if crate::fatal::reporting() {
         UNMAP_GATE.try_write_for(std::time::Duration::from_millis(100))
     } else {
         Some(UNMAP_GATE.write())

@@ -120,7 +120,7 @@ static OBJECTS: Mutex<Vec<Object>> = Mutex::new(Vec::new());
 /// The objects table; a fatal report waits only briefly (the reporting
 /// thread may hold the lock itself).
 fn lock_objects() -> Option<crate::lock::MutexGuard<'static, Vec<Object>>> {
-    if crate::panic::reporting() {
+    if crate::fatal::reporting() {
         OBJECTS.try_lock_for(std::time::Duration::from_millis(100))
     } else {
         Some(OBJECTS.lock())

@@ -7,9 +7,9 @@
 //! builds also abort on panic, so the fence costs nothing there.
 //! `gort_call` and `gort_pcall` have no fence around the user's function:
 //! a thread exit inside it unwinds their frames, which must therefore be
-//! plain old frames, without a `catch_unwind` (module `panic`, *Foreign
-//! unwinding*); a Rust panic there still cannot reach C, as release builds
-//! abort and an `extern "C"` function aborts on a panic.
+//! plain old frames, without a `catch_unwind` (module
+//! `panic::foreign_unwind`); a Rust panic there still cannot reach C, as
+//! release builds abort and an `extern "C"` function aborts on a panic.
 //!
 //! cbindgen reads this module to generate `include/runtime.h`; the doc
 //! comments here are the header's documentation and are written for C

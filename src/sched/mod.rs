@@ -241,10 +241,15 @@ static SCHED: OnceLock<Sched> = OnceLock::new();
 
 /// The scheduler, started on first use (normally by the library
 /// constructor; any entry point may come first, since constructors run in
-/// an unspecified order).
+/// an unspecified order). Starting it first installs the core's fatal
+/// report and foreign-unwind handler into the base layer
+/// (`panic::install_reports`), before any goroutine or frame exists.
 #[inline]
 pub(crate) fn sched() -> &'static Sched {
-    SCHED.get_or_init(|| Sched::new(Config::from_env()))
+    SCHED.get_or_init(|| {
+        crate::panic::install_reports();
+        Sched::new(Config::from_env())
+    })
 }
 
 impl Sched {

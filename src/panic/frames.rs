@@ -1,0 +1,310 @@
+//! Frames and deferred calls: opening and closing a frame (a goroutine's
+//! entry, `gort_call`, `gort_pcall`), pushing deferred calls and running
+//! them when the frame's function returns, and `gort_goexit`'s run of all
+//! of them.
+//!
+//! # Frames and deferred calls
+//!
+//! A goroutine's entry function, `gort_call`, `gort_main`'s main function
+//! and every `gort_pcall` open a *frame*. The entry frame is implicit (the
+//! bottom of the goroutine); each of the others is a `Frame` record in
+//! the stack frame of the function that opened it, which calls the
+//! frame's boundary (module `frame`) and so outlives it, linked from
+//! `PanicState::top` to the next frame outside: opening or closing a
+//! frame allocates nothing and writes a few words. `gort_defer` pushes
+//! onto the goroutine's one stack of deferred calls (`PanicState::defers`,
+//! a buffer the goroutine record keeps for its life, so a push allocates
+//! only when it outgrows every earlier one); a frame owns the calls pushed
+//! since it opened (`defer_base`). When the frame's function returns they
+//! run last-in first-out.
+//!
+//! The entry points find the goroutine through the thread's running-
+//! goroutine slot (module `sched::running`), one load from thread-local
+//! storage; `gort_pcall` hands it to its frame, whose body reads nothing
+//! thread-local after the user's function (which may have moved the
+//! goroutine to another thread).
+//!
+//! # Invariants
+//!
+//! - A frame record is linked (made the innermost) by its body, inside
+//!   its boundary's trampoline, and unlinked by the body once its function
+//!   and deferred calls returned; otherwise it is left by a jump to its
+//!   boundary or one outside it (module `panics`), released by a thread
+//!   exit (module `foreign_unwind`), or dropped with the whole list
+//!   (`gort_goexit`, the end of a foreign thread's call).
+//! - The state is never borrowed across a user callback: a frame's body
+//!   reads its record again after each call (the callback may have moved
+//!   the goroutine to another thread, never to another state).
+
+use std::ffi::{c_char, c_void};
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use super::state::{current, st, Frame, FrameKind, PanicState};
+use crate::frame::{self, JumpBuf};
+use crate::sched::{GoFunc, Goroutine};
+
+/// `gort_defer`: pushes `f(arg)` onto the innermost open frame; false
+/// (nothing pushed) outside a goroutine.
+#[inline(always)]
+pub(crate) fn try_defer(f: GoFunc, arg: *mut c_void) -> bool {
+    match current() {
+        Some(g) => {
+            // SAFETY: our own state; no callback runs while it is borrowed.
+            unsafe { (*st(g)).push_defer(f, arg) };
+            true
+        }
+        None => false,
+    }
+}
+
+/// Pops the innermost deferred call (the one the caller pushed) and runs it.
+pub(crate) fn pop_and_run_defer() {
+    if let Some(g) = current() {
+        // SAFETY: our own state; released before the call.
+        let d = unsafe { (*st(g)).defers.pop() };
+        if let Some((f, a)) = d {
+            // SAFETY: running a deferred call is the contract of defer.
+            unsafe { f(a as *mut c_void) };
+        }
+    }
+}
+
+/// Pops the innermost deferred call if the frame starting at `base` still
+/// has one.
+#[inline]
+pub(super) fn pop_defer_above(s: *mut PanicState, base: usize) -> Option<(GoFunc, usize)> {
+    // SAFETY: `s` is the running goroutine's own state, not borrowed
+    // across a user callback (the borrow ends here).
+    let s = unsafe { &mut *s };
+    if s.defers.len() > base {
+        s.defers.pop()
+    } else {
+        None
+    }
+}
+
+/// Runs the deferred calls above `base` as on a normal return; `s` is the
+/// running goroutine's state. Not inlined: a frame's body then keeps only
+/// its record across the call of its function.
+#[inline(never)]
+pub(super) fn run_defers_to(s: *mut PanicState, base: usize) {
+    // SAFETY: our own state, not borrowed across the calls.
+    let saved = unsafe { std::mem::replace(&mut (*s).panic_defer_depth, 0) };
+    while let Some((f, a)) = pop_defer_above(s, base) {
+        // SAFETY: running a deferred call is the contract of gort_defer.
+        unsafe { f(a as *mut c_void) };
+    }
+    // SAFETY: our own state, not borrowed across a user callback.
+    unsafe { (*s).panic_defer_depth = saved };
+}
+
+/// The entry frame returned: runs every deferred call of the goroutine.
+pub(crate) fn run_entry_defers() {
+    if let Some(g) = current() {
+        // SAFETY: our own state.
+        if unsafe { !(*st(g)).defers.is_empty() } {
+            run_defers_to(st(g), 0);
+        }
+    }
+}
+
+/// `gort_goexit` on a goroutine: runs every deferred call (all frames;
+/// pcall does not stop it), then the caller ends the goroutine.
+pub(crate) fn goexit_defers(g: &Goroutine) {
+    run_defers_to(st(g), 0);
+    // SAFETY: our own state; the goroutine never returns to its frames.
+    unsafe { (*st(g)).top = std::ptr::null_mut() };
+}
+
+/// Runs a goroutine's entry function `f(arg)`, then the entry frame's
+/// deferred calls, behind the entry guard (module `frame`), which turns a
+/// C++ exception or a thread exit that would leave them into a fatal
+/// error.
+///
+/// # Safety
+/// On a goroutine, at the bottom of its stack; `f` must be safe to call
+/// with `arg`.
+pub(crate) unsafe fn run_entry(f: Option<GoFunc>, arg: *mut c_void) {
+    struct Entry {
+        f: Option<GoFunc>,
+        arg: *mut c_void,
+    }
+    unsafe extern "C" fn body(ctx: *mut c_void) {
+        // SAFETY: `run_entry` passes its Entry, alive for the call.
+        let e = unsafe { &*(ctx as *const Entry) };
+        if let Some(f) = e.f {
+            // SAFETY: the contract of run_entry.
+            unsafe { f(e.arg) };
+        }
+        // The entry frame returned: its deferred calls run now.
+        run_entry_defers();
+    }
+    let mut e = Entry { f, arg };
+    // SAFETY: body follows the guard's contract with its Entry.
+    unsafe { frame::guarded_call(body, &mut e as *mut Entry as *mut c_void) };
+}
+
+/// Makes `fr`, whose boundary's buffer is `jb`, the innermost frame of its
+/// goroutine; `fr.prev` is the innermost frame so far.
+///
+/// # Safety
+/// `fr` is a frame record that stays alive until it is unlinked (it lives
+/// in a caller of the boundary of `jb`), and the running goroutine owns
+/// `fr.st`.
+#[inline(always)]
+pub(super) unsafe fn link(fr: *mut Frame, jb: *const JumpBuf) {
+    // SAFETY: per the contract; nothing else is borrowed.
+    unsafe {
+        let s = (*fr).st;
+        debug_assert!(ptr::eq((*fr).prev, (*s).top), "frame opened out of order");
+        (*fr).jb = MaybeUninit::new(jb);
+        (*s).top = fr;
+    }
+}
+
+/// Removes `fr`, the innermost frame, from its goroutine's list.
+///
+/// # Safety
+/// As for [`link`], with `fr` linked and innermost.
+#[inline(always)]
+pub(super) unsafe fn unlink(fr: *mut Frame) {
+    // SAFETY: per the contract.
+    unsafe {
+        let s = (*fr).st;
+        debug_assert!(ptr::eq((*s).top, fr), "frame records out of order");
+        (*s).top = (*fr).prev;
+    }
+}
+
+/// The body of a pcall or gort_call frame: links the frame, runs its
+/// function, then its deferred calls.
+unsafe extern "C" fn frame_body(
+    ctx: *mut c_void,
+    jb: *const JumpBuf,
+    f: usize,
+    arg: usize,
+) -> isize {
+    let fr = ctx as *mut Frame;
+    // SAFETY: `open_frame` passes a GoFunc as `f`.
+    let f = unsafe { std::mem::transmute::<usize, GoFunc>(f) };
+    // SAFETY: `open_frame` passes its Frame, alive for the call, whose
+    // goroutine runs this frame and owns `st`; the state is not borrowed
+    // across the user's function or the deferred calls, and the fields are
+    // read again after them (the calls may move the goroutine to another
+    // thread, never to another state).
+    unsafe {
+        link(fr, jb);
+        f(arg as *mut c_void);
+        if (*(*fr).st).defers.len() > (*fr).defer_base {
+            // As run_defers_to, keeping nothing in registers across the
+            // calls but `fr`. The depth is 0 unless a panic is running
+            // deferred calls: then there is nothing to save, and 0 is
+            // what run_defers_to would restore.
+            if (*(*fr).st).panic_defer_depth == 0 {
+                run_frame_defers(fr);
+                (*(*fr).st).panic_defer_depth = 0;
+            } else {
+                run_frame_defers_in_panic(fr);
+            }
+        }
+        unlink(fr);
+    }
+    0
+}
+
+/// Runs the deferred calls of `fr` (it has at least one), reading the
+/// record again after each.
+///
+/// # Safety
+/// As in `frame_body`.
+#[inline(always)]
+unsafe fn run_frame_defers(fr: *mut Frame) {
+    // SAFETY: per the contract; the state is not borrowed across a call.
+    unsafe {
+        let mut d = (*(*fr).st).defers.pop();
+        while let Some((f, a)) = d {
+            f(a as *mut c_void);
+            d = pop_defer_above((*fr).st, (*fr).defer_base);
+        }
+    }
+}
+
+/// [`run_frame_defers`] for a frame returning inside a deferred call that a
+/// panic runs: its own deferred calls cannot recover that panic.
+///
+/// # Safety
+/// As in `frame_body`.
+#[cold]
+#[inline(never)]
+unsafe fn run_frame_defers_in_panic(fr: *mut Frame) {
+    // SAFETY: per the contract; the state is not borrowed across a call.
+    unsafe {
+        let s = (*fr).st;
+        (*fr).saved_depth = MaybeUninit::new(std::mem::replace(&mut (*s).panic_defer_depth, 0));
+        run_frame_defers(fr);
+        (*(*fr).st).panic_defer_depth = (*fr).saved_depth.assume_init();
+    }
+}
+
+/// Runs `f(arg)` in a new frame of kind `kind` on `g`, the calling
+/// goroutine (or foreign thread inside gort_call). Returns 0 if `f`
+/// returned or a deferred call of this frame recovered a panic, 1 if a
+/// pcall frame recovered a panic itself (its message copied to `msg`).
+///
+/// # Safety
+/// `g` is the running goroutine; `f` must be safe to call with `arg`;
+/// `msg` is NULL or writable for `msglen` bytes.
+#[inline(always)]
+pub(crate) unsafe fn open_frame(
+    g: &Goroutine,
+    kind: FrameKind,
+    f: GoFunc,
+    arg: *mut c_void,
+    msg: *mut c_char,
+    msglen: usize,
+) -> i32 {
+    let s = st(g);
+    let mut fr = Frame {
+        st: s,
+        kind,
+        msg,
+        msglen,
+        // SAFETY: our own state, not borrowed.
+        prev: unsafe { (*s).top },
+        // SAFETY: as above.
+        defer_base: unsafe { (*s).defers.len() },
+        // SAFETY: as above.
+        panic_base: unsafe { (*s).panics.len() },
+        // SAFETY: as above.
+        depth_at_open: unsafe { (*s).panic_defer_depth },
+        jb: MaybeUninit::uninit(),
+        saved_depth: MaybeUninit::uninit(),
+    };
+    // SAFETY: frame_body follows the trampoline's contract with its Frame,
+    // which outlives the trampoline.
+    unsafe {
+        frame::run(
+            frame_body,
+            &mut fr as *mut Frame as *mut c_void,
+            f as usize,
+            arg as usize,
+        ) as i32
+    }
+}
+
+/// `gort_pcall`: a pcall frame on the running goroutine, or on a foreign
+/// thread outside gort_call, which waits for init and becomes a goroutine
+/// for the call.
+///
+/// # Safety
+/// As for [`open_frame`].
+#[inline(always)]
+pub(crate) unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize) -> i32 {
+    match current() {
+        // SAFETY: forwarded contract; g is the running goroutine.
+        Some(g) => unsafe { open_frame(g, FrameKind::Pcall, f, arg, msg, msglen) },
+        // SAFETY: forwarded contract.
+        None => unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen) },
+    }
+}

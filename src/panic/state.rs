@@ -1,0 +1,186 @@
+//! A goroutine's panic state: its open frame records, deferred calls and
+//! running panics ([`PanicState`], [`Frame`], [`PanicRec`]), and how the
+//! entry points find the state of the running goroutine ([`current`],
+//! [`st`]).
+//!
+//! # Ownership
+//!
+//! `PanicState` lives in its goroutine (or foreign record) and only that
+//! goroutine touches it. User callbacks run in the middle of the
+//! algorithms, and may defer, panic and recover themselves, so the state is
+//! reached through a raw pointer and never borrowed across a callback.
+//!
+//! # Invariants
+//!
+//! - `PanicState::top` is null or the innermost linked [`Frame`]; each
+//!   record's `prev` is the next frame outside (null: the entry frame).
+//!   Records are linked and unlinked innermost first; a jump removes the
+//!   records above its target together with their boundaries.
+//! - The deferred calls at and above a frame's `defer_base` are the
+//!   frame's; the panics at and above its `panic_base` were raised inside
+//!   it.
+//! - `panic_defer_depth` is the nesting of deferred calls a panic is
+//!   running: `gort_recover` works only while it is not 0.
+
+use std::ffi::{c_char, c_void, CString};
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use crate::frame::JumpBuf;
+use crate::sched::{self, GoFunc, Goroutine};
+
+/// What kind of boundary a frame record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FrameKind {
+    /// `gort_pcall`: recovers a panic that reaches it (returns 1).
+    Pcall,
+    /// `gort_call`: passes a panic that reaches it on to the frames
+    /// outside it (at the bottom of a foreign thread's call there are none:
+    /// the panic is reported).
+    Call,
+    /// The deferred calls of a frame that a thread exit is removing: a
+    /// panic that they do not recover themselves is reported (it cannot
+    /// reach the frames outside, which the exit has not reached yet).
+    Exiting,
+}
+
+/// An open frame above the goroutine's entry frame (module `frames`,
+/// *Frames and deferred calls*). It lives in the stack frame of the
+/// function that opens it, which calls the frame's trampoline, and is in
+/// its goroutine's list ([`PanicState::top`]) from the moment the body
+/// links it until the frame ends, a jump leaves it, or the list is
+/// cleared.
+#[derive(Debug)]
+pub(super) struct Frame {
+    // Set by the opener.
+    /// The state of the goroutine running the frame.
+    pub(super) st: *mut PanicState,
+    pub(super) kind: FrameKind,
+    /// Where a pcall copies the message of a panic it recovers.
+    pub(super) msg: *mut c_char,
+    pub(super) msglen: usize,
+    /// The next frame outside (null: the entry frame): the innermost one
+    /// when this one opened.
+    pub(super) prev: *mut Frame,
+    /// The deferred calls at and above this index are the frame's.
+    pub(super) defer_base: usize,
+    /// The panics at and above this index were raised inside the frame:
+    /// the ones it ends when it recovers one (earlier ones run on).
+    pub(super) panic_base: usize,
+    /// `panic_defer_depth` when the frame opened, restored when a panic
+    /// returns to it (a pcall opened inside a deferred call that a panic
+    /// runs is still inside that call).
+    pub(super) depth_at_open: u32,
+    // Set by the body (left uninitialised by the opener: a frame record
+    // is read only once the body has linked it).
+    /// The boundary's buffer.
+    pub(super) jb: MaybeUninit<*const JumpBuf>,
+    /// `panic_defer_depth` while the frame's deferred calls run on its
+    /// return (they cannot recover a panic in progress outside).
+    pub(super) saved_depth: MaybeUninit<u32>,
+}
+
+#[derive(Debug)]
+pub(super) struct PanicRec {
+    pub(super) msg: CString,
+    pub(super) recovered: bool,
+}
+
+/// A goroutine's deferred calls, open frames and running panics.
+#[derive(Debug)]
+pub(crate) struct PanicState {
+    /// The innermost open frame above the entry frame, or null.
+    pub(super) top: *mut Frame,
+    /// Deferred calls of every open frame, the innermost frame's last.
+    pub(super) defers: Vec<(GoFunc, usize)>,
+    pub(super) panics: Vec<PanicRec>,
+    /// Nesting of deferred calls being run by a panic (recover works
+    /// only inside them).
+    pub(super) panic_defer_depth: u32,
+    /// The message gort_recover last returned (kept alive for the caller).
+    pub(super) recovered: Option<CString>,
+}
+
+impl Default for PanicState {
+    fn default() -> PanicState {
+        PanicState::new()
+    }
+}
+
+impl PanicState {
+    /// Empty state.
+    pub(crate) const fn new() -> PanicState {
+        PanicState {
+            top: std::ptr::null_mut(),
+            defers: Vec::new(),
+            panics: Vec::new(),
+            panic_defer_depth: 0,
+            recovered: None,
+        }
+    }
+
+    /// Pushes a deferred call; the copy into a larger buffer (rare: the
+    /// buffer is kept for the goroutine record's life) is out of line.
+    #[inline(always)]
+    pub(super) fn push_defer(&mut self, f: GoFunc, arg: *mut c_void) {
+        if self.defers.len() == self.defers.capacity() {
+            return push_defer_grow(f, arg, self);
+        }
+        self.defers.push((f, arg as usize));
+    }
+
+    /// Forgets frames, deferred calls and panics at the end of a gort_call
+    /// (or a pcall outside one), but keeps the last recovered message:
+    /// gort_recover's result stays valid until the thread's next recover.
+    pub(crate) fn end_call(&mut self) {
+        self.top = std::ptr::null_mut();
+        self.defers.clear();
+        self.panics.clear();
+        self.panic_defer_depth = 0;
+    }
+
+    /// Forgets everything (the goroutine record is being recycled); keeps
+    /// the allocations.
+    pub(crate) fn reset(&mut self) {
+        self.top = std::ptr::null_mut();
+        self.defers.clear();
+        self.panics.clear();
+        self.panic_defer_depth = 0;
+        self.recovered = None;
+    }
+}
+
+/// [`PanicState::push_defer`] when the buffer is full (arguments in the
+/// order that leaves the caller's where they are).
+#[cold]
+#[inline(never)]
+fn push_defer_grow(f: GoFunc, arg: *mut c_void, s: &mut PanicState) {
+    s.defers.push((f, arg as usize));
+}
+
+/// The running goroutine (or the foreign thread inside gort_call), from
+/// the thread's slot (module `sched::running`).
+#[inline(always)]
+pub(super) fn current() -> Option<&'static Goroutine> {
+    let g = sched::running::get();
+    debug_assert!(
+        ptr::eq(g, {
+            let c = sched::current_g();
+            if c.is_null() {
+                crate::foreign::current_call()
+            } else {
+                c
+            }
+        }),
+        "the running goroutine's slot is stale"
+    );
+    // SAFETY: the running goroutine (or our own record inside gort_call)
+    // is live.
+    unsafe { g.as_ref() }
+}
+
+/// The state of `g`, which must be the running goroutine.
+#[inline]
+pub(super) fn st(g: &Goroutine) -> *mut PanicState {
+    g.panic.get()
+}
