@@ -40,6 +40,14 @@
 //!   thread exit (`pthread_exit`, cancellation) unwinds that frame: the
 //!   frame boundary ends it then (module `panic`), and the pthread key
 //!   destructor frees the record as the thread finishes exiting.
+//!
+//! # Waiting for init
+//!
+//! A thread's outermost call waits for library-mode init after it
+//! attached and before it becomes a goroutine (Go's `cgocallbackg` waits
+//! for `main_init_done`). Init is module `init`, a layer above this one,
+//! so the C entry points hand its wait down as an [`InitGate`]: this
+//! module calls it at that point and never imports it.
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -168,8 +176,13 @@ pub(crate) fn current_call() -> *mut Goroutine {
     }
 }
 
+/// Library-mode init's wait (module docs, *Waiting for init*): seals init
+/// and waits until it is done; cheap once it is.
+pub(crate) type InitGate = fn();
+
 /// `gort_call`: runs `f(arg)` in a frame of its own, as a goroutine locked
-/// to the calling thread if the thread is not already one.
+/// to the calling thread if the thread is not already one; a thread's
+/// outermost call passes `init_gate` first.
 ///
 /// Nothing between the caller and `f` owns anything that needs dropping:
 /// a thread exit inside `f` unwinds these frames after the frame boundary
@@ -177,7 +190,7 @@ pub(crate) fn current_call() -> *mut Goroutine {
 ///
 /// # Safety
 /// `f` must be safe to call with `arg` (the C caller's contract).
-pub(crate) unsafe fn call(f: GoFunc, arg: *mut c_void) {
+pub(crate) unsafe fn call(f: GoFunc, arg: *mut c_void, init_gate: InitGate) {
     let cur = sched::current_g();
     if !cur.is_null() {
         // SAFETY: the running goroutine is live; the caller guarantees f
@@ -192,7 +205,7 @@ pub(crate) unsafe fn call(f: GoFunc, arg: *mut c_void) {
         unsafe { open_frame(g, f, arg) };
         return;
     }
-    crate::init::wait_for_init();
+    init_gate();
     enter_call(g, f);
     // SAFETY: as above; a panic that reaches the outermost frame is
     // reported.
@@ -221,10 +234,11 @@ pub(crate) unsafe fn pcall_outside_call(
     arg: *mut c_void,
     msg: *mut std::ffi::c_char,
     msglen: usize,
+    init_gate: InitGate,
 ) -> i32 {
     let gp = record();
     let g = gp.get();
-    crate::init::wait_for_init();
+    init_gate();
     enter_call(g, f);
     let r =
         // SAFETY: forwarded contract.

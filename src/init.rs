@@ -42,9 +42,10 @@
 //! run and only it ends (Go: `runtime.Goexit` in `main`): the other
 //! goroutines keep running, and once none is left the program dies with
 //! `fatal error: no goroutines (main called runtime.Goexit) - deadlock!`
-//! (the scheduler's deadlock check, `sched::checkdead`, reads
-//! [`main_called_goexit`]). If they block for good instead, the report is
-//! the ordinary `all goroutines are asleep - deadlock!`, as in Go.
+//! (the scheduler's deadlock check, `sched::checkdead`, reads the flag
+//! that [`note_main_goexit`] sets in the scheduler). If they block for
+//! good instead, the report is the ordinary `all goroutines are asleep -
+//! deadlock!`, as in Go.
 
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
@@ -57,7 +58,7 @@ use parking_lot::Condvar;
 use crate::sched::{self, GoFunc};
 
 /// `gort_init_register`'s answer after the seal (the C API's
-/// `GORT_ELATE`, which `crate::ffi` checks is this value).
+/// `GORT_ELATE`, which module `ffi` checks is this value).
 pub(crate) const ELATE: c_int = 1;
 
 /// How long a foreign call waits for init before it says why.
@@ -193,9 +194,6 @@ fn wait_sealed() {
 // Program mode.
 
 static MAIN_STARTED: AtomicBool = AtomicBool::new(false);
-/// The main goroutine ended through `gort_goexit` (set once, never reset:
-/// the process has no main goroutine from then on).
-static MAIN_GOEXITED: AtomicBool = AtomicBool::new(false);
 static MAIN_FN: AtomicUsize = AtomicUsize::new(0);
 static MAIN_ARG: AtomicUsize = AtomicUsize::new(0);
 
@@ -221,15 +219,10 @@ pub(crate) fn main(main_fn: MainFn, arg: *mut c_void) -> ! {
 }
 
 /// Records that the main goroutine is ending through `gort_goexit` (its
-/// deferred calls have run).
+/// deferred calls have run), in the scheduler, whose deadlock check reads
+/// it.
 pub(crate) fn note_main_goexit() {
-    MAIN_GOEXITED.store(true, Ordering::SeqCst);
-}
-
-/// Whether the main goroutine ended through `gort_goexit`: from then on,
-/// no goroutine left at all is a deadlock.
-pub(crate) fn main_called_goexit() -> bool {
-    MAIN_GOEXITED.load(Ordering::SeqCst)
+    sched::set_main_called_goexit();
 }
 
 unsafe extern "C" fn main_goroutine(_: *mut c_void) {

@@ -66,6 +66,10 @@
 //! - [`frame`]: the frame boundaries a recovered panic returns to, and the
 //!   personality routine that meets C++ exceptions and thread exits there.
 //! - [`handle`]: the handle table behind `gort_handle` (Go's cgo.Handle).
+//! - [`netpoll`]: the netpoller (Go's `netpoll.go`): goroutines wait for
+//!   file descriptors without holding a thread.
+//! - [`fdready`]: `gort_fd_ready`, readiness as a channel over the
+//!   netpoller.
 //! - [`signals`]: the SIGSEGV/SIGBUS handler that reports stack overflow
 //!   (of goroutine stacks, and of foreign threads inside `gort_call`).
 //! - [`trace`]: goroutine dumps (`gort_stack`) and their symbolizer.
@@ -89,6 +93,7 @@ pub(crate) mod chan;
 pub(crate) mod config;
 pub(crate) mod context;
 pub(crate) mod fatal;
+pub(crate) mod fdready;
 pub mod ffi;
 pub(crate) mod foreign;
 pub(crate) mod frame;

@@ -2,8 +2,8 @@
 //! real build, loom's in the test build under `--cfg loom`.
 //!
 //! Only the atomics a model exercises come from here: a handle-table
-//! slot's state and value words (`crate::handle`) and a goroutine's status
-//! word (`crate::sched::g`). Everything else keeps `std::sync::atomic`, so
+//! slot's state and value words (module `handle`) and a goroutine's status
+//! word (module `sched::g`). Everything else keeps `std::sync::atomic`, so
 //! a loom build changes nothing but those fields. Orderings are std's
 //! `Ordering` either way (loom re-exports it).
 //!

@@ -22,7 +22,7 @@
 //! function: a node is an entry whose heap position is tracked, so that it
 //! can be stopped (it leaves the heap at once, O(log n)) or moved in
 //! place. Channel timers (`gort_timer`, `gort_ticker`, `gort_after`:
-//! `crate::timer`), context deadlines (`crate::context`) and netpoll
+//! module `timer`), context deadlines (module `context`) and netpoll
 //! deadlines are nodes. Fired timers act outside the heap lock, so a
 //! node's function may take any lock that is allowed above the heap lock
 //! (a channel's, a context's, a poll descriptor's); the heap lock is the

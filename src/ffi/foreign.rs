@@ -112,7 +112,7 @@ pub unsafe extern "C" fn gort_call(r#fn: gort_func, arg: *mut c_void) {
     // builds abort on panic, and an extern "C" function aborts on one.
 
     // SAFETY: forwarded contract: fn may be called with arg.
-    unsafe { foreign::call(f, arg) }
+    unsafe { foreign::call(f, arg, init::wait_for_init) }
 }
 
 /// Program mode: runs `main_fn(arg)` as the main goroutine and exits the

@@ -166,5 +166,5 @@ pub extern "C" fn gort_fd_close(fd: c_int) -> c_int {
 /// value cancels the wait. The channel is not closed after its value.
 #[no_mangle]
 pub extern "C" fn gort_fd_ready(fd: c_int, events: c_int, deadline: i64) -> *mut gort_chan {
-    fence(|| netpoll::fd_ready(fd, events, deadline) as *mut gort_chan)
+    fence(|| crate::fdready::fd_ready(fd, events, deadline) as *mut gort_chan)
 }

@@ -110,5 +110,5 @@ pub unsafe extern "C" fn gort_pcall(
     // for init on a foreign thread (goroutines never wait).
 
     // SAFETY: forwarded contract.
-    unsafe { panic::pcall(f, arg, msg, msglen) }
+    unsafe { panic::pcall(f, arg, msg, msglen, crate::init::wait_for_init) }
 }

@@ -41,6 +41,7 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use super::state::{current, st, Frame, FrameKind, PanicState};
+use crate::foreign::InitGate;
 use crate::frame::{self, JumpBuf};
 use crate::sched::{GoFunc, Goroutine};
 
@@ -294,17 +295,24 @@ pub(crate) unsafe fn open_frame(
 }
 
 /// `gort_pcall`: a pcall frame on the running goroutine, or on a foreign
-/// thread outside gort_call, which waits for init and becomes a goroutine
+/// thread outside gort_call, which waits for init (`init_gate`, handed
+/// down by the C entry point: see [`InitGate`]) and becomes a goroutine
 /// for the call.
 ///
 /// # Safety
 /// As for [`open_frame`].
 #[inline(always)]
-pub(crate) unsafe fn pcall(f: GoFunc, arg: *mut c_void, msg: *mut c_char, msglen: usize) -> i32 {
+pub(crate) unsafe fn pcall(
+    f: GoFunc,
+    arg: *mut c_void,
+    msg: *mut c_char,
+    msglen: usize,
+    init_gate: InitGate,
+) -> i32 {
     match current() {
         // SAFETY: forwarded contract; g is the running goroutine.
         Some(g) => unsafe { open_frame(g, FrameKind::Pcall, f, arg, msg, msglen) },
         // SAFETY: forwarded contract.
-        None => unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen) },
+        None => unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen, init_gate) },
     }
 }

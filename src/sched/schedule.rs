@@ -323,6 +323,22 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     After::Schedule
 }
 
+/// The main goroutine ended through `gort_goexit` (set once by program
+/// mode, module `init`; never reset: the process has no main goroutine
+/// from then on).
+static MAIN_GOEXITED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that the main goroutine ended through `gort_goexit`.
+pub(crate) fn set_main_called_goexit() {
+    MAIN_GOEXITED.store(true, Ordering::SeqCst);
+}
+
+/// Whether the main goroutine ended through `gort_goexit`: from then on,
+/// no goroutine left at all is a deadlock ([`checkdead`]).
+fn main_called_goexit() -> bool {
+    MAIN_GOEXITED.load(Ordering::SeqCst)
+}
+
 /// Program mode: dies with Go's deadlock report if no goroutine can ever
 /// run again (Go: `checkdead`): every runtime thread idle (a thread running
 /// C code, or inside gort_blocking_enter, is not), no thread in the process
@@ -347,7 +363,7 @@ pub(super) fn checkdead() {
     // gort_goexit; then pending timers cannot wake anybody (Go reports it
     // before looking at timers).
     let none_left = num_goroutine() == 0;
-    if (none_left && !crate::init::main_called_goexit()) || (!none_left && s.timers.pending()) {
+    if (none_left && !main_called_goexit()) || (!none_left && s.timers.pending()) {
         return;
     }
     // Every thread of the process must be ours: runtime threads + sysmon.

@@ -256,7 +256,13 @@ fn running_slot_names_the_running_goroutine_after_every_switch() {
                 for _ in 0..50 {
                     assert!(running::get().is_null());
                     // SAFETY: in_call may be called with a live AtomicI64.
-                    unsafe { crate::foreign::call(in_call, arg as *mut c_void) };
+                    unsafe {
+                        crate::foreign::call(
+                            in_call,
+                            arg as *mut c_void,
+                            crate::init::wait_for_init,
+                        )
+                    };
                     assert!(running::get().is_null());
                 }
             });
