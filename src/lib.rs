@@ -80,6 +80,25 @@
 //! - [`init`]: the library constructor, library-mode init, program mode.
 //! - [`foreign`]: foreign threads' attach state and `gort_call`.
 //! - [`sync_shim`]: the atomics that the loom models swap for loom's.
+//! - `lock`, `lines`, `unwind`, `valgrind`: runtime locks, DWARF line
+//!   tables, the stack walker, valgrind's client requests.
+//!
+//! # Layers
+//!
+//! The modules form four layers, listed here top first. A module imports
+//! only from its own layer or the ones below. Where a lower layer needs
+//! something of a higher one, the higher one supplies it: installed when
+//! the runtime starts (the full fatal report into [`fatal`], the handler
+//! of foreign unwinds into [`frame`]: `panic::install_reports`), or handed
+//! down as an argument (library-mode init's wait into [`foreign`], the
+//! channel side of a `gort_fd_ready` wait into [`netpoll`]). The unit test
+//! `tests::layers` reads the table below and fails on every `crate::`
+//! path, outside comments and test files, that goes upward.
+//!
+//! - ffi (the C boundary): `ffi`
+//! - concepts (what the C API offers): `chan`, `select`, `sync`, `timer`, `context`, `handle`, `init`, `fdready`
+//! - core (the runtime proper): `sched`, `time`, `panic`, `signals`, `foreign`, `trace`, `timeline`, `netpoll`
+//! - base (what the runtime stands on): `os`, `lock`, `note`, `stack`, `frame`, `config`, `memory`, `unwind`, `lines`, `valgrind`, `sync_shim`, `fatal`
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -118,3 +137,6 @@ pub(crate) mod timer;
 pub(crate) mod trace;
 pub(crate) mod unwind;
 mod valgrind;
+
+#[cfg(test)]
+mod tests;
