@@ -39,6 +39,9 @@ use crate::sync_shim::AtomicU32;
 /// A C entry function: `void fn(void *arg)`.
 pub(crate) type GoFunc = unsafe extern "C" fn(*mut c_void);
 
+/// Nanoseconds per minute, for a dump's `, N minutes` (Go: `goroutineheader`'s 60e9).
+const NS_PER_MINUTE: i64 = 60_000_000_000;
+
 /// What a goroutine asks its M to do when it switches back to the scheduler.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Action {
@@ -272,7 +275,7 @@ impl Goroutine {
         {
             return 0;
         }
-        (now - self.wait_since.load(Ordering::Relaxed)) / 60_000_000_000
+        (now - self.wait_since.load(Ordering::Relaxed)) / NS_PER_MINUTE
     }
 
     /// The census: stamps the goroutine's current park with `now` the

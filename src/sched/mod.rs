@@ -131,19 +131,21 @@ use crate::panic::fatal;
 use crate::stack;
 use crate::time::Timers;
 
-/// Goroutine ids handed to a P at a time.
+/// Goroutine ids handed to a P at a time (Go: `_GoidCacheBatch`).
 const GOID_BATCH: i64 = 16;
 /// Goroutines a P's local queue holds before half of them move to the
 /// global queue (Go: the 256-entry `runq`).
 const LOCAL_QUEUE_MAX: usize = 256;
-/// Every this many rounds an M looks at the global queue first (fairness).
+/// Every this many rounds an M looks at the global queue first, for
+/// fairness (Go: `findRunnable`'s `pp.schedtick%61 == 0`).
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// How long past its deadline a timer is left to the Ps' own scheduling
 /// rounds before an idle M or sysmon fires it (and queues its goroutine
-/// globally) because every P is stuck.
+/// globally) because every P is stuck (no Go counterpart: Go's Ms
+/// preempt).
 pub(crate) const TIMER_GRACE_NS: i64 = 1_000_000;
 /// Stack size of a runtime thread (its scheduler context; goroutines run on
-/// their own stacks).
+/// their own stacks). Go: the g0 stack `allocm` gives an M.
 const M_STACK_SIZE: usize = 256 * 1024;
 
 /// Idle Ps and Ms, under `Sched::idle`.

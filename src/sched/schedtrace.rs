@@ -54,6 +54,28 @@ use std::fmt::Write as _;
 
 use super::*;
 
+/// Nanoseconds per millisecond (the schedtrace period, `SCHED <ms>ms`).
+const NS_PER_MS: i64 = 1_000_000;
+
+/// Go's `_Pidle`.
+const GO_PIDLE: u32 = 0;
+/// Go's `_Prunning`.
+const GO_PRUNNING: u32 = 1;
+/// Go's `_Psyscall`: here a P whose goroutine declared itself blocked.
+const GO_PSYSCALL: u32 = 2;
+/// Go's `_Pdead`: a P beyond GOMAXPROCS, or never made.
+const GO_PDEAD: u32 = 4;
+/// Go's `_Grunnable`.
+const GO_GRUNNABLE: u32 = 1;
+/// Go's `_Grunning`.
+const GO_GRUNNING: u32 = 2;
+/// Go's `_Gsyscall`: here a goroutine blocked in C code, or without a P.
+const GO_GSYSCALL: u32 = 3;
+/// Go's `_Gwaiting`.
+const GO_GWAITING: u32 = 4;
+/// Go's `_Gdead`.
+const GO_GDEAD: u32 = 6;
+
 /// The schedtrace state sysmon keeps while schedtrace is on.
 #[derive(Debug)]
 pub(super) struct SchedTrace {
@@ -75,7 +97,7 @@ impl SchedTrace {
         }
         let period_ns = i64::try_from(d.schedtrace_ms)
             .unwrap_or(i64::MAX)
-            .saturating_mul(1_000_000);
+            .saturating_mul(NS_PER_MS);
         Some(SchedTrace {
             period_ns,
             detail: d.scheddetail,
@@ -100,7 +122,7 @@ impl SchedTrace {
         if now < self.next {
             return self.next - now;
         }
-        let text = report((now - self.start) / 1_000_000, self.detail);
+        let text = report((now - self.start) / NS_PER_MS, self.detail);
         os::write_stderr(text.as_bytes());
         self.next = self.next.saturating_add(self.period_ns);
         if self.next <= now {
@@ -131,10 +153,12 @@ fn held_p(m: &Machine) -> Option<&'static Processor> {
 /// Go's number for a P's state.
 fn p_status(p: &Processor, holder: Option<&Machine>) -> u32 {
     match p.status.load(Ordering::Relaxed) {
-        pstatus::IDLE => 0,
-        pstatus::RUNNING if holder.is_some_and(|m| m.blocking.load(Ordering::Relaxed)) => 2,
-        pstatus::RUNNING => 1,
-        _ => 4,
+        pstatus::IDLE => GO_PIDLE,
+        pstatus::RUNNING if holder.is_some_and(|m| m.blocking.load(Ordering::Relaxed)) => {
+            GO_PSYSCALL
+        }
+        pstatus::RUNNING => GO_PRUNNING,
+        _ => GO_PDEAD,
     }
 }
 
@@ -142,13 +166,15 @@ fn p_status(p: &Processor, holder: Option<&Machine>) -> u32 {
 /// running it, if any.
 fn g_status(g: &Goroutine, m: Option<&Machine>) -> (u32, &'static str) {
     match g.status.load(Ordering::Relaxed) {
-        status::RUNNABLE => (1, ""),
+        status::RUNNABLE => (GO_GRUNNABLE, ""),
         status::RUNNING => match m {
-            Some(m) if m.blocking.load(Ordering::Relaxed) || held_p(m).is_none() => (3, ""),
-            _ => (2, ""),
+            Some(m) if m.blocking.load(Ordering::Relaxed) || held_p(m).is_none() => {
+                (GO_GSYSCALL, "")
+            }
+            _ => (GO_GRUNNING, ""),
         },
-        status::WAITING => (4, g.reason()),
-        _ => (6, ""),
+        status::WAITING => (GO_GWAITING, g.reason()),
+        _ => (GO_GDEAD, ""),
     }
 }
 
@@ -206,7 +232,8 @@ pub(super) fn report(ms: i64, detail: bool) -> String {
         let Some(p) = s.proc(id) else {
             let _ = writeln!(
                 out,
-                "  P{id}: status=4 schedtick=0 syscalltick=0 m=-1 runqsize=0 gfreecnt=0 timerslen=0"
+                "  P{id}: status={GO_PDEAD} schedtick=0 syscalltick=0 m=-1 runqsize=0 gfreecnt=0 \
+                 timerslen=0"
             );
             continue;
         };

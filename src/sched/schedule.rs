@@ -13,6 +13,17 @@
 
 use super::*;
 
+/// Busy Ps per spinning M at most (Go: `findRunnable`'s `2*sched.nmspinning`).
+const BUSY_PS_PER_SPINNING_M: usize = 2;
+/// Rounds over the other Ps a spinning M makes to steal (Go: `stealTries`).
+const STEAL_TRIES: usize = 4;
+/// How long a running P's `runnext` is left to its owner (Go: `runqgrab`'s `usleep(3)`).
+const RUNNEXT_STEAL_DELAY_NS: i64 = 3_000;
+/// Spin iterations of a mutex waiter before it sleeps (Go: `active_spin`).
+pub(crate) const ACTIVE_SPIN: i32 = 4;
+/// Pause instructions per spin iteration (Go: `active_spin_cnt`).
+pub(crate) const ACTIVE_SPIN_CNT: u32 = 30;
+
 /// Runs goroutines forever on the calling runtime thread (Go: `schedule`).
 /// Runs goroutines on the calling runtime thread (Go: `schedule`) until
 /// the thread must end: a goroutine exited while locked to it.
@@ -98,7 +109,7 @@ pub(super) fn find_runnable(m: &Machine) -> GRef {
                 .gomaxprocs
                 .load(Ordering::Relaxed)
                 .saturating_sub(s.npidle.load(Ordering::SeqCst));
-            if 2 * s.nmspinning.load(Ordering::SeqCst) < busy {
+            if BUSY_PS_PER_SPINNING_M * s.nmspinning.load(Ordering::SeqCst) < busy {
                 m.spinning.set(true);
                 s.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
@@ -174,11 +185,10 @@ pub(super) fn retire_p(m: &Machine, p: &Processor) -> bool {
 /// Tries to steal from other Ps (Go: `stealWork`). The last round also
 /// takes a victim's runnext, after giving its owner a moment to run it.
 pub(super) fn steal_work(m: &Machine, p: &Processor) -> Option<GRef> {
-    const ROUNDS: usize = 4;
     let s = sched();
     let n = s.nprocs_alloc.load(Ordering::Acquire);
-    for round in 0..ROUNDS {
-        let last = round == ROUNDS - 1;
+    for round in 0..STEAL_TRIES {
+        let last = round == STEAL_TRIES - 1;
         let start = (m.rand() % n as u64) as usize;
         for i in 0..n {
             let Some(v) = s.proc((start + i) % n) else {
@@ -221,7 +231,7 @@ pub(super) fn steal_runnext(v: &Processor) -> Option<GRef> {
         // The owner is probably about to run it (a hand-off in progress):
         // give it ~3 µs first, as Go does.
         let t0 = os::nanotime();
-        while os::nanotime() - t0 < 3_000 {
+        while os::nanotime() - t0 < RUNNEXT_STEAL_DELAY_NS {
             std::hint::spin_loop();
             if v.runnext.load(Ordering::Relaxed) != g {
                 return None;
@@ -470,8 +480,8 @@ pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Swi
 }
 
 /// Whether a short active spin is worthwhile (Go: `sync_runtime_canSpin`,
-/// minus the iteration limit): more than one CPU, some other processor
-/// busy, and nothing waiting in our own run queue.
+/// minus the iteration limit, [`ACTIVE_SPIN`]): more than one CPU, some
+/// other processor busy, and nothing waiting in our own run queue.
 pub(crate) fn can_spin() -> bool {
     let s = sched();
     if s.ncpu <= 1 {

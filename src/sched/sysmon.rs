@@ -45,13 +45,20 @@ use super::{handoffp, sched, Machine};
 use crate::config::MAX_PROCS;
 use crate::{os, stack};
 
-/// How long a P may go without a scheduling round before sysmon takes it.
+/// How long a P may go without a scheduling round before sysmon takes it
+/// (Go: `retake`'s `10*1000*1000` for a P in a system call).
 pub(crate) const FORCE_HANDOFF_NS: i64 = 10_000_000;
 /// How long a chain of hand-offs may keep a P while others wait (Go:
 /// `forcePreemptNS`).
 const FORCE_PREEMPT_NS: i64 = 10_000_000;
+/// sysmon's poll interval while it finds work (Go: sysmon's 20 µs `delay`).
 const MIN_DELAY_NS: i64 = 20_000;
+/// sysmon's longest poll interval while a P is busy (Go: its 10 ms `delay` cap).
 const MAX_DELAY_NS: i64 = 10_000_000;
+/// Quiet rounds before the poll interval starts doubling (Go: sysmon's `idle > 50`).
+const QUIET_ROUNDS: u32 = 50;
+/// A poll interval above which [`kick`] wakes sysmon at once (no Go counterpart).
+const KICK_ABOVE_NS: i64 = 4 * MIN_DELAY_NS;
 
 #[derive(Clone, Copy, Default)]
 struct Seen {
@@ -137,7 +144,7 @@ pub(crate) fn sysmon_main() {
             delay = MIN_DELAY_NS;
         } else {
             quiet += 1;
-            if quiet > 50 {
+            if quiet > QUIET_ROUNDS {
                 delay = (delay * 2).min(MAX_DELAY_NS);
             }
         }
@@ -165,7 +172,8 @@ fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
 }
 
 /// How often sysmon stamps waiting goroutines for the dumps' `, N
-/// minutes` (and once more before it sleeps while every P is idle).
+/// minutes` (and once more before it sleeps while every P is idle). Go
+/// stamps `waitsince` in the garbage collector's stack scan instead.
 const CENSUS_PERIOD_NS: i64 = 10_000_000_000;
 
 /// Stamps the waiting goroutines (see `Goroutine::census`); returns when
@@ -247,7 +255,7 @@ pub(crate) fn wake_if_sleeping() {
 /// busy, perhaps held by an M blocked in C).
 pub(crate) fn kick() {
     let s = sched();
-    if s.sysmon_delay.load(Ordering::Relaxed) > 4 * MIN_DELAY_NS {
+    if s.sysmon_delay.load(Ordering::Relaxed) > KICK_ABOVE_NS {
         s.sysmon_note.notify();
     }
 }

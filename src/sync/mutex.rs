@@ -95,7 +95,7 @@ impl RawMutex {
                 {
                     awoke = true;
                 }
-                for _ in 0..30 {
+                for _ in 0..sched::ACTIVE_SPIN_CNT {
                     std::hint::spin_loop();
                 }
                 iter += 1;
@@ -199,7 +199,7 @@ impl RawMutex {
 /// when some other processor is running (it may release the lock soon) and
 /// our own run queue is empty.
 fn can_spin(iter: i32) -> bool {
-    if iter >= 4 {
+    if iter >= sched::ACTIVE_SPIN {
         return false;
     }
     sched::can_spin()
