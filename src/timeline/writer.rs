@@ -24,11 +24,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use super::buffer::{self, flow, kind, who, ChunkHdr, Rec, SharedRec};
+use super::record::{self, flow, kind, who, ChunkHdr, Rec, SharedRec};
+use super::store;
 
 /// What the writer needs to know besides the records.
 #[derive(Debug)]
-pub(crate) struct Info {
+pub(super) struct Info {
     /// The process id, for the process names.
     pub pid: i32,
     /// (ticks, nanotime) when the session started and ended.
@@ -94,7 +95,7 @@ struct Writer {
 
 /// Reads `len` bytes of records from `spill` and writes the trace to
 /// `out`. Errors are errno values.
-pub(crate) fn write(spill: i32, len: u64, out: i32, info: &Info) -> Result<(), i32> {
+pub(super) fn write(spill: i32, len: u64, out: i32, info: &Info) -> Result<(), i32> {
     let span_ticks = info.end.0.saturating_sub(info.start.0);
     let scale = if span_ticks == 0 {
         1.0
@@ -309,7 +310,7 @@ impl Writer {
         let rsize = record_size(hdr);
         for i in 0..hdr.n as usize {
             let at = i * rsize;
-            if hdr.kind == buffer::CHUNK_M {
+            if hdr.kind == record::CHUNK_M {
                 // SAFETY: at + size_of::<Rec>() <= body.len(); read_unaligned
                 // copes with any alignment.
                 let r = unsafe { (body.as_ptr().add(at) as *const Rec).read_unaligned() };
@@ -325,7 +326,7 @@ impl Writer {
     /// Notes when M chunk `hdr` (whose first record starts with `w0`)
     /// shows its M on a new thread.
     fn note_thread(&mut self, hdr: &ChunkHdr, w0: u64) {
-        if hdr.kind != buffer::CHUNK_M || hdr.n == 0 {
+        if hdr.kind != record::CHUNK_M || hdr.n == 0 {
             return;
         }
         let first = Rec { w: [w0, 0, 0, 0] };
@@ -343,10 +344,10 @@ impl Writer {
     fn scan(&mut self, spill: i32, len: u64) -> (Vec<(Src, ChunkHdr)>, i32) {
         let hsize = std::mem::size_of::<ChunkHdr>();
         let mut chunks = Vec::new();
-        for (p, clen) in buffer::memory_chunks() {
+        for (p, clen) in store::memory_chunks() {
             // SAFETY: a stored chunk of clen >= hsize bytes, header first.
             let hdr = unsafe { (p as *const ChunkHdr).read_unaligned() };
-            if hdr.magic != buffer::MAGIC || hsize + hdr.n as usize * record_size(&hdr) != clen {
+            if hdr.magic != record::MAGIC || hsize + hdr.n as usize * record_size(&hdr) != clen {
                 return (chunks, libc::EIO);
             }
             if hdr.n > 0 {
@@ -368,7 +369,7 @@ impl Writer {
             }
             off += hsize as u64;
             let blen = hdr.n as u64 * record_size(&hdr) as u64;
-            if hdr.magic != buffer::MAGIC || record_size(&hdr) == 0 || off + blen > len {
+            if hdr.magic != record::MAGIC || record_size(&hdr) == 0 || off + blen > len {
                 return (chunks, libc::EIO);
             }
             if hdr.n > 0 {
@@ -767,8 +768,8 @@ fn pread_all(fd: i32, buf: &mut [u8], mut off: u64) -> Result<(), i32> {
 /// Bytes per record of a chunk (0: not a chunk kind we know).
 fn record_size(h: &ChunkHdr) -> usize {
     match h.kind {
-        buffer::CHUNK_M => std::mem::size_of::<Rec>(),
-        buffer::CHUNK_SHARED => std::mem::size_of::<SharedRec>(),
+        record::CHUNK_M => std::mem::size_of::<Rec>(),
+        record::CHUNK_SHARED => std::mem::size_of::<SharedRec>(),
         _ => 0,
     }
 }
