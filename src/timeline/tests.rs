@@ -1,5 +1,6 @@
 //! A whole session through the public entry points: start, goroutines
-//! running, stop, and the trace file read back.
+//! running, stop, and the trace file read back (the writer's own tests
+//! feed it records directly).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -7,6 +8,10 @@ use std::time::Duration;
 use super::control::{start, stop};
 use super::{on, store};
 use crate::sched;
+
+/// Held by tests that start a session or run the writer: the writer reads
+/// the chunks a live session keeps in memory.
+pub(super) static SESSIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 static RAN: AtomicBool = AtomicBool::new(false);
 
@@ -17,6 +22,7 @@ unsafe extern "C" fn traced_goroutine(_: *mut std::ffi::c_void) {
 
 #[test]
 fn a_session_writes_a_complete_file() {
+    let _g = SESSIONS.lock().unwrap();
     let dir = std::env::temp_dir().join(format!("gort-timeline-unit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.json");
