@@ -18,7 +18,8 @@
 //! - Only the process that started a session writes it: a child forked
 //!   without exec finds the session's `pid` is not its own.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -131,56 +132,64 @@ pub(crate) fn start(path: &CStr) -> Result<(), i32> {
 /// space the trace needs anyway), else in `$TMPDIR` or /tmp.
 fn open_spill(path: &CStr) -> Result<i32, i32> {
     let bytes = path.to_bytes();
-    let dir = match bytes.iter().rposition(|&c| c == b'/') {
-        Some(0) => b"/".to_vec(),
-        Some(i) => bytes[..i].to_vec(),
-        None => b".".to_vec(),
+    let dir: &[u8] = match bytes.iter().rposition(|&c| c == b'/') {
+        Some(0) => b"/",
+        Some(i) => &bytes[..i],
+        None => b".",
     };
-    let tmp = std::env::var_os("TMPDIR")
-        .map(|s| std::os::unix::ffi::OsStrExt::as_bytes(s.as_os_str()).to_vec())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| b"/tmp".to_vec());
+    let tmp = std::env::var_os("TMPDIR");
+    let tmp: &[u8] = match tmp.as_deref().map(OsStrExt::as_bytes) {
+        Some(t) if !t.is_empty() => t,
+        _ => b"/tmp",
+    };
     let mut first_err = 0;
     for d in [dir, tmp] {
-        let Ok(c) = std::ffi::CString::new(d.clone()) else {
-            continue;
-        };
-        // SAFETY: c is NUL-terminated.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
-        if fd >= 0 {
-            return Ok(fd);
-        }
-        // No O_TMPFILE on this file system: a named file, unlinked at once.
-        let mut name = d.clone();
-        let pid = getpid();
-        name.extend_from_slice(format!("/.gort-trace-{pid}-{}", crate::os::nanotime()).as_bytes());
-        let Ok(n) = std::ffi::CString::new(name) else {
-            continue;
-        };
-        // SAFETY: n is NUL-terminated.
-        let fd = unsafe {
-            libc::open(
-                n.as_ptr(),
-                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: as above.
-            unsafe { libc::unlink(n.as_ptr()) };
-            return Ok(fd);
-        }
-        if first_err == 0 {
-            first_err = crate::os::errno();
+        match open_unlinked(d) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if first_err == 0 => first_err = e,
+            Err(_) => {}
         }
     }
     Err(first_err)
+}
+
+/// An unlinked file in directory `dir`. Errors are errno values, 0 if
+/// `dir` cannot be a path (it holds a NUL).
+#[inline(never)]
+fn open_unlinked(dir: &[u8]) -> Result<i32, i32> {
+    let Ok(c) = CString::new(dir) else {
+        return Err(0);
+    };
+    // SAFETY: c is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd >= 0 {
+        return Ok(fd);
+    }
+    // No O_TMPFILE on this file system: a named file, unlinked at once.
+    let name = format!("/.gort-trace-{}-{}", getpid(), crate::os::nanotime());
+    let Ok(n) = CString::new([dir, name.as_bytes()].concat()) else {
+        return Err(0);
+    };
+    // SAFETY: n is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            n.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return Err(crate::os::errno());
+    }
+    // SAFETY: as above.
+    unsafe { libc::unlink(n.as_ptr()) };
+    Ok(fd)
 }
 
 /// Stops recording and writes the trace (gort_trace_stop). Errors are
@@ -285,7 +294,7 @@ pub(crate) fn start_from_env() {
     let Some(v) = std::env::var_os("GORT_TRACE") else {
         return;
     };
-    let raw = std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec();
+    let raw = v.as_bytes().to_vec();
     if raw.is_empty() {
         return; // an empty value counts as unset
     }
@@ -304,7 +313,7 @@ pub(crate) fn start_from_env() {
         }
     }
     let shown = String::from_utf8_lossy(&bytes).into_owned();
-    let res = std::ffi::CString::new(bytes)
+    let res = CString::new(bytes)
         .map_err(|_| libc::EINVAL)
         .and_then(|c| start(&c));
     if let Err(e) = res {
@@ -314,5 +323,29 @@ pub(crate) fn start_from_env() {
         crate::os::write_stderr(
             format!("gort: GORT_TRACE=\"{shown}\": {msg}; not tracing\n").as_bytes(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spill_files_are_unlinked() {
+        let dir = std::env::temp_dir();
+        let fd = open_unlinked(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: libc::stat is integers only: all zero bytes are a valid one.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is open and st is writable.
+        assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
+        assert_eq!(st.st_nlink, 0);
+        // SAFETY: our own descriptor, closed once.
+        unsafe { libc::close(fd) };
+        assert_eq!(open_unlinked(b"/nonexistent-gort-dir"), Err(libc::ENOENT));
+        assert_eq!(open_unlinked(b"a\0b"), Err(0));
+        // The trace's directory first, then $TMPDIR or /tmp.
+        let fd = open_spill(c"/nonexistent-gort-dir/trace.json").unwrap();
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
     }
 }

@@ -197,6 +197,8 @@ pub(super) fn memory_chunks() -> Vec<(usize, usize)> {
 }
 
 /// Gives the memory of the chunks back (after the trace is written).
+/// Out of line: a session's start and its end both call it.
+#[inline(never)]
 pub(super) fn release_memory() {
     let mut st = STORE.lock();
     for &(p, len) in &st.maps {
