@@ -37,8 +37,8 @@ INSTALLED = $(LIBDIR)/libgort.a $(LIBDIR)/libgort.so.$(VERSION) $(LIBDIR)/libgor
             $(PKGCONFIGDIR)/gort.pc $(PKGCONFIGDIR)/gort-static.pc \
             $(CMAKEDIR)/gortConfig.cmake $(CMAKEDIR)/gortConfigVersion.cmake \
             $(DOCDIR)/README.md $(DOCDIR)/LICENSE-MIT $(DOCDIR)/LICENSE-APACHE \
-            $(SUPPDIR)/gort.supp
-OWN_DIRS  = $(INCDIR)/gort $(LIBDIR)/gort/static $(LIBDIR)/gort $(CMAKEDIR) $(DOCDIR) $(SUPPDIR)
+            $(DOCDIR)/docs/trace.svg $(SUPPDIR)/gort.supp
+OWN_DIRS  = $(INCDIR)/gort $(LIBDIR)/gort/static $(LIBDIR)/gort $(CMAKEDIR) $(DOCDIR)/docs $(DOCDIR) $(SUPPDIR)
 # man3/<page>.3 and man7/gort.7, relative to build/man and $(MANDIR).
 MANPAGES  = $(shell $(PYTHON) tools/man_pages.py --list)
 
@@ -97,7 +97,7 @@ pkgfiles:
 
 install: lib pkgfiles man
 	install -d '$(DESTDIR)$(LIBDIR)/gort/static' '$(DESTDIR)$(INCDIR)/gort' \
-	  '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(SUPPDIR)' \
+	  '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)' '$(DESTDIR)$(DOCDIR)/docs' '$(DESTDIR)$(SUPPDIR)' \
 	  '$(DESTDIR)$(MANDIR)/man3' '$(DESTDIR)$(MANDIR)/man7'
 	install -m 644 $(REL)/libgort.a '$(DESTDIR)$(LIBDIR)/libgort.a'
 	install -m 755 $(REL)/libgort.so '$(DESTDIR)$(LIBDIR)/libgort.so.$(VERSION)'
@@ -108,6 +108,7 @@ install: lib pkgfiles man
 	install -m 644 build/pkg/gort.pc build/pkg/gort-static.pc '$(DESTDIR)$(PKGCONFIGDIR)'
 	install -m 644 build/pkg/gortConfig.cmake build/pkg/gortConfigVersion.cmake '$(DESTDIR)$(CMAKEDIR)'
 	install -m 644 README.md LICENSE-MIT LICENSE-APACHE '$(DESTDIR)$(DOCDIR)'
+	install -m 644 docs/trace.svg '$(DESTDIR)$(DOCDIR)/docs'
 	install -m 644 gort.supp '$(DESTDIR)$(SUPPDIR)'
 	install -m 644 $(addprefix build/man/,$(filter man3/%,$(MANPAGES))) '$(DESTDIR)$(MANDIR)/man3'
 	install -m 644 $(addprefix build/man/,$(filter man7/%,$(MANPAGES))) '$(DESTDIR)$(MANDIR)/man7'

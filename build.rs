@@ -29,6 +29,13 @@ fn main() {
     // run library code for the life of the process).
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libgort.so.0");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // Relative relocations packed (DT_RELR): about 20 KB less in the
+    // shared library, and fewer pages for the loader to write. Only where
+    // the linker and the C library support it (GNU ld 2.38 and glibc 2.36,
+    // or lld): the probe links a small shared object the same way.
+    if linker_packs_relocations() {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
+    }
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=build.rs");
@@ -117,6 +124,37 @@ static inline int *gort_libc_errno_location(void) {{ return &errno; }}
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(&path, text).expect("write include/runtime.h");
     }
+}
+
+/// Whether the C compiler that links the shared library (cargo's default
+/// linker is `cc`) accepts `-z pack-relative-relocs` without a warning:
+/// old linkers only warn about an unknown `-z` option, so warnings are
+/// fatal in the probe.
+fn linker_packs_relocations() -> bool {
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let src = out.join("relr_probe.c");
+    let lib = out.join("librelr_probe.so");
+    if fs::write(
+        &src,
+        "int relr_probe_value = 1;\nint *relr_probe = &relr_probe_value;\n",
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let status = std::process::Command::new("cc")
+        .args([
+            "-shared",
+            "-fPIC",
+            "-Wl,--fatal-warnings",
+            "-Wl,-z,pack-relative-relocs",
+            "-o",
+        ])
+        .arg(&lib)
+        .arg(&src)
+        .stderr(std::process::Stdio::null())
+        .status();
+    matches!(status, Ok(s) if s.success())
 }
 
 /// cbindgen places the no-return marker after the declaration

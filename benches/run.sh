@@ -47,7 +47,10 @@
 # for ECHO_SECONDS after a 0.5 s warm-up: round trips per second and p99
 # latency. echo_idle10k: 10,000 connections that each exchange one message
 # and then stay idle: the server's RSS growth per connection and its
-# thread count. Both servers run at their default GOMAXPROCS.
+# thread count. echo_idle10k_lean: the same with the gort server started
+# with --wait-first (each connection waits for readability, then takes a
+# 4 KiB heap buffer for one echo only; the Go server is unchanged). Both servers
+# run at their default GOMAXPROCS.
 #
 # Environment:
 #   REPS=N           repetitions (default 5)
@@ -91,7 +94,7 @@ WORKLOAD_MODES=""
 for w in skynet timer_storm token_ring worker_pool wg_park; do
     WORKLOAD_MODES="$WORKLOAD_MODES ${w}_p1 ${w}_p2"
 done
-ECHO_MODES="echo_100 echo_1000 echo_idle10k"
+ECHO_MODES="echo_100 echo_1000 echo_idle10k echo_idle10k_lean"
 ALL_MODES="$MODES $HANDLE_MODES $FOREIGN_MODES $PANIC_MODES $CHAN_MODES $TRACED_MODES $TIME_MODES $WORKLOAD_MODES $ECHO_MODES startup size"
 
 # ONLY_MODES, words separated by any blanks, each a known mode.
@@ -220,12 +223,13 @@ run_one() {
 ECHO_PID=
 trap '[ -z "$ECHO_PID" ] || kill -KILL "$ECHO_PID" 2>/dev/null || true' EXIT
 run_echo() {
-    local impl=$1 mode=$2 rep=$3 log=$LOGS/$1-$2-$3 rc=0 port= args shown i
+    local impl=$1 mode=$2 rep=$3 log=$LOGS/$1-$2-$3 rc=0 port= args shown i lean=
     case $mode in
         echo_idle10k) args="-i -c 10000" ;;
+        echo_idle10k_lean) args="-i -c 10000"; [ "$impl" = gort ] && lean=--wait-first ;;
         *) args="-c ${mode#echo_} -d $ECHO_SECONDS" ;;
     esac
-    "$OUT/echo_server_$impl" --serve 0 >"$log.srv" 2>"$log.srverr" &
+    "$OUT/echo_server_$impl" $lean --serve 0 >"$log.srv" 2>"$log.srverr" &
     ECHO_PID=$!
     # The port is the server's first line of output.
     for i in $(seq 1 200); do
@@ -449,6 +453,7 @@ rows = [
     ("echo_idle10k", "TCP echo: server RSS growth per idle connection, 10,000 of them", "B/conn", "-", None),
     ("echo_idle10k_threads", "TCP echo: server threads with those 10,000 idle connections", "threads",
      "<= %d (GOMAXPROCS + 4)" % max_threads, lambda g, o: g <= max_threads),
+    ("echo_idle10k_lean", "the same, the gort server waiting for readability, then taking a heap buffer for the echo only (echo_server --wait-first; Go: as above)", "B/conn", "<= Go", lambda g, o: g <= o),
     ("startup", "start-up, added wall time per process run", "us/process", "<= Go/10", lambda g, o: g <= o / 10),
     ("size", "stripped shared library size", "bytes", "<= 600000 B", lambda g, o: g <= 600000),
 ]

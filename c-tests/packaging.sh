@@ -48,6 +48,7 @@ lib/pkgconfig/gort.pc
 share/doc/gort/LICENSE-APACHE
 share/doc/gort/LICENSE-MIT
 share/doc/gort/README.md
+share/doc/gort/docs/trace.svg
 share/gort/gort.supp
 LIST
     python3 tools/man_pages.py --list | sed 's|^|share/man/|'

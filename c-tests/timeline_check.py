@@ -14,12 +14,16 @@ duration >= 0, and slices on one track do not overlap; the counters
 a P track and an M track (--slice), a "block (REASON)" instant (--block),
 "create" and "unblock" flows (--flows), a gort_call slice on a foreign
 thread's track (--foreign), a netpoll instant (--netpoll), the instant
-that marks the end of the process (--end). Exits 0 if all hold, else
+that marks the end of the process (--end). Then tools/trace_svg.py draws
+the trace, and the picture must parse as XML. Exits 0 if all hold, else
 prints what failed and exits 1.
 """
 import json
+import os
 import re
+import subprocess
 import sys
+import xml.dom.minidom
 from collections import defaultdict
 
 
@@ -147,6 +151,15 @@ def main():
     if end is not None:
         want = {"exit": "exit", "fatal": "exit (status 2)"}[end]
         check(any(e["name"] == want and e.get("s") == "g" for e in instants), "a global '%s' instant" % want)
+
+    # The picture of the README's GORT_TRACE section is drawn by this tool.
+    tool = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "trace_svg.py")
+    r = subprocess.run([sys.executable, tool, path, "-o", path + ".svg"], capture_output=True, text=True)
+    try:
+        ok, why = r.returncode == 0 and xml.dom.minidom.parse(path + ".svg") is not None, r.stderr[-400:]
+    except Exception as e:  # not XML
+        ok, why = False, e
+    check(ok, "tools/trace_svg.py draws the trace as an SVG that parses: %s" % why)
 
     if errors:
         print("timeline_check: %s: %d problem(s):" % (path, len(errors)))

@@ -5,10 +5,12 @@
 //! tested by the C programs in `c-tests/`, not here.
 
 use std::ffi::c_void;
+use std::ptr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::*;
+use crate::sched;
 use crate::sync::waitgroup::RawWaitGroup;
 
 /// A channel pointer the tests share between threads.

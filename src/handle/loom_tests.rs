@@ -20,7 +20,9 @@ use std::ptr;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
+use super::encoding::{encode, first_state, freed_state};
 use super::*;
+use crate::sync_shim;
 
 /// The slot the models use (any index; its first generation is the hash).
 const INDEX: usize = 5;

@@ -11,6 +11,10 @@ use std::sync::{Arc, Barrier};
 
 use parking_lot::Mutex;
 
+use super::encoding::{
+    check_bits, encode, first_state, freed_state, CHECK_MASK, GEN_MASK, MAX_SLOTS,
+};
+use super::segments::{locate, seg_base, seg_len};
 use super::*;
 
 static SERIAL: Mutex<()> = Mutex::new(());
