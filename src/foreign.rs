@@ -226,9 +226,13 @@ unsafe fn open_frame(g: &Goroutine, f: GoFunc, arg: *mut c_void) {
 
 /// `gort_pcall` on a foreign thread outside gort_call: the thread becomes
 /// a goroutine for the call, as in gort_call, and the pcall frame recovers.
+/// Out of line and cold, so that a goroutine's `gort_pcall` keeps nothing
+/// in callee-saved registers and saves none of them.
 ///
 /// # Safety
 /// As for `panic::open_frame`.
+#[cold]
+#[inline(never)]
 pub(crate) unsafe fn pcall_outside_call(
     f: GoFunc,
     arg: *mut c_void,

@@ -313,25 +313,6 @@ pub(crate) unsafe fn pcall(
         // SAFETY: forwarded contract; g is the running goroutine.
         Some(g) => unsafe { open_frame(g, FrameKind::Pcall, f, arg, msg, msglen) },
         // SAFETY: forwarded contract.
-        None => unsafe { pcall_outside_call(f, arg, msg, msglen, init_gate) },
+        None => unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen, init_gate) },
     }
-}
-
-/// [`pcall`] on a foreign thread outside gort_call. Out of line, so that
-/// the goroutine's path keeps nothing in callee-saved registers and saves
-/// none of them.
-///
-/// # Safety
-/// As for [`open_frame`].
-#[cold]
-#[inline(never)]
-unsafe fn pcall_outside_call(
-    f: GoFunc,
-    arg: *mut c_void,
-    msg: *mut c_char,
-    msglen: usize,
-    init_gate: InitGate,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen, init_gate) }
 }
