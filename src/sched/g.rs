@@ -89,11 +89,12 @@ pub(crate) struct Goroutine {
     pub status: AtomicU32,
     /// Whether this is a foreign thread's record.
     pub foreign: bool,
-    /// Entry function and argument; taken when the goroutine first runs.
-    pub entry: Cell<Option<GoFunc>>,
-    /// Argument passed to `entry`.
+    /// Argument passed to the entry function.
     pub arg: Cell<*mut c_void>,
-    /// Address of the entry function (kept for goroutine dumps).
+    /// Address of the entry function: the goroutine's first run calls it
+    /// (it is a `GoFunc` then); dumps and the timeline name the goroutine
+    /// by it (the main goroutine's becomes the program's main function
+    /// once it runs).
     pub start_fn: AtomicUsize,
     /// Return address in the function that called `gort_go` (for
     /// `created by`), 0 if unknown.
@@ -102,8 +103,10 @@ pub(crate) struct Goroutine {
     /// starts there) and its top; 0 when it has no stack. Read by the
     /// fault handler on the goroutine's own thread.
     pub stack_lo: Cell<usize>,
-    /// Top (highest address) of the stack.
-    pub stack_hi: Cell<usize>,
+    /// Top (highest address) of the stack. Atomic (relaxed) because dumps
+    /// on other threads read it as the bound of a walk (see
+    /// [`SavedContext`]).
+    pub stack_hi: AtomicUsize,
     /// The coroutine, created on first run.
     pub coro: UnsafeCell<Option<Coro>>,
     /// Valid while the coroutine runs: how to switch back to the M.
@@ -168,16 +171,14 @@ pub(crate) struct Goroutine {
 /// registers and walks the stack, then after an acquire fence checks that
 /// `seq` is unchanged and the status still not `RUNNING`: only then does
 /// the walk describe a switched-out goroutine. `pc` is 0 when there is
-/// nothing to walk (never run, or exiting). `hi`, the top of the
-/// goroutine's stack, is set when the stack is attached.
+/// nothing to walk (never run, or exiting). The walk's upper bound is the
+/// goroutine's `stack_hi`, set when the stack is attached.
 #[derive(Debug, Default)]
 pub(crate) struct SavedContext {
     pub seq: AtomicUsize,
     pub pc: AtomicUsize,
     pub sp: AtomicUsize,
     pub bp: AtomicUsize,
-    /// The top of the goroutine's stack (0: none attached).
-    pub hi: AtomicUsize,
 }
 
 impl SavedContext {
@@ -204,11 +205,15 @@ impl SavedContext {
         self.seq.store(s.wrapping_add(1), Ordering::Release);
     }
 
-    /// A consistent snapshot of the registers and the stack top, if the
-    /// goroutine (status word `status`) is switched out with something to
-    /// walk, with the sequence number to [`SavedContext::still`] check
-    /// after the walk.
-    pub(crate) fn read(&self, status: &AtomicU32) -> Option<(crate::unwind::Regs, usize, usize)> {
+    /// A consistent snapshot of the registers and the stack top (read
+    /// from `stack_hi`, the goroutine's), if the goroutine (status word
+    /// `status`) is switched out with something to walk, with the sequence
+    /// number to [`SavedContext::still`] check after the walk.
+    pub(crate) fn read(
+        &self,
+        status: &AtomicU32,
+        stack_hi: &AtomicUsize,
+    ) -> Option<(crate::unwind::Regs, usize, usize)> {
         let seq = self.seq.load(Ordering::Acquire);
         if status.load(Ordering::Relaxed) == status::RUNNING {
             return None;
@@ -218,7 +223,7 @@ impl SavedContext {
             sp: self.sp.load(Ordering::Relaxed),
             bp: self.bp.load(Ordering::Relaxed),
         };
-        let hi = self.hi.load(Ordering::Relaxed);
+        let hi = stack_hi.load(Ordering::Relaxed);
         (regs.pc != 0 && regs.sp < hi).then_some((regs, hi, seq))
     }
 
@@ -300,12 +305,11 @@ impl Goroutine {
                 status::IDLE
             }),
             foreign,
-            entry: Cell::new(None),
             arg: Cell::new(std::ptr::null_mut()),
             start_fn: AtomicUsize::new(0),
             creator_pc: AtomicUsize::new(0),
             stack_lo: Cell::new(0),
-            stack_hi: Cell::new(0),
+            stack_hi: AtomicUsize::new(0),
             coro: UnsafeCell::new(None),
             yielder: Cell::new(std::ptr::null()),
             errno: Cell::new(0),

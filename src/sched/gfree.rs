@@ -79,9 +79,11 @@ pub(super) fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
     };
     let g = gp.get();
     g.stack_lo.set(stack.low());
-    g.stack_hi.set(stack.high());
-    g.ctx.hi.store(stack.high(), Ordering::Relaxed);
-    let entry = g.entry.take();
+    g.stack_hi.store(stack.high(), Ordering::Relaxed);
+    let start = g.start_fn.load(Ordering::Relaxed);
+    // SAFETY: spawn stored a GoFunc as start_fn, and nothing changes it
+    // before the first run (which this is).
+    let entry = (start != 0).then(|| unsafe { std::mem::transmute::<usize, GoFunc>(start) });
     let arg = g.arg.get();
     Coroutine::with_stack(stack, move |y: &GYielder, ()| {
         // SAFETY: gp is live and owned by the M running it.
@@ -114,8 +116,7 @@ pub(super) fn gdestroy(p: Option<&Processor>, gp: GRef) {
     // SAFETY: the goroutine is finished; its state is ours to reset.
     unsafe { (*g.panic.get()).reset() };
     g.stack_lo.set(0);
-    g.stack_hi.set(0);
-    g.ctx.hi.store(0, Ordering::Relaxed);
+    g.stack_hi.store(0, Ordering::Relaxed);
     let counted = g.counted.swap(false, Ordering::Relaxed);
     match p {
         Some(p) => {

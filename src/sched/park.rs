@@ -50,7 +50,6 @@ pub(super) fn spawn_with(
     let g = gp.get();
     let id = new_goid(pp);
     g.id.store(id, Ordering::Relaxed);
-    g.entry.set(Some(entry));
     g.start_fn.store(entry as usize, Ordering::Relaxed);
     g.creator_pc.store(creator_pc, Ordering::Relaxed);
     g.arg.set(arg);

@@ -172,7 +172,7 @@ fn faulting_goroutine() -> Option<(&'static Goroutine, usize, usize)> {
         // it faulted; goroutine records are never freed.
         let g = unsafe { m.curg.load(Ordering::Relaxed).as_ref() }?;
         let lo = g.stack_lo.get();
-        return (lo != 0).then(|| (g, lo + GUARD_SIZE, g.stack_hi.get()));
+        return (lo != 0).then(|| (g, lo + GUARD_SIZE, g.stack_hi.load(Ordering::Relaxed)));
     }
     let slot = find_slot(me)?;
     // SAFETY: the slot's record is this very thread's attach record, freed

@@ -37,7 +37,7 @@ pub(super) fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
     // are never freed.
     let g = unsafe { m.curg.load(Ordering::Relaxed).as_ref() }?;
     let lo = g.stack_lo.get();
-    let hi = g.stack_hi.get();
+    let hi = g.stack_hi.load(Ordering::Relaxed);
     if lo == 0 {
         return None;
     }

@@ -123,7 +123,7 @@ fn own_stack_top(g: &Goroutine) -> Option<usize> {
         crate::signals::foreign_stack_top()
     } else {
         // The stack bounds are owned by the goroutine's own thread: us.
-        Some(g.stack_hi.get()).filter(|&hi| hi != 0)
+        Some(g.stack_hi.load(Ordering::Relaxed)).filter(|&hi| hi != 0)
     }
 }
 
@@ -134,7 +134,7 @@ fn parked_frames(g: &Goroutine) -> Option<Vec<usize>> {
         return None;
     }
     for _ in 0..3 {
-        let (regs, hi, seq) = g.ctx.read(&g.status)?;
+        let (regs, hi, seq) = g.ctx.read(&g.status, &g.stack_hi)?;
         let frames = unwind::walk(regs, regs.sp, hi, MAX_WALK);
         if g.ctx.still(seq, &g.status) {
             return Some(frames);
