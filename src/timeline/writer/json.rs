@@ -194,10 +194,7 @@ impl Writer {
         self.out
             .lit("\"ph\":\"X\",\"cat\":\"goroutine\",\"name\":\"");
         self.g_name(goid, entry);
-        self.out.lit("\",\"pid\":");
-        self.out.int(pid as i64);
-        self.out.lit(",\"tid\":");
-        self.out.int(tid as i64);
+        self.end_name_on(pid, tid);
         self.out.lit(",\"ts\":");
         self.out.micros(start_ns);
         self.out.lit(",\"dur\":");
@@ -207,6 +204,14 @@ impl Writer {
         self.out.lit(",\"end\":\"");
         self.out.lit(end);
         self.out.lit("\"}}");
+    }
+
+    /// Ends an event's name and places it on track (pid, tid).
+    fn end_name_on(&mut self, pid: i32, tid: i32) {
+        self.out.lit("\",\"pid\":");
+        self.out.int(pid as i64);
+        self.out.lit(",\"tid\":");
+        self.out.int(tid as i64);
     }
 
     /// Starts an instant, up to its name (which the caller writes, then
@@ -222,10 +227,7 @@ impl Writer {
     /// `ticks`; the caller writes its arguments, then `}}`.
     #[inline(never)]
     pub(super) fn instant_at(&mut self, pid: i32, tid: i32, ticks: u64) {
-        self.out.lit("\",\"pid\":");
-        self.out.int(pid as i64);
-        self.out.lit(",\"tid\":");
-        self.out.int(tid as i64);
+        self.end_name_on(pid, tid);
         self.ts(ticks);
         self.out.lit(",\"args\":{");
     }
