@@ -369,9 +369,8 @@ std::arch::global_asm!(
 /// `body` must be safe to call with `ctx`, `a` and `b`.
 #[inline]
 pub(crate) unsafe fn run(body: Body, ctx: *mut c_void, a: usize, b: usize) -> isize {
-    // SAFETY: the trampoline follows the C ABI, passes its third and fourth
-    // arguments on in the same registers (x86_64: rdx, rcx; aarch64: x2,
-    // x3, which neither trampoline touches), and preserves callee-saved
+    // SAFETY: the trampoline follows the C ABI, passes a and b on untouched
+    // (x86_64: rdx, rcx; aarch64: x2, x3), and preserves callee-saved
     // registers on both of its return paths.
     unsafe { frame_run(body, ctx, a, b) }
 }

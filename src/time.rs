@@ -423,10 +423,9 @@ impl Timers {
             self.next_when.store(h.peek_when(), Ordering::SeqCst);
             match fire {
                 Some(Fire::Call { node, arg_seq }) => {
-                    // SAFETY: the node's owner cannot see it gone before we
-                    // release the lock (del_node takes it), so it is alive;
-                    // f and arg are copied out, and the node is not touched
-                    // again.
+                    // SAFETY: the node is alive until we release the lock
+                    // (its owner's del_node takes it); f and arg are copied
+                    // out, and the node is not touched again.
                     let (f, arg) = unsafe { ((*node.0).f, (*node.0).arg) };
                     Some(Firing::Call(f, arg, arg_seq))
                 }

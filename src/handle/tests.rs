@@ -278,10 +278,9 @@ fn handle_thread_exit_returns_its_cache() {
     while let Some(r) = unsafe { b.as_ref() } {
         if !r.owned.load(Ordering::Acquire) {
             unowned += 1;
-            // SAFETY: nobody owns the block; reading its cache races with no
-            // one while we hold SERIAL and no other thread claims it (a
-            // claim needs a thread making its first handle call; tests that
-            // do that hold SERIAL).
+            // SAFETY: nobody owns the block, and while we hold SERIAL no
+            // thread claims it (a claim needs a first handle call, and
+            // tests that make one hold SERIAL), so the read races with none.
             assert_eq!(unsafe { (*r.cache.get()).len }, 0);
         }
         b = r.next;

@@ -189,11 +189,9 @@ unsafe extern "C" fn frame_body(
     let fr = ctx as *mut Frame;
     // SAFETY: `open_frame` passes a GoFunc as `f`.
     let f = unsafe { std::mem::transmute::<usize, GoFunc>(f) };
-    // SAFETY: `open_frame` passes its Frame, alive for the call, whose
-    // goroutine runs this frame and owns `st`; the state is not borrowed
-    // across the user's function or the deferred calls, and the fields are
-    // read again after them (the calls may move the goroutine to another
-    // thread, never to another state).
+    // SAFETY: `open_frame` passes its live Frame, whose goroutine runs this
+    // and owns `st`; the state is not borrowed across the user's calls and
+    // is read again after them (they may change the thread, not the state).
     unsafe {
         link(fr, jb);
         f(arg as *mut c_void);

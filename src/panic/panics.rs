@@ -166,9 +166,8 @@ pub(crate) fn panic_with(msg: CString) -> ! {
                 };
                 RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
                 // SAFETY: the pcall's trampoline is active below us; the
-                // frames in between are C frames, left gort_call frames
-                // and this function, which holds nothing that needs
-                // dropping now.
+                // frames between are C frames, left gort_call frames and
+                // this function, which holds nothing needing a drop now.
                 unsafe { frame::jump(jb, 1) };
             }
             // A gort_call passes the panic on to the frames outside it.

@@ -445,10 +445,9 @@ pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Swi
         }
         CoroutineResult::Yield(Action::Park { unlock, data }) => {
             let published = park_status(&g.status, status::RUNNABLE, || {
-                // SAFETY: the goroutine is off its stack; the parker
-                // promised that unlock/data form a valid pair. After unlock
-                // returns true another thread may own gp: it is not touched
-                // again.
+                // SAFETY: the goroutine is off its stack and unlock/data
+                // are the parker's valid pair; once unlock returns true gp
+                // may belong to another thread and is not touched again.
                 unsafe { unlock(gp, data) }
             });
             if published {

@@ -166,10 +166,9 @@ fn call_target(ra: usize) -> Option<usize> {
     let bytes = |at: usize, n: usize| -> Option<&'static [u8]> {
         let end = at.checked_add(n)?;
         (module_of(at).is_some() && module_of(end - 1).is_some()).then(|| {
-            // SAFETY: both ends lie in loaded segments of one object or
-            // adjacent ones, mapped for as long as the code that returns
-            // to `ra` can run (objects holding goroutine frames stay
-            // loaded).
+            // SAFETY: both ends lie in loaded segments, mapped while code
+            // that returns to `ra` can run (objects holding goroutine
+            // frames stay loaded).
             unsafe { std::slice::from_raw_parts(at as *const u8, n) }
         })
     };
