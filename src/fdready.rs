@@ -18,6 +18,8 @@
 //! - Nothing else sends on the channel: one value, offered without
 //!   waiting, into an empty buffer of one.
 
+use std::alloc::Layout;
+
 use crate::chan::{self, Chan};
 use crate::netpoll::{self, Ready, Sink};
 
@@ -46,10 +48,19 @@ unsafe fn unpin(target: usize) {
     unsafe { Chan::unpin(target as *const Chan) };
 }
 
+/// The release hook of a `gort_fd_ready` channel whose wait was armed:
+/// the trailer holds the wait.
+fn cancel_hook(trailer: *mut u8) {
+    // SAFETY: fd_ready wrote the wait into the trailer before setting the
+    // hook.
+    netpoll::cancel_ready(unsafe { *(trailer as *const usize) });
+}
+
 /// `gort_fd_ready`: a channel (capacity 1, `int` elements) that receives
 /// the ready events, 0 at the deadline, or -errno.
 pub(crate) fn fd_ready(fd: i32, events: i32, deadline: i64) -> *const Chan {
-    let c = Chan::new(4, 1);
+    // The trailer holds the wait, for the release hook.
+    let (c, trailer) = Chan::new_with_trailer(4, 1, Layout::new::<usize>(), false);
     let sink = Sink {
         target: c as usize,
         deliver,
@@ -63,9 +74,12 @@ pub(crate) fn fd_ready(fd: i32, events: i32, deadline: i64) -> *const Chan {
         Ready::Wait(cw) => {
             // SAFETY: we hold c's only reference; the pin is the wait's.
             unsafe { Chan::pin(c) };
-            // SAFETY: c is not yet shared; the hook owns one reference to
-            // cw.
-            unsafe { (*c).set_release_hook(netpoll::cancel_ready, cw as usize) };
+            // SAFETY: c is not yet shared; the trailer is a usize slot of
+            // its own, and the hook owns one reference to cw.
+            unsafe {
+                (trailer as *mut usize).write(cw as usize);
+                (*c).set_release_hook(cancel_hook);
+            }
             // SAFETY: cw is new and armed once, with the pin and the
             // hook's reference in place.
             unsafe { netpoll::arm_ready(cw) };

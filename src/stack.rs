@@ -53,7 +53,6 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::lock::Mutex;
-use corosensei::stack::valgrind::ValgrindStackRegistration;
 use corosensei::stack::{Stack, StackPointer};
 
 use crate::os;
@@ -98,7 +97,7 @@ pub(crate) struct GStack {
     /// Whether the pages below the top KEEP_RESIDENT bytes were given
     /// back since the stack was last handed out.
     trimmed: bool,
-    _valgrind: ValgrindStackRegistration,
+    _valgrind: crate::valgrind::StackRegistration,
 }
 
 // SAFETY: a GStack is exclusively owned memory; moving ownership between
@@ -133,7 +132,7 @@ impl GStack {
             mprotected,
             // Handed out at once: the flag means "trimmed since handed out".
             trimmed: false,
-            _valgrind: ValgrindStackRegistration::new((low + GUARD_SIZE) as *mut u8, size),
+            _valgrind: crate::valgrind::StackRegistration::new(low + GUARD_SIZE, low + len),
         })
     }
 

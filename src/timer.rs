@@ -413,9 +413,8 @@ impl Timer {
 pub(crate) fn after(ns: i64) -> *const Chan {
     let t = Timer::alloc(false, false);
     let c = t.chan;
-    // SAFETY: the channel is not shared yet; the hook's argument is the
-    // timer, which lives as long as the channel.
-    unsafe { (*c).set_release_hook(after_released, t as *const Timer as usize) };
+    // SAFETY: the channel is not shared yet; its trailer is the timer.
+    unsafe { (*c).set_release_hook(after_released) };
     let now = nanotime();
     // SAFETY: as in start; the caller's reference keeps the channel.
     unsafe {
@@ -430,9 +429,9 @@ pub(crate) fn after(ns: i64) -> *const Chan {
 /// The release hook of a `gort_after` channel: its last reference is gone
 /// (the channel lives until `release` drops the references' pin, after
 /// this returns).
-fn after_released(arg: usize) {
-    // SAFETY: the hook's argument is the channel's timer.
-    unsafe { (*(arg as *const Timer)).stop_quietly() };
+fn after_released(trailer: *mut u8) {
+    // SAFETY: the trailer of a gort_after channel is its timer.
+    unsafe { (*(trailer as *const Timer)).stop_quietly() };
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! A client request is a short instruction sequence that does nothing on
 //! a real CPU (its rotations add up to a full turn) and that valgrind
 //! recognises and answers; its ABI is fixed by valgrind's `valgrind.h`.
-//! The runtime uses two: pooled goroutine stacks are marked inaccessible
+//! The runtime registers every goroutine stack as a stack (so that
+//! valgrind takes a switch into it for a stack switch), and pooled goroutine stacks are marked inaccessible
 //! while they sit in the global pool and undefined again when handed out,
 //! so that memcheck's leak scan at exit skips them (it skips inaccessible
 //! memory 64 KiB at a time, but reads every word of accessible memory,
@@ -17,6 +18,10 @@
 const MC_BASE: usize = (b'M' as usize) << 24 | (b'C' as usize) << 16;
 const MAKE_MEM_NOACCESS: usize = MC_BASE;
 const MAKE_MEM_UNDEFINED: usize = MC_BASE + 1;
+/// Core requests: a region is a stack (so that a switch into it is a
+/// stack switch, not a huge frame), and no longer one.
+const STACK_REGISTER: usize = 0x1501;
+const STACK_DEREGISTER: usize = 0x1502;
 
 /// Issues a client request; returns `default` when not under valgrind.
 #[inline]
@@ -75,4 +80,22 @@ pub(crate) fn make_mem_noaccess(addr: usize, len: usize) {
 /// Marks `[addr, addr + len)` accessible with undefined contents.
 pub(crate) fn make_mem_undefined(addr: usize, len: usize) {
     request(0, &[MAKE_MEM_UNDEFINED, addr, len, 0, 0, 0]);
+}
+
+/// A region registered as a stack while this value lives (valgrind's stack
+/// ids are 32-bit: the id costs a goroutine's stack record 4 bytes).
+#[derive(Debug)]
+pub(crate) struct StackRegistration(u32);
+
+impl StackRegistration {
+    /// Registers `[lo, hi)` as a stack.
+    pub(crate) fn new(lo: usize, hi: usize) -> StackRegistration {
+        StackRegistration(request(0, &[STACK_REGISTER, lo, hi, 0, 0, 0]) as u32)
+    }
+}
+
+impl Drop for StackRegistration {
+    fn drop(&mut self) {
+        request(0, &[STACK_DEREGISTER, self.0 as usize, 0, 0, 0, 0]);
+    }
 }

@@ -38,13 +38,13 @@ use crate::panic::{fatal, go_panic};
 use super::Chan;
 
 impl Chan {
-    /// Sets the function called with `arg` when the last reference is
-    /// released.
+    /// Sets the function called with the channel's trailer when the last
+    /// reference is released.
     ///
     /// # Safety
     /// The caller holds the only reference and no pin is shared yet.
-    pub(crate) unsafe fn set_release_hook(&self, f: fn(usize), arg: usize) {
-        self.release_hook.set(Some((f, arg)));
+    pub(crate) unsafe fn set_release_hook(&self, f: super::ReleaseHook) {
+        self.release_hook.set(Some(f));
     }
 
     /// Adds a pin (see the module docs).
@@ -79,7 +79,7 @@ impl Chan {
         // SAFETY: forwarded contract; the layout is the one the allocation
         // was made with (the trailer needs no drop, per new_with_trailer).
         unsafe {
-            let layout = (*c).layout;
+            let (layout, _) = (*c).alloc_layout();
             ptr::drop_in_place(c as *mut Chan);
             alloc::dealloc(c as *mut u8, layout);
         }
@@ -91,7 +91,7 @@ impl Chan {
 /// # Safety
 /// The caller holds a reference to `c`.
 pub(crate) unsafe fn retain(c: &Chan) {
-    if c.refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+    if c.refs.fetch_add(1, Ordering::Relaxed) > i32::MAX as u32 {
         fatal("channel reference count overflow");
     }
 }
@@ -168,8 +168,11 @@ unsafe fn drop_ref(c: *const Chan) -> Dropped {
         return Dropped::Blocked;
     }
     // refs is 0: this release alone reads the hook.
-    if let Some((f, arg)) = ch.release_hook.take() {
-        f(arg);
+    if let Some(f) = ch.release_hook.take() {
+        let (_, trailer_off) = ch.alloc_layout();
+        // SAFETY: the trailer lies inside c's allocation, which the pin
+        // keeps; `c` is the allocation's own pointer.
+        f(unsafe { (c as *mut u8).add(trailer_off) });
     }
     // SAFETY: the references' pin; nothing of ours touches c afterwards.
     unsafe { Chan::unpin(c) };

@@ -67,7 +67,7 @@ mod wait;
 
 use std::alloc::{self, Layout};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use crate::panic::go_panic;
 
@@ -107,8 +107,11 @@ pub(crate) struct Chan {
     /// `cap * elem_size` bytes in the channel's own allocation, after the
     /// `Chan` (never read when that is 0).
     buf: *mut u8,
-    /// The allocation: the `Chan`, its buffer, its trailer.
-    layout: Layout,
+    /// The trailer's size and alignment (see [`Chan::new_with_trailer`]),
+    /// small so that the record stays small: the allocation's layout is
+    /// recomputed from them, `cap` and `elem_size` when it is freed.
+    trailer_size: u16,
+    trailer_align: u8,
     /// A `gort_timer` channel: reports length and capacity 0, as Go 1.23's
     /// timer channels do (it is synchronous in effect: see `crate::timer`).
     sync_timer: bool,
@@ -118,13 +121,15 @@ pub(crate) struct Chan {
     /// Blocked receivers and senders (under the lock).
     recvq: WaitQueue,
     sendq: WaitQueue,
-    /// C references.
-    refs: AtomicUsize,
+    /// C references (32 bits, like `pins`: counts beyond 2^31 are a
+    /// fatal error, and the record stays small).
+    refs: AtomicU32,
     /// See [`lifetime`]: the channel is freed when this reaches 0.
-    pins: AtomicUsize,
-    /// Called once when the last reference is released (a
-    /// `gort_fd_ready` channel cancels its wait). Set before the channel
-    /// is shared; taken by the release that drops `refs` to 0.
+    pins: AtomicU32,
+    /// Called once, with the channel's trailer, when the last reference
+    /// is released (a `gort_fd_ready` channel cancels its wait, a
+    /// `gort_after` channel stops its timer). Set before the channel is
+    /// shared; taken by the release that drops `refs` to 0.
     release_hook: Cell<Option<ReleaseHook>>,
 }
 
@@ -147,7 +152,8 @@ unsafe impl Send for Chan {}
 
 /// A function and its argument, called when a channel's last reference
 /// is released.
-type ReleaseHook = (fn(usize), usize);
+/// A release hook: called with the channel's trailer.
+pub(crate) type ReleaseHook = fn(*mut u8);
 
 /// Result of a receive (Go: chanrecv's `selected, received`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,18 +185,9 @@ impl Chan {
         trailer: Layout,
         sync_timer: bool,
     ) -> (*const Chan, *mut u8) {
-        let bytes = match elem_size.checked_mul(cap) {
-            Some(b) if b <= MAX_BUF && elem_size <= isize::MAX as usize => b,
-            _ => go_panic("makechan: size out of range"),
+        let Some((layout, buf_off, trailer_off)) = Chan::layout(elem_size, cap, trailer) else {
+            go_panic("makechan: size out of range")
         };
-        let out_of_range = |_| -> (Layout, usize) { go_panic("makechan: size out of range") };
-        let buf_layout = Layout::from_size_align(bytes, BUF_ALIGN)
-            .unwrap_or_else(|_| go_panic("makechan: size out of range"));
-        let (layout, buf_off) = Layout::new::<Chan>()
-            .extend(buf_layout)
-            .unwrap_or_else(out_of_range);
-        let (layout, trailer_off) = layout.extend(trailer).unwrap_or_else(out_of_range);
-        let layout = layout.pad_to_align();
         // SAFETY: the layout has a non-zero size (it holds a Chan).
         let p = unsafe { alloc::alloc(layout) };
         if p.is_null() {
@@ -206,19 +203,49 @@ impl Chan {
                 cap,
                 elem_size,
                 buf: p.add(buf_off),
-                layout,
+                trailer_size: trailer.size() as u16,
+                trailer_align: trailer.align() as u8,
                 sync_timer,
                 sendx: Cell::new(0),
                 recvx: Cell::new(0),
                 recvq: WaitQueue::new(),
                 sendq: WaitQueue::new(),
-                refs: AtomicUsize::new(1),
-                pins: AtomicUsize::new(1),
+                refs: AtomicU32::new(1),
+                pins: AtomicU32::new(1),
                 release_hook: Cell::new(None),
             })
         };
         // SAFETY: the trailer's offset is inside the allocation.
         (c, unsafe { p.add(trailer_off) })
+    }
+
+    /// The allocation of a channel (the `Chan`, its buffer, its trailer)
+    /// and the buffer's and the trailer's offsets in it; None if it cannot
+    /// exist. An empty buffer adds no padding: an unbuffered channel costs
+    /// the record alone.
+    fn layout(elem_size: usize, cap: usize, trailer: Layout) -> Option<(Layout, usize, usize)> {
+        let bytes = elem_size.checked_mul(cap)?;
+        if bytes > MAX_BUF || elem_size > isize::MAX as usize {
+            return None;
+        }
+        debug_assert!(trailer.size() <= u16::MAX as usize && trailer.align() <= u8::MAX as usize);
+        let align = if bytes == 0 { 1 } else { BUF_ALIGN };
+        let buf = Layout::from_size_align(bytes, align).ok()?;
+        let (layout, buf_off) = Layout::new::<Chan>().extend(buf).ok()?;
+        let (layout, trailer_off) = layout.extend(trailer).ok()?;
+        Some((layout.pad_to_align(), buf_off, trailer_off))
+    }
+
+    /// The layout the channel was allocated with, and its trailer's
+    /// offset.
+    fn alloc_layout(&self) -> (Layout, usize) {
+        let trailer =
+            Layout::from_size_align(self.trailer_size as usize, self.trailer_align as usize);
+        let l = trailer
+            .ok()
+            .and_then(|t| Chan::layout(self.elem_size, self.cap, t));
+        let (layout, _, trailer_off) = l.expect("a channel's layout was valid when it was made");
+        (layout, trailer_off)
     }
 
     /// Element size in bytes.

@@ -355,3 +355,21 @@ fn stress_many_to_many_no_loss_no_duplicates() {
         c.release();
     }
 }
+
+/// An unbuffered channel is its record alone, 104 bytes: with the
+/// allocator's header, 112 of heap (a 10,000-goroutine ring of channels
+/// counts them against Go's 96-byte `hchan`).
+#[test]
+fn channel_record_stays_small() {
+    let size = std::mem::size_of::<super::Chan>();
+    assert!(size <= 104, "the channel record grew to {size} bytes");
+    let (layout, _) = {
+        let c = super::Chan::new(8, 0);
+        // SAFETY: c is live until the release below.
+        let l = unsafe { (*c).alloc_layout() };
+        // SAFETY: our only reference.
+        unsafe { super::release(c) };
+        l
+    };
+    assert_eq!(layout.size(), size, "an unbuffered channel pads its record");
+}

@@ -97,7 +97,10 @@ fn release_frame(g: &Goroutine) {
     // SAFETY: our own state, not borrowed across a user callback; a
     // non-null top is a linked frame, alive in a caller of ours.
     let (fr, n) = unsafe {
-        let n = std::mem::take(&mut (*s).panics).len();
+        let n = (*s).panics().len();
+        if n > 0 {
+            (*s).panics_mut().clear();
+        }
         (*s).panic_defer_depth = 0;
         let fr = (*s).top;
         if !fr.is_null() {
@@ -139,7 +142,7 @@ fn release_frame(g: &Goroutine) {
             prev: unsafe { (*s).top },
             defer_base: base,
             // SAFETY: our own state, not borrowed.
-            panic_base: unsafe { (*s).panics.len() },
+            panic_base: unsafe { (*s).panics().len() },
             // SAFETY: as above.
             depth_at_open: unsafe { (*s).panic_defer_depth },
             jb: MaybeUninit::uninit(),

@@ -274,7 +274,7 @@ pub(crate) unsafe fn open_frame(
         // SAFETY: as above.
         defer_base: unsafe { (*s).defers.len() },
         // SAFETY: as above.
-        panic_base: unsafe { (*s).panics.len() },
+        panic_base: unsafe { (*s).panics().len() },
         // SAFETY: as above.
         depth_at_open: unsafe { (*s).panic_defer_depth },
         jb: MaybeUninit::uninit(),

@@ -67,7 +67,7 @@ pub(crate) fn recover() -> *const c_char {
     if s.panic_defer_depth == 0 {
         return std::ptr::null();
     }
-    match s.panics.last_mut() {
+    match s.last_panic_mut() {
         Some(p) if !p.recovered => {
             // The pointer stays valid: the CString's buffer does not move
             // when the record later moves into `recovered`.
@@ -98,7 +98,7 @@ pub(crate) fn panic_with(msg: CString) -> ! {
     // SAFETY: our own state, never borrowed across a user callback (as
     // every access to *s below).
     unsafe {
-        (*s).panics.push(PanicRec {
+        (*s).panics_mut().push(PanicRec {
             msg,
             recovered: false,
         })
@@ -120,7 +120,7 @@ pub(crate) fn panic_with(msg: CString) -> ! {
             // SAFETY: our own state, not borrowed across a user callback.
             unsafe { (*s).panic_defer_depth -= 1 };
             // SAFETY: our own state, not borrowed across a user callback.
-            let recovered = unsafe { (*s).panics.last().is_some_and(|p| p.recovered) };
+            let recovered = unsafe { (*s).panics().last().is_some_and(|p| p.recovered) };
             if recovered {
                 // Stop panicking (the panics raised inside this frame that
                 // this one interrupted are over too; older ones, raised
@@ -134,9 +134,9 @@ pub(crate) fn panic_with(msg: CString) -> ! {
                     let (pbase, depth) = at
                         .as_ref()
                         .map_or((0, 0), |fr| (fr.panic_base, fr.depth_at_open));
-                    let mut ended: Vec<PanicRec> = (*s).panics.drain(pbase..).collect();
+                    let mut ended: Vec<PanicRec> = (*s).panics_mut().drain(pbase..).collect();
                     let n = ended.len();
-                    (*s).recovered = ended.pop().map(|p| p.msg);
+                    (*s).set_recovered(ended.pop().map(|p| p.msg));
                     (n, depth)
                 };
                 RUNNING_PANIC_DEFERS.fetch_sub(n as i64, Ordering::SeqCst);
@@ -154,13 +154,13 @@ pub(crate) fn panic_with(msg: CString) -> ! {
                 // callback; `at` is a linked frame record.
                 let (jb, n) = unsafe {
                     (*s).top = (*at).prev;
-                    let top = (*s).panics.last().expect("panic");
+                    let top = (*s).panics().last().expect("panic");
                     copy_message(&top.msg, (*at).msg, (*at).msglen);
                     // The panics raised inside this frame end here; one
                     // raised outside (this pcall runs in a deferred call
                     // of it) runs on when that deferred call returns.
-                    let n = (*s).panics.len() - (*at).panic_base;
-                    (*s).panics.truncate((*at).panic_base);
+                    let n = (*s).panics().len() - (*at).panic_base;
+                    (*s).panics_mut().truncate((*at).panic_base);
                     (*s).panic_defer_depth = (*at).depth_at_open;
                     ((*at).jb.assume_init(), n)
                 };
@@ -179,7 +179,7 @@ pub(crate) fn panic_with(msg: CString) -> ! {
             _ => {
                 // SAFETY: our own state, not borrowed across a user callback.
                 let chain: Vec<(CString, bool)> = unsafe {
-                    (*s).panics
+                    (*s).panics()
                         .iter()
                         .map(|p| (p.msg.clone(), p.recovered))
                         .collect()

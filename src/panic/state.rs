@@ -93,12 +93,22 @@ pub(crate) struct PanicState {
     pub(super) top: *mut Frame,
     /// Deferred calls of every open frame, the innermost frame's last.
     pub(super) defers: Vec<(GoFunc, usize)>,
-    pub(super) panics: Vec<PanicRec>,
+    /// The running panics and the last recovered message, allocated the
+    /// first time the goroutine panics (most never do: the record stays
+    /// small) and kept for the record's life.
+    cold: Option<Box<Panics>>,
     /// Nesting of deferred calls being run by a panic (recover works
     /// only inside them).
     pub(super) panic_defer_depth: u32,
+}
+
+/// The part of [`PanicState`] that only panics use.
+#[derive(Debug, Default)]
+struct Panics {
+    /// Running panics, the innermost last.
+    running: Vec<PanicRec>,
     /// The message gort_recover last returned (kept alive for the caller).
-    pub(super) recovered: Option<CString>,
+    recovered: Option<CString>,
 }
 
 impl Default for PanicState {
@@ -113,10 +123,32 @@ impl PanicState {
         PanicState {
             top: std::ptr::null_mut(),
             defers: Vec::new(),
-            panics: Vec::new(),
+            cold: None,
             panic_defer_depth: 0,
-            recovered: None,
         }
+    }
+
+    /// The running panics, the innermost last.
+    #[inline]
+    pub(super) fn panics(&self) -> &[PanicRec] {
+        self.cold.as_ref().map_or(&[], |c| &c.running)
+    }
+
+    /// The innermost running panic, if any.
+    pub(super) fn last_panic_mut(&mut self) -> Option<&mut PanicRec> {
+        self.cold.as_mut().and_then(|c| c.running.last_mut())
+    }
+
+    /// The running panics, for a change (allocates the record's panic
+    /// part the first time).
+    pub(super) fn panics_mut(&mut self) -> &mut Vec<PanicRec> {
+        &mut self.cold.get_or_insert_with(Box::default).running
+    }
+
+    /// Keeps `msg`, the message gort_recover returned, alive until the
+    /// next recover (or the record's reuse).
+    pub(super) fn set_recovered(&mut self, msg: Option<CString>) {
+        self.cold.get_or_insert_with(Box::default).recovered = msg;
     }
 
     /// Pushes a deferred call; the copy into a larger buffer (rare: the
@@ -135,7 +167,9 @@ impl PanicState {
     pub(crate) fn end_call(&mut self) {
         self.top = std::ptr::null_mut();
         self.defers.clear();
-        self.panics.clear();
+        if let Some(c) = &mut self.cold {
+            c.running.clear();
+        }
         self.panic_defer_depth = 0;
     }
 
@@ -144,9 +178,11 @@ impl PanicState {
     pub(crate) fn reset(&mut self) {
         self.top = std::ptr::null_mut();
         self.defers.clear();
-        self.panics.clear();
+        if let Some(c) = &mut self.cold {
+            c.running.clear();
+            c.recovered = None;
+        }
         self.panic_defer_depth = 0;
-        self.recovered = None;
     }
 }
 

@@ -99,13 +99,10 @@ pub(crate) struct Goroutine {
     /// Return address in the function that called `gort_go` (for
     /// `created by`), 0 if unknown.
     pub creator_pc: AtomicUsize,
-    /// Lowest address of the goroutine's stack mapping (its guard region
-    /// starts there) and its top; 0 when it has no stack. Read by the
-    /// fault handler on the goroutine's own thread.
-    pub stack_lo: Cell<usize>,
-    /// Top (highest address) of the stack. Atomic (relaxed) because dumps
-    /// on other threads read it as the bound of a walk (see
-    /// [`SavedContext`]).
+    /// Top (highest address) of the stack, 0 when it has none. Atomic
+    /// (relaxed) because dumps on other threads read it as the bound of a
+    /// walk (see [`SavedContext`]). Every goroutine stack has the same
+    /// size, so the bottom follows from it ([`Goroutine::stack_lo`]).
     pub stack_hi: AtomicUsize,
     /// The coroutine, created on first run.
     pub coro: UnsafeCell<Option<Coro>>,
@@ -115,19 +112,6 @@ pub(crate) struct Goroutine {
     pub errno: Cell<i32>,
     /// Foreign records: the blocked thread sleeps on this.
     pub note: Note,
-    /// Semaphore wait links (see `sync::sema`).
-    pub wait_addr: Cell<usize>,
-    /// Next waiter for the same address.
-    pub wait_next: Cell<*mut Goroutine>,
-    /// Queue head only: last waiter for this address.
-    pub wait_tail: Cell<*mut Goroutine>,
-    /// Queue head only: next address queue in the bucket.
-    pub wait_next_addr: Cell<*mut Goroutine>,
-    /// Set by the waker when it acquired the semaphore for this waiter.
-    pub wait_ticket: Cell<bool>,
-    /// The notify-list ticket this waiter waits for (a `gort_cond` wait;
-    /// see `sync::sema`), under the same bucket lock as the links.
-    pub notify_ticket: Cell<u32>,
     /// Defer records, frames and panics (owner only; see `crate::panic`).
     pub panic: UnsafeCell<crate::panic::PanicState>,
     /// Whether this is the main goroutine of gort_main.
@@ -153,8 +137,10 @@ pub(crate) struct Goroutine {
     /// Since when the goroutine has waited, for the dumps' `, N minutes`:
     /// the census (`sysmon`) stamps a waiting goroutine the first time it
     /// sees it in a park (`wait_seq` is that park's `ctx.seq`), so the
-    /// time is late by at most the census period.
-    pub wait_seq: AtomicUsize,
+    /// time is late by at most the census period. The low 32 bits of the
+    /// sequence: a match that is 2^32 switches stale only misstates the
+    /// minutes of a dump.
+    pub wait_seq: std::sync::atomic::AtomicU32,
     /// The census's first sighting of the current park (nanotime).
     pub wait_since: AtomicI64,
 }
@@ -255,6 +241,16 @@ impl std::fmt::Debug for Goroutine {
 }
 
 impl Goroutine {
+    /// Lowest address of the goroutine's stack mapping (its guard region
+    /// starts there), 0 when it has no stack. Async-signal-safe: the fault
+    /// handler reads it on the goroutine's own thread.
+    pub(crate) fn stack_lo(&self) -> usize {
+        match self.stack_hi.load(Ordering::Relaxed) {
+            0 => 0,
+            hi => hi - super::sched().stack_size - crate::stack::GUARD_SIZE,
+        }
+    }
+
     /// The goroutine id.
     #[inline]
     pub(crate) fn goid(&self) -> i64 {
@@ -276,7 +272,7 @@ impl Goroutine {
     /// far as the census has seen (0 when unknown or under a minute).
     pub(crate) fn wait_minutes(&self, now: i64) -> i64 {
         if self.status.load(Ordering::Relaxed) != status::WAITING
-            || self.wait_seq.load(Ordering::Relaxed) != self.ctx.seq.load(Ordering::Relaxed)
+            || self.wait_seq.load(Ordering::Relaxed) != self.ctx.seq.load(Ordering::Relaxed) as u32
         {
             return 0;
         }
@@ -286,7 +282,7 @@ impl Goroutine {
     /// The census: stamps the goroutine's current park with `now` the
     /// first time it is seen waiting in it.
     pub(crate) fn census(&self, now: i64) {
-        let seq = self.ctx.seq.load(Ordering::Relaxed);
+        let seq = self.ctx.seq.load(Ordering::Relaxed) as u32;
         if self.status.load(Ordering::Relaxed) == status::WAITING
             && self.wait_seq.load(Ordering::Relaxed) != seq
         {
@@ -308,18 +304,11 @@ impl Goroutine {
             arg: Cell::new(std::ptr::null_mut()),
             start_fn: AtomicUsize::new(0),
             creator_pc: AtomicUsize::new(0),
-            stack_lo: Cell::new(0),
             stack_hi: AtomicUsize::new(0),
             coro: UnsafeCell::new(None),
             yielder: Cell::new(std::ptr::null()),
             errno: Cell::new(0),
             note: Note::new(),
-            wait_addr: Cell::new(0),
-            wait_next: Cell::new(std::ptr::null_mut()),
-            wait_tail: Cell::new(std::ptr::null_mut()),
-            wait_next_addr: Cell::new(std::ptr::null_mut()),
-            wait_ticket: Cell::new(false),
-            notify_ticket: Cell::new(0),
             wait_reason: AtomicPtr::new(std::ptr::null_mut()),
             panic: UnsafeCell::new(crate::panic::PanicState::new()),
             is_main: Cell::new(false),
@@ -329,7 +318,7 @@ impl Goroutine {
             in_call: AtomicBool::new(false),
             timeline_flow: AtomicU64::new(0),
             ctx: SavedContext::default(),
-            wait_seq: AtomicUsize::new(usize::MAX),
+            wait_seq: std::sync::atomic::AtomicU32::new(u32::MAX),
             wait_since: AtomicI64::new(0),
         }
     }

@@ -3,7 +3,9 @@
 //!
 //! Records are never freed: a finished goroutine's record goes to its P's
 //! free list (spilling to a global one), and `allgs` lists every record
-//! for dumps. A stack is attached when the goroutine first runs
+//! for dumps. New records are carved from slabs of [`SLAB`] records, so a
+//! record costs its own size and no allocator header (the budget of a
+//! parked goroutine is one stack page and its record). A stack is attached when the goroutine first runs
 //! (`new_coro`) and returned to the stack cache when it ends.
 //!
 //! # Invariants
@@ -30,22 +32,67 @@ pub(super) fn gfget(pp: *const Processor) -> GRef {
     } else if let Some(g) = sched().gfree_global.lock().pop() {
         return g;
     }
-    let g = Box::leak(Box::new(Goroutine::new(false)));
-    let gp = GRef(ptr::NonNull::from(g));
-    sched().allgs.lock().push(gp);
-    gp
+    sched().allgs.lock().new_record()
+}
+
+/// Records per slab.
+const SLAB: usize = 64;
+
+/// Every goroutine record, and the slab new ones come from.
+pub(crate) struct AllGs {
+    list: Vec<GRef>,
+    /// The next unused record of the current slab, and how many are left.
+    next: *mut Goroutine,
+    left: usize,
+}
+
+// SAFETY: the slab pointer is only used under the `allgs` lock.
+unsafe impl Send for AllGs {}
+
+impl AllGs {
+    pub(super) const fn new() -> AllGs {
+        AllGs {
+            list: Vec::new(),
+            next: ptr::null_mut(),
+            left: 0,
+        }
+    }
+
+    /// A fresh record, listed.
+    fn new_record(&mut self) -> GRef {
+        if self.left == 0 {
+            let layout = std::alloc::Layout::array::<Goroutine>(SLAB).expect("slab layout");
+            // SAFETY: the layout is not empty.
+            let p = unsafe { std::alloc::alloc(layout) } as *mut Goroutine;
+            if p.is_null() {
+                crate::panic::out_of_memory(layout.size(), "goroutine records");
+            }
+            (self.next, self.left) = (p, SLAB);
+        }
+        let g = self.next;
+        // SAFETY: `g` is an unused slot of the current slab (never freed:
+        // records live for the process), written before it is shared.
+        let gp = unsafe {
+            g.write(Goroutine::new(false));
+            self.next = g.add(1);
+            GRef(ptr::NonNull::new_unchecked(g))
+        };
+        self.left -= 1;
+        self.list.push(gp);
+        gp
+    }
 }
 
 /// Every goroutine record ever allocated (records are recycled, never
 /// freed), for dumps.
 pub(crate) fn all_goroutines() -> Vec<GRef> {
-    sched().allgs.lock().clone()
+    sched().allgs.lock().list.clone()
 }
 
 /// Stamps every waiting goroutine's park with `now` the first time it is
 /// seen (see `Goroutine::census`), under the list's lock, without a copy.
 pub(crate) fn wait_census(now: i64) {
-    for gp in sched().allgs.lock().iter() {
+    for gp in sched().allgs.lock().list.iter() {
         gp.get().census(now);
     }
 }
@@ -78,7 +125,8 @@ pub(super) fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
         crate::panic::out_of_memory(size + stack::GUARD_SIZE, "goroutine stack");
     };
     let g = gp.get();
-    g.stack_lo.set(stack.low());
+    // Goroutine::stack_lo relies on it.
+    debug_assert_eq!(stack.high() - stack.low(), size + stack::GUARD_SIZE);
     g.stack_hi.store(stack.high(), Ordering::Relaxed);
     let start = g.start_fn.load(Ordering::Relaxed);
     // SAFETY: spawn stored a GoFunc as start_fn, and nothing changes it
@@ -115,7 +163,6 @@ pub(super) fn gdestroy(p: Option<&Processor>, gp: GRef) {
     g.is_main.set(false);
     // SAFETY: the goroutine is finished; its state is ours to reset.
     unsafe { (*g.panic.get()).reset() };
-    g.stack_lo.set(0);
     g.stack_hi.store(0, Ordering::Relaxed);
     let counted = g.counted.swap(false, Ordering::Relaxed);
     match p {

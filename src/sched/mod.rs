@@ -211,7 +211,7 @@ pub(crate) struct Sched {
     ncpu: usize,
     gfree_global: Mutex<Vec<GRef>>,
     /// Every goroutine record ever allocated.
-    allgs: Mutex<Vec<GRef>>,
+    allgs: Mutex<gfree::AllGs>,
     /// Every M whose thread is running (M records are never freed).
     allm: Mutex<Vec<&'static Machine>>,
     /// Records of retired Ms (their goroutine exited locked to them and
@@ -280,7 +280,7 @@ impl Sched {
             debug: cfg.debug,
             ncpu: os::ncpu(),
             gfree_global: Mutex::new(Vec::new()),
-            allgs: Mutex::new(Vec::new()),
+            allgs: Mutex::new(gfree::AllGs::new()),
             allm: Mutex::new(Vec::new()),
             mfree: Mutex::new(Vec::new()),
             sysmon_started: std::sync::Once::new(),

@@ -293,3 +293,11 @@ fn wait_minutes_count_from_the_first_census_of_a_park() {
     g.status.store(status::RUNNABLE, Ordering::Relaxed);
     assert_eq!(g.wait_minutes(20 * MIN), 0, "not waiting");
 }
+/// A parked goroutine costs one stack page plus its record: the record
+/// must fit the 4,352-byte budget (with the allocator's 8-byte header,
+/// 240 bytes of heap).
+#[test]
+fn goroutine_record_fits_its_budget() {
+    let size = std::mem::size_of::<Goroutine>();
+    assert!(size <= 232, "the goroutine record grew to {size} bytes");
+}

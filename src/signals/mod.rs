@@ -171,7 +171,7 @@ fn faulting_goroutine() -> Option<(&'static Goroutine, usize, usize)> {
         // SAFETY: curg is the goroutine this very thread was running when
         // it faulted; goroutine records are never freed.
         let g = unsafe { m.curg.load(Ordering::Relaxed).as_ref() }?;
-        let lo = g.stack_lo.get();
+        let lo = g.stack_lo();
         return (lo != 0).then(|| (g, lo + GUARD_SIZE, g.stack_hi.load(Ordering::Relaxed)));
     }
     let slot = find_slot(me)?;

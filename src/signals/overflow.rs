@@ -36,7 +36,7 @@ pub(super) fn overflow(addr: usize, sp: usize) -> Option<Overflow> {
     // faulted; its fields are owned by this thread, and goroutine records
     // are never freed.
     let g = unsafe { m.curg.load(Ordering::Relaxed).as_ref() }?;
-    let lo = g.stack_lo.get();
+    let lo = g.stack_lo();
     let hi = g.stack_hi.load(Ordering::Relaxed);
     if lo == 0 {
         return None;

@@ -10,11 +10,17 @@
 //!
 //! Each bucket holds, under its own lock, a list of *address queues*: the
 //! first waiter for an address is the queue head (linked to the next head
-//! via `wait_next_addr`), and further waiters for that address hang off it
-//! via `wait_next` (FIFO, `wait_tail` on the head). Links live in the
-//! `Goroutine` records, so waiting allocates nothing. Go keeps the heads in
-//! a treap; a list is enough while few distinct addresses collide in a
-//! bucket (251 buckets).
+//! via `next_addr`), and further waiters for that address hang off it via
+//! `next` (FIFO, `tail` on the head). A waiter is a [`Waiter`] record in
+//! the frame of the function that waits (Go's sudog, kept on the waiting
+//! goroutine's own stack): waiting allocates nothing, and the goroutine
+//! record carries no links. Go keeps the heads in a treap; a list is
+//! enough while few distinct addresses collide in a bucket (251 buckets).
+//!
+//! A waiter record stays valid while its goroutine is parked: the
+//! goroutine leaves the frame only after it was readied, and whoever
+//! readies it has unlinked it and read everything it needs from the record
+//! first.
 //!
 //! # Protocol
 //!
@@ -22,7 +28,7 @@
 //! acquirer increments it *before* its final `try_acquire` under the lock;
 //! a releaser increments the counter before reading `nwait`, so a waiter is
 //! never missed. When a releaser finds a waiter it takes the count on the
-//! waiter's behalf (`wait_ticket`) and readies it; a woken waiter without a
+//! waiter's behalf (`Waiter::ticket`) and readies it; a woken waiter without a
 //! ticket retries.
 //!
 //! # Notify lists
@@ -30,7 +36,7 @@
 //! [`NotifyList`] (Go: `notifyList`, which Go also keeps in `sema.go`) is
 //! the ticket list behind `gort_cond`. Its parked waiters use the same
 //! table: they form the address queue of the list's `notify` word, each
-//! with its ticket in `notify_ticket`, under that address's bucket lock,
+//! with its ticket in `Waiter::notify_ticket`, under that address's bucket lock,
 //! which plays the part of Go's `notifyList.lock`. They are not counted in
 //! `nwait` (a notifier finds them through the ticket counters, never
 //! through `release`), and a notifier wakes exactly the waiter it removed
@@ -38,19 +44,54 @@
 //! object has that address, a semaphore never meets a list waiter in its
 //! queue, nor a list a semaphore waiter.
 
+use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::lock::Mutex;
 
-use crate::sched::{self, GRef, Goroutine};
+use crate::sched::{self, GRef};
 
 const BUCKETS: usize = 251;
+
+/// One parked waiter (Go: `sudog`), in the frame of the function that
+/// waits. Every field but `g` is touched only under the bucket lock.
+struct Waiter {
+    /// The waiting goroutine (or foreign record).
+    g: GRef,
+    /// The semaphore or notify word waited on.
+    addr: Cell<usize>,
+    /// Next waiter for the same address.
+    next: Cell<*mut Waiter>,
+    /// Queue head only: last waiter for this address.
+    tail: Cell<*mut Waiter>,
+    /// Queue head only: next address queue in the bucket.
+    next_addr: Cell<*mut Waiter>,
+    /// Set by the waker when it acquired the semaphore for this waiter.
+    ticket: Cell<bool>,
+    /// The notify-list ticket this waiter waits for (a `gort_cond` wait).
+    notify_ticket: Cell<u32>,
+}
+
+impl Waiter {
+    /// The calling goroutine's record, waiting for `addr`, not linked.
+    fn new(addr: *const AtomicU32, notify_ticket: u32) -> Waiter {
+        Waiter {
+            g: sched::current_or_foreign_gref(),
+            addr: Cell::new(addr as usize),
+            next: Cell::new(ptr::null_mut()),
+            tail: Cell::new(ptr::null_mut()),
+            next_addr: Cell::new(ptr::null_mut()),
+            ticket: Cell::new(false),
+            notify_ticket: Cell::new(notify_ticket),
+        }
+    }
+}
 
 struct Bucket {
     lock: Mutex<()>,
     /// First address-queue head (under `lock`).
-    heads: std::cell::Cell<*mut Goroutine>,
+    heads: Cell<*mut Waiter>,
     nwait: AtomicU32,
 }
 
@@ -61,7 +102,7 @@ unsafe impl Sync for Bucket {}
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Bucket = Bucket {
     lock: Mutex::new(()),
-    heads: std::cell::Cell::new(ptr::null_mut()),
+    heads: Cell::new(ptr::null_mut()),
     nwait: AtomicU32::new(0),
 };
 
@@ -99,16 +140,16 @@ pub(crate) fn acquire(sema: &AtomicU32, lifo: bool, reason: &'static &'static st
             b.nwait.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        let gp = enqueue_self(b, sema, lifo);
+        let w = Waiter::new(sema, 0);
+        enqueue(b, &w, lifo);
         // The bucket lock stays held across the switch and is released by
         // unlock_bucket once we are off our stack.
         std::mem::forget(guard);
         // SAFETY: we are queued under the bucket lock, which unlock_bucket
         // releases; a releaser can only find us after that.
         unsafe { sched::park(unlock_bucket, b as *const Bucket as *mut (), reason) };
-        // SAFETY: we are running again, so we own our record.
-        let g = unsafe { &*gp };
-        if g.wait_ticket.replace(false) {
+        // Readied: the releaser unlinked `w` and is done with it.
+        if w.ticket.get() {
             return;
         }
     }
@@ -126,14 +167,14 @@ unsafe fn unlock_bucket(_gp: GRef, data: *mut ()) -> bool {
 ///
 /// # Safety
 /// The caller holds `b`'s lock; every linked record is live.
-unsafe fn find_queue(b: &Bucket, addr: *const AtomicU32) -> (*mut Goroutine, *mut Goroutine) {
+unsafe fn find_queue(b: &Bucket, addr: *const AtomicU32) -> (*mut Waiter, *mut Waiter) {
     let mut head = b.heads.get();
-    let mut prev: *mut Goroutine = ptr::null_mut();
+    let mut prev: *mut Waiter = ptr::null_mut();
     // SAFETY: per the contract, the links are stable and the records live.
-    while !head.is_null() && unsafe { (*head).wait_addr.get() } != addr as usize {
+    while !head.is_null() && unsafe { (*head).addr.get() } != addr as usize {
         prev = head;
         // SAFETY: as above.
-        head = unsafe { (*head).wait_next_addr.get() };
+        head = unsafe { (*head).next_addr.get() };
     }
     (prev, head)
 }
@@ -143,51 +184,47 @@ unsafe fn find_queue(b: &Bucket, addr: *const AtomicU32) -> (*mut Goroutine, *mu
 ///
 /// # Safety
 /// The caller holds `b`'s lock; `prev` is null or a live queue head in `b`.
-unsafe fn link_queue(b: &Bucket, prev: *mut Goroutine, queue: *mut Goroutine) {
+unsafe fn link_queue(b: &Bucket, prev: *mut Waiter, queue: *mut Waiter) {
     if prev.is_null() {
         b.heads.set(queue);
     } else {
         // SAFETY: per the contract.
-        unsafe { (*prev).wait_next_addr.set(queue) };
+        unsafe { (*prev).next_addr.set(queue) };
     }
 }
 
-/// Links the calling goroutine (or foreign record) into `b`'s queue for
-/// `addr`. Bucket lock held.
-fn enqueue_self(b: &Bucket, addr: *const AtomicU32, lifo: bool) -> *mut Goroutine {
-    let me = sched::current_record();
-    // SAFETY: `me` is the caller's own record; the queue links are
-    // protected by the bucket lock, which the caller holds.
+/// Links `w`, the caller's unlinked waiter record, into `b`'s queue for
+/// its address. Bucket lock held; `w` stays where it is until it is
+/// unlinked (the caller parks in the frame that holds it).
+fn enqueue(b: &Bucket, w: &Waiter, lifo: bool) {
+    let me = w as *const Waiter as *mut Waiter;
+    // SAFETY: the queue links are protected by the bucket lock, which the
+    // caller holds; every linked record is live (its owner is parked).
     unsafe {
-        let g = &*me;
-        g.wait_addr.set(addr as usize);
-        g.wait_next.set(ptr::null_mut());
-        g.wait_ticket.set(false);
-        let (prev, head) = find_queue(b, addr);
+        let (prev, head) = find_queue(b, w.addr.get() as *const AtomicU32);
         if head.is_null() {
             // New address queue, at the front of the bucket list.
-            g.wait_tail.set(me);
-            g.wait_next_addr.set(b.heads.get());
+            w.tail.set(me);
+            w.next_addr.set(b.heads.get());
             b.heads.set(me);
         } else if lifo {
             // Become the head of the existing queue.
-            g.wait_next.set(head);
-            g.wait_tail.set((*head).wait_tail.get());
-            g.wait_next_addr.set((*head).wait_next_addr.get());
-            (*head).wait_next_addr.set(ptr::null_mut());
-            (*head).wait_tail.set(ptr::null_mut());
+            w.next.set(head);
+            w.tail.set((*head).tail.get());
+            w.next_addr.set((*head).next_addr.get());
+            (*head).next_addr.set(ptr::null_mut());
+            (*head).tail.set(ptr::null_mut());
             link_queue(b, prev, me);
         } else {
-            let tail = (*head).wait_tail.get();
-            (*tail).wait_next.set(me);
-            (*head).wait_tail.set(me);
+            let tail = (*head).tail.get();
+            (*tail).next.set(me);
+            (*head).tail.set(me);
         }
     }
-    me
 }
 
 /// Removes and returns the first waiter for `addr`. Bucket lock held.
-fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
+fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Waiter {
     // SAFETY: the caller holds the bucket lock, which protects every link
     // reached here; all linked records are live (their owners are parked).
     unsafe {
@@ -207,23 +244,20 @@ fn dequeue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
 /// # Safety
 /// The caller holds `b`'s lock; `prev` and `head` are as returned by
 /// [`find_queue`] under that same hold, `head` not null.
-unsafe fn pop_head(b: &Bucket, prev: *mut Goroutine, head: *mut Goroutine) {
+unsafe fn pop_head(b: &Bucket, prev: *mut Waiter, head: *mut Waiter) {
     // SAFETY: per the contract, every record reached is linked in `b` and
     // live, and its links are ours while the lock is held.
     unsafe {
-        let next = (*head).wait_next.get();
-        let after = (*head).wait_next_addr.get();
+        let next = (*head).next.get();
+        let after = (*head).next_addr.get();
         let replacement = if next.is_null() {
             after
         } else {
-            (*next).wait_tail.set((*head).wait_tail.get());
-            (*next).wait_next_addr.set(after);
+            (*next).tail.set((*head).tail.get());
+            (*next).next_addr.set(after);
             next
         };
         link_queue(b, prev, replacement);
-        (*head).wait_next.set(ptr::null_mut());
-        (*head).wait_next_addr.set(ptr::null_mut());
-        (*head).wait_tail.set(ptr::null_mut());
     }
 }
 
@@ -245,14 +279,14 @@ pub(crate) fn release(sema: &AtomicU32, handoff: bool) {
         return; // the waiters in this bucket wait for other addresses
     }
     b.nwait.fetch_sub(1, Ordering::SeqCst);
-    // SAFETY: w was just unlinked under the lock; its owner is parked.
-    let g = unsafe { &*w };
-    if try_acquire(sema) {
-        g.wait_ticket.set(true);
-    }
+    // SAFETY: w was just unlinked under the lock; its owner stays parked
+    // (and `w` valid) until the ready below, after our last use of it.
+    let g = unsafe {
+        (*w).ticket.set(try_acquire(sema));
+        (*w).g
+    };
     drop(guard);
-    // SAFETY: w is a live record that we alone just dequeued.
-    sched::ready(unsafe { GRef::from_ptr(w) }, true);
+    sched::ready(g, true);
     if handoff {
         // Let the waiter, now in our runnext, run at once (no-op on a
         // foreign thread).
@@ -320,10 +354,8 @@ impl NotifyList {
         if less(t, self.notify.load(Ordering::SeqCst)) {
             return;
         }
-        let me = enqueue_self(b, addr, false);
-        // SAFETY: our own record; its wait fields are covered by the bucket
-        // lock we hold.
-        unsafe { (*me).notify_ticket.set(t) };
+        let w = Waiter::new(addr, t);
+        enqueue(b, &w, false);
         // Held across the switch, released by unlock_bucket (as in acquire).
         std::mem::forget(guard);
         // SAFETY: we are queued under the bucket lock, which unlock_bucket
@@ -351,9 +383,8 @@ impl NotifyList {
         // the new `notify` under the lock and does not park.
         let w = dequeue_ticket(b, addr, t);
         drop(guard);
-        if !w.is_null() {
-            // SAFETY: w is a live record that we alone just dequeued.
-            sched::ready(unsafe { GRef::from_ptr(w) }, true);
+        if let Some(g) = w {
+            sched::ready(g, true);
         }
     }
 
@@ -376,52 +407,52 @@ impl NotifyList {
         // reachable only from here, and each waiter stays parked until it
         // is readied, so its link is read before that.
         while !w.is_null() {
-            // SAFETY: as just said.
-            let next = unsafe { (*w).wait_next.replace(ptr::null_mut()) };
-            // SAFETY: w is a live record that we alone took off the queue.
-            sched::ready(unsafe { GRef::from_ptr(w) }, false);
+            // SAFETY: as just said: `w` stays valid until its goroutine
+            // is readied, after these reads.
+            let (next, g) = unsafe { ((*w).next.get(), (*w).g) };
+            sched::ready(g, false);
             w = next;
         }
     }
 }
 
-/// Removes and returns the waiter of `addr`'s queue whose notify ticket is
-/// `t`, or null if it has not queued (yet). Bucket lock held.
-fn dequeue_ticket(b: &Bucket, addr: *const AtomicU32, t: u32) -> *mut Goroutine {
+/// Removes the waiter of `addr`'s queue whose notify ticket is `t` and
+/// returns its goroutine, or None if it has not queued (yet). Bucket lock
+/// held.
+fn dequeue_ticket(b: &Bucket, addr: *const AtomicU32, t: u32) -> Option<GRef> {
     // SAFETY: the caller holds the bucket lock, which protects every link
     // reached here; all linked records are live (their owners are parked).
     unsafe {
         let (qprev, head) = find_queue(b, addr);
         if head.is_null() {
-            return head;
+            return None;
         }
         // Waiters queue in about ticket order, so this stops near the head.
-        let mut prev: *mut Goroutine = ptr::null_mut();
+        let mut prev: *mut Waiter = ptr::null_mut();
         let mut w = head;
         while !w.is_null() && (*w).notify_ticket.get() != t {
             prev = w;
-            w = (*w).wait_next.get();
+            w = (*w).next.get();
         }
         if w.is_null() {
-            return w;
+            return None;
         }
         if prev.is_null() {
             pop_head(b, qprev, head);
         } else {
-            let next = (*w).wait_next.get();
-            (*prev).wait_next.set(next);
+            let next = (*w).next.get();
+            (*prev).next.set(next);
             if next.is_null() {
-                (*head).wait_tail.set(prev);
+                (*head).tail.set(prev);
             }
-            (*w).wait_next.set(ptr::null_mut());
         }
-        w
+        Some((*w).g)
     }
 }
 
 /// Unlinks `addr`'s whole queue from `b` and returns its head, the rest
-/// following through `wait_next`; null if there is none. Bucket lock held.
-fn take_queue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
+/// following through `next`; null if there is none. Bucket lock held.
+fn take_queue(b: &Bucket, addr: *const AtomicU32) -> *mut Waiter {
     // SAFETY: the caller holds the bucket lock, which protects every link
     // reached here; all linked records are live (their owners are parked).
     unsafe {
@@ -429,9 +460,7 @@ fn take_queue(b: &Bucket, addr: *const AtomicU32) -> *mut Goroutine {
         if head.is_null() {
             return head;
         }
-        link_queue(b, prev, (*head).wait_next_addr.get());
-        (*head).wait_next_addr.set(ptr::null_mut());
-        (*head).wait_tail.set(ptr::null_mut());
+        link_queue(b, prev, (*head).next_addr.get());
         head
     }
 }
