@@ -121,8 +121,8 @@ pub(crate) struct Chan {
     /// Blocked receivers and senders (under the lock).
     recvq: WaitQueue,
     sendq: WaitQueue,
-    /// C references (32 bits, like `pins`: counts beyond 2^31 are a
-    /// fatal error, and the record stays small).
+    /// C references (32 bits, so that the record stays small: a count
+    /// beyond 2^31 is a fatal error).
     refs: AtomicU32,
     /// See [`lifetime`]: the channel is freed when this reaches 0.
     pins: AtomicU32,
@@ -150,9 +150,8 @@ unsafe impl Sync for Chan {}
 // SAFETY: as above; nothing in a Chan is tied to a thread.
 unsafe impl Send for Chan {}
 
-/// A function and its argument, called when a channel's last reference
-/// is released.
-/// A release hook: called with the channel's trailer.
+/// A release hook: called with the channel's trailer when its last
+/// reference is released.
 pub(crate) type ReleaseHook = fn(*mut u8);
 
 /// Result of a receive (Go: chanrecv's `selected, received`).
@@ -228,7 +227,8 @@ impl Chan {
         if bytes > MAX_BUF || elem_size > isize::MAX as usize {
             return None;
         }
-        debug_assert!(trailer.size() <= u16::MAX as usize && trailer.align() <= u8::MAX as usize);
+        // The record keeps the trailer's layout in 24 bits.
+        assert!(trailer.size() <= u16::MAX as usize && trailer.align() <= u8::MAX as usize);
         let align = if bytes == 0 { 1 } else { BUF_ALIGN };
         let buf = Layout::from_size_align(bytes, align).ok()?;
         let (layout, buf_off) = Layout::new::<Chan>().extend(buf).ok()?;
