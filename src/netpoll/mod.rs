@@ -20,7 +20,7 @@
 //! The goroutines an event readies are handed to the scheduler together
 //! (`sched::inject`, Go's `injectglist`).
 //!
-//! # Registration: edge-triggered, re-armed at each wait
+//! # Registration: edge-triggered, re-armed when it matters
 //!
 //! A descriptor is registered once, edge-triggered for both directions
 //! (as Go does), so a reader and a writer never disturb each other and a
@@ -33,15 +33,26 @@
 //! The host may `close(2)` a descriptor we registered and get its number
 //! back for another file, possibly while the old file lives on through a
 //! `dup` (then its epoll registration lives on too, and keeps reporting).
-//! So before every park the registration is re-armed with `EPOLL_CTL_MOD`:
-//! it fails with `ENOENT` when the number now names another file, which
-//! is then registered afresh (`EPOLL_CTL_ADD`) under a new *generation*;
-//! the epoll data carries (fd, generation), and events of an older
-//! generation are dropped. `MOD` also re-checks readiness, so an edge lost
-//! while the number named nothing is still seen. This costs one
-//! `epoll_ctl` per park (Go needs none, as it owns every close); sockets
-//! are read and written with `MSG_DONTWAIT`, so a reused number that is a
-//! blocking socket never blocks a thread, and other descriptors have their
+//! Re-arming with `EPOLL_CTL_MOD` notices: it fails with `ENOENT` when the
+//! number now names another file, which is then registered afresh
+//! (`EPOLL_CTL_ADD`) under a new *generation*; the epoll data carries
+//! (fd, generation), and events of an older generation are dropped. `MOD`
+//! also re-checks readiness, so an edge lost while the number named
+//! nothing is still seen. Go needs none of this, as it owns every close.
+//!
+//! Waits that report readiness to their caller (`gort_fd_wait`,
+//! `gort_fd_ready`) re-arm before every park. A read, write or accept
+//! tries its call again after each wake-up, so a stale readiness costs it
+//! one more attempt, not a wrong answer: its first wait *trusts* the
+//! registration and parks with no system call (`Arm::Trusted`), and only
+//! a wait that follows a wake-up with nothing to do re-arms. What trust
+//! can miss is a reused number with no registration at all, which would
+//! never report: sysmon's *rescue* re-arms every descriptor whose trusted
+//! waits have parked for [`RESCUE_NS`] (10 ms), once per park, so such a
+//! read is late by at most that much, and a busy connection (a request
+//! every few milliseconds) makes no `epoll_ctl` at all. Sockets are read
+//! and written with `MSG_DONTWAIT`, so a reused number that is a blocking
+//! socket never blocks a thread, and other descriptors have their
 //! `O_NONBLOCK` flag checked at each call (one `fcntl`).
 //!
 //! One-shot arming (`EPOLLONESHOT`, MOD per wait) costs the same system
@@ -74,7 +85,9 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::OnceLock;
 
 use crate::lock::Mutex;
@@ -103,6 +116,12 @@ const COUNT_MASK: u32 = FINAL - 1;
 /// sysmon polls (Go: 10 ms in `sysmon`).
 pub(crate) const SYSMON_POLL_NS: i64 = 10_000_000;
 
+/// How long a trusted wait (`Arm::Trusted`) parks before sysmon re-arms
+/// its descriptor: the longest a read on a number the host closed and got
+/// back can wait for a registration (no Go counterpart: Go owns every
+/// close).
+pub(crate) const RESCUE_NS: i64 = 10_000_000;
+
 static WAIT_IO: &str = "IO wait";
 
 mod ops;
@@ -112,6 +131,7 @@ mod wait;
 
 pub(crate) use ops::*;
 use pd::*;
+pub(crate) use pd::{rescue, rescue_pending};
 pub(crate) use ready::*;
 use wait::*;
 

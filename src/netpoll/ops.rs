@@ -34,12 +34,17 @@ pub(super) fn reset(pd: &PollDesc, events: u8) {
 }
 
 /// After an attempt failed with EAGAIN: waits for `events`; Ok to try
-/// again, Err(errno) to give up.
-pub(super) fn wait_again(pd: &'static PollDesc, events: u8, deadline: i64) -> Result<(), i32> {
+/// again, Err(errno) to give up. `arm` says how (see [`Arm`]).
+pub(super) fn wait_again(
+    pd: &'static PollDesc,
+    events: u8,
+    deadline: i64,
+    arm: Arm,
+) -> Result<(), i32> {
     if deadline != -1 && deadline <= os::nanotime() {
         return Err(libc::ETIMEDOUT);
     }
-    match wait(pd, events, deadline) {
+    match wait(pd, events, deadline, arm) {
         0 => Err(libc::ETIMEDOUT),
         r if r < 0 => Err(-r),
         _ => Ok(()),
@@ -58,7 +63,7 @@ pub(super) fn await_ready(pd: &'static PollDesc, events: u8, deadline: i64) -> R
             r if r < 0 && r != -libc::EINTR => return Err(-r),
             _ => {}
         }
-        wait_again(pd, events, deadline)?;
+        wait_again(pd, events, deadline, Arm::Now)?;
     }
 }
 
@@ -96,6 +101,9 @@ pub(super) fn attempt(
     sock: impl Fn() -> isize,
     plain: impl Fn() -> isize,
 ) -> Result<isize, i32> {
+    // The call's first wait trusts the registration; a wake-up that finds
+    // nothing to do re-arms before the next (see `Arm`).
+    let mut arm = Arm::Trusted;
     loop {
         reset(pd, events);
         if pd.socket.load(Ordering::Relaxed) {
@@ -107,7 +115,8 @@ pub(super) fn attempt(
                 libc::ENOTSOCK => pd.socket.store(false, Ordering::Relaxed),
                 libc::EINTR => continue,
                 libc::EAGAIN => {
-                    wait_again(pd, events, deadline)?;
+                    wait_again(pd, events, deadline, arm)?;
+                    arm = Arm::Now;
                     continue;
                 }
                 e => return Err(e),
@@ -127,7 +136,10 @@ pub(super) fn attempt(
         }
         match os::errno() {
             libc::EINTR => continue,
-            libc::EAGAIN => wait_again(pd, events, deadline)?,
+            libc::EAGAIN => {
+                wait_again(pd, events, deadline, arm)?;
+                arm = Arm::Now;
+            }
             e => return Err(e),
         }
     }
@@ -238,6 +250,7 @@ pub(crate) unsafe fn accept(
     deadline: i64,
 ) -> Result<i32, i32> {
     let h = Hold::new(fd)?;
+    let mut arm = Arm::Trusted;
     loop {
         reset(h.0, POLL_IN);
         if let Mode::Blocking = prepare_mode(fd)? {
@@ -252,7 +265,10 @@ pub(crate) unsafe fn accept(
         }
         match os::errno() {
             libc::EINTR | libc::ECONNABORTED => {}
-            libc::EAGAIN => wait_again(h.0, POLL_IN, deadline)?,
+            libc::EAGAIN => {
+                wait_again(h.0, POLL_IN, deadline, arm)?;
+                arm = Arm::Now;
+            }
             e => return Err(e),
         }
     }

@@ -27,6 +27,10 @@ pub(crate) struct Waiter {
     /// Set by whoever unlinks the waiter: the ready events (> 0), 0 for
     /// the deadline, or a negative errno.
     pub(super) result: Cell<i32>,
+    /// A trusted wait (`Arm::Trusted`) not yet re-armed: counted in the
+    /// descriptor's `unarmed` (cleared under the lock by the rescue, else
+    /// by the owner after it woke).
+    pub(super) unarmed: Cell<bool>,
 }
 
 impl Waiter {
@@ -39,6 +43,7 @@ impl Waiter {
             seq: Cell::new(0),
             who,
             result: Cell::new(0),
+            unarmed: Cell::new(false),
         }
     }
 }
@@ -71,6 +76,10 @@ pub(crate) struct PollDesc {
     pub(super) refs: AtomicU32,
     /// A hint: the descriptor was last seen to be a socket.
     pub(super) socket: AtomicBool,
+    /// Trusted waits parked without a re-arm, and (while there are any)
+    /// since when the oldest waits: what the rescue scan reads.
+    pub(super) unarmed: AtomicU32,
+    pub(super) unarmed_since: AtomicI64,
 }
 
 impl PollDesc {
@@ -86,6 +95,8 @@ impl PollDesc {
             gen: AtomicU32::new(0),
             refs: AtomicU32::new(0),
             socket: AtomicBool::new(true),
+            unarmed: AtomicU32::new(0),
+            unarmed_since: AtomicI64::new(0),
         }
     }
 
@@ -229,14 +240,66 @@ impl PollDesc {
         Ok(())
     }
 
+    /// Counts `w`, just linked by a trusted wait that did not re-arm (lock
+    /// held), for the rescue.
+    pub(super) fn add_unarmed(&self, w: &Waiter) {
+        w.unarmed.set(true);
+        if self.unarmed.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.unarmed_since.store(os::nanotime(), Ordering::Relaxed);
+        }
+        if !RESCUE_PENDING.load(Ordering::Relaxed) {
+            RESCUE_PENDING.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The rescue of a descriptor whose trusted waits have parked for
+    /// [`RESCUE_NS`]: re-arms its registration once for them (a number the
+    /// host reused is registered afresh, and `EPOLL_CTL_MOD` reports
+    /// readiness that is already there), or wakes them with the error
+    /// that arming met.
+    pub(super) fn rescue(&self) {
+        let mut woken = Woken::default();
+        {
+            let mut inner = self.inner.lock();
+            let mut any = false;
+            let mut w = inner.head;
+            while !w.is_null() {
+                // SAFETY: linked waiters are alive while we hold the lock.
+                let wr = unsafe { &*w };
+                if wr.unarmed.replace(false) {
+                    self.unarmed.fetch_sub(1, Ordering::Relaxed);
+                    any = true;
+                }
+                w = wr.next.get();
+            }
+            if !any {
+                return;
+            }
+            let err = match self.arm(&mut inner) {
+                Ok(()) => return,
+                Err(e) => e,
+            };
+            Self::take(&mut inner, &mut woken, false, |w| match w.who {
+                // A file that cannot be polled is always ready.
+                Who::G(_) if err == libc::EPERM => Some(w.events as i32),
+                Who::G(_) => Some(-err),
+                _ => None,
+            });
+        }
+        let mut gs = Vec::new();
+        woken.wake(&mut gs, false);
+        sched::inject(&gs);
+    }
+
     /// Before linking a waiter for `events` (lock held): re-arms the
     /// registration, then consumes readiness that arrived since the
     /// caller's last attempt. Some(result) means do not wait: the ready
     /// events (a descriptor that cannot be polled, like a regular file, is
     /// always ready) or -errno. Arming first matters: it is what notices a
     /// reused number, whose readiness bits belonged to the old file.
-    pub(super) fn prepare_wait(&self, inner: &mut Inner, events: u8) -> Option<i32> {
-        match self.arm(inner) {
+    /// With `arm` false (a trusted wait) the registration is left as it is.
+    pub(super) fn prepare_wait(&self, inner: &mut Inner, events: u8, arm: bool) -> Option<i32> {
+        match if arm { self.arm(inner) } else { Ok(()) } {
             Ok(()) => {}
             Err(libc::EPERM) => return Some(events as i32),
             Err(e) => return Some(-e),
@@ -339,6 +402,8 @@ impl Woken {
 /// The table: chunks of CHUNK records, allocated on first use.
 pub(super) static TABLE: [AtomicPtr<PollDesc>; NCHUNKS] =
     [const { AtomicPtr::new(ptr::null_mut()) }; NCHUNKS];
+/// One past the highest chunk ever allocated (where the rescue scan stops).
+pub(super) static CHUNKS_USED: AtomicUsize = AtomicUsize::new(0);
 
 /// The record of descriptor `fd`, made on first use; None if `fd` is
 /// negative or beyond the table.
@@ -354,7 +419,10 @@ pub(crate) fn pd_get(fd: i32) -> Option<&'static PollDesc> {
         let fresh = Box::into_raw(fresh) as *mut PollDesc;
         match TABLE[c].compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => chunk = fresh,
+            Ok(_) => {
+                chunk = fresh;
+                CHUNKS_USED.fetch_max(c + 1, Ordering::AcqRel);
+            }
             Err(other) => {
                 // SAFETY: ours, never published.
                 drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, CHUNK)) });
@@ -374,4 +442,43 @@ pub(super) fn pd_lookup(fd: i32) -> Option<&'static PollDesc> {
     let chunk = TABLE[fd as usize / CHUNK].load(Ordering::Acquire);
     // SAFETY: as in pd_get.
     (!chunk.is_null()).then(|| unsafe { &*chunk.add(fd as usize % CHUNK) })
+}
+
+/// Some descriptor may have trusted waits not yet re-armed: sysmon's cue
+/// to scan (set by `add_unarmed`, cleared by a scan that leaves none).
+static RESCUE_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the rescue scan has anything to look at.
+pub(crate) fn rescue_pending() -> bool {
+    RESCUE_PENDING.load(Ordering::SeqCst)
+}
+
+/// sysmon's rescue scan (see `Arm::Trusted`): re-arms every descriptor
+/// whose trusted waits have parked for [`RESCUE_NS`] by `now`.
+pub(crate) fn rescue(now: i64) {
+    if !RESCUE_PENDING.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let mut left = false;
+    for slot in TABLE.iter().take(CHUNKS_USED.load(Ordering::Acquire)) {
+        let chunk = slot.load(Ordering::Acquire);
+        if chunk.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: chunks are never freed and hold CHUNK records.
+            let pd = unsafe { &*chunk.add(i) };
+            if pd.unarmed.load(Ordering::SeqCst) == 0 {
+                continue;
+            }
+            if now - pd.unarmed_since.load(Ordering::Relaxed) >= RESCUE_NS {
+                pd.rescue();
+            } else {
+                left = true;
+            }
+        }
+    }
+    if left {
+        RESCUE_PENDING.store(true, Ordering::SeqCst);
+    }
 }

@@ -155,7 +155,7 @@ pub(crate) unsafe fn arm_ready(cw: *const ChanWait) {
     let cwr = unsafe { &*cw };
     let pd = cwr.pd;
     let mut inner = pd.inner.lock();
-    match pd.prepare_wait(&mut inner, cwr.waiter.events) {
+    match pd.prepare_wait(&mut inner, cwr.waiter.events, true) {
         None => {
             PollDesc::link(&mut inner, &cwr.waiter);
             poller().nwait.fetch_add(1, Ordering::SeqCst);

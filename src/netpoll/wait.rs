@@ -127,17 +127,36 @@ pub(super) unsafe fn unlock_pd(_gp: GRef, data: *mut ()) -> bool {
     true
 }
 
+/// How a goroutine's wait treats the descriptor's epoll registration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arm {
+    /// Re-arm it before parking (`EPOLL_CTL_MOD`, see the module docs):
+    /// for waits that report readiness to their caller (`gort_fd_wait`,
+    /// `gort_fd_ready`), and for a wait that follows a wake-up which
+    /// found nothing to do.
+    Now,
+    /// Trust it, if the descriptor has one: park with no system call. For
+    /// the first wait of a call that tries again after every wake-up
+    /// (`gort_read`, `gort_write`, `gort_accept`), so that a stale
+    /// readiness costs one more attempt, then an armed wait. A
+    /// registration that no longer names the file (the host closed the
+    /// number and got it back) is repaired by the rescue: sysmon re-arms
+    /// a trusted wait still parked after [`RESCUE_NS`].
+    Trusted,
+}
+
 /// Waits until `pd`'s descriptor is ready for `events` (or error), the
 /// deadline passes, or `gort_fd_close` closes it. Returns the ready
 /// events (> 0), 0 when the deadline passed, or -errno. The caller holds
 /// a reference (`incref`) and cleared the `ready` bits it waits for
 /// before its last attempt.
-pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64) -> i32 {
+pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64, arm: Arm) -> i32 {
     if sched::current_g().is_null() {
         return wait_foreign(pd, events, deadline);
     }
     let mut inner = pd.inner.lock();
-    if let Some(r) = pd.prepare_wait(&mut inner, events) {
+    let trusted = arm == Arm::Trusted && pd.gen.load(Ordering::Relaxed) != 0;
+    if let Some(r) = pd.prepare_wait(&mut inner, events, !trusted) {
         return r;
     }
     if deadline != -1 && deadline <= os::nanotime() {
@@ -146,6 +165,9 @@ pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64) -> i32 {
     let gp = sched::current_gref();
     let w = Waiter::new(events, Who::G(gp));
     PollDesc::link(&mut inner, &w);
+    if trusted {
+        pd.add_unarmed(&w);
+    }
     poller().nwait.fetch_add(1, Ordering::SeqCst);
     let timer = TimerNode::new(deadline_fired, pd as *const PollDesc as usize);
     if deadline != -1 {
@@ -165,6 +187,10 @@ pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64) -> i32 {
     unsafe { sched::park(unlock_pd, pd as *const PollDesc as *mut (), &WAIT_IO) };
     if deadline != -1 {
         sched::sched().timers.del_node(&timer);
+    }
+    // Unlinked by whoever woke us, so the flag is ours again.
+    if w.unarmed.get() {
+        pd.unarmed.fetch_sub(1, Ordering::Relaxed);
     }
     w.result.get()
 }

@@ -80,6 +80,7 @@ pub(crate) fn sysmon_main() {
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
     let mut next_census = os::nanotime() + CENSUS_PERIOD_NS;
+    let mut next_rescue = os::nanotime() + RESCUE_PERIOD_NS;
     crate::timeline::sysmon_thread();
     loop {
         if let Some(t) = &mut trace {
@@ -97,6 +98,11 @@ pub(crate) fn sysmon_main() {
                 // Idle with stacks to give back: wake for the scavenge.
                 let until = stack::scavengeable().then_some(next_scavenge);
                 let until = SchedTrace::sooner(&trace, until);
+                // Trusted descriptor waits must be rescued even when idle.
+                let until = match crate::netpoll::rescue_pending() {
+                    true => Some(until.map_or(next_rescue, |u| u.min(next_rescue))),
+                    false => until,
+                };
                 s.sysmon_note.wait(until);
             }
             crate::signals::serve_monitor();
@@ -104,6 +110,7 @@ pub(crate) fn sysmon_main() {
             delay = MIN_DELAY_NS;
             quiet = 0;
             scavenge_if_due(&mut next_scavenge);
+            rescue_if_due(&mut next_rescue);
             continue;
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
@@ -113,6 +120,7 @@ pub(crate) fn sysmon_main() {
             next_census = census(os::nanotime());
         }
         scavenge_if_due(&mut next_scavenge);
+        rescue_if_due(&mut next_rescue);
 
         let now = os::nanotime();
         let mut acted = false;
@@ -189,6 +197,18 @@ fn scavenge_if_due(next: &mut i64) {
     if now >= *next {
         stack::scavenge();
         *next = now + stack::SCAVENGE_PERIOD_NS;
+    }
+}
+
+/// How often sysmon looks for descriptor waits to rescue (see
+/// `netpoll::Arm::Trusted`): twice per rescue delay.
+const RESCUE_PERIOD_NS: i64 = crate::netpoll::RESCUE_NS / 2;
+
+fn rescue_if_due(next: &mut i64) {
+    let now = os::nanotime();
+    if now >= *next {
+        crate::netpoll::rescue(now);
+        *next = now + RESCUE_PERIOD_NS;
     }
 }
 
