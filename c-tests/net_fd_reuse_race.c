@@ -34,8 +34,8 @@ static void writer(void *arg) {
     atomic_store(&go_write, 0);
 }
 
-static void body(void *arg) {
-    gort_waitgroup *done = arg;
+static void body(const char *where) {
+    (void)where;
     long n = test_quick() ? 400 : 20000, stale = 0, reused = 0, first = -1;
     for (long i = 0; i < n; i++) {
         int a[2], b[2];
@@ -69,19 +69,13 @@ static void body(void *arg) {
     fflush(stdout);
     CHECKF(stale == 0, "stale readiness in %ld of %ld rounds (first in round %ld)", stale, n, first);
     CHECKF(reused >= n / 2, "the number was seldom reused (%ld of %ld)", reused, n);
-    gort_wg_done(done);
 }
 
 int main(void) {
-    pthread_t wd;
-    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? 500 : 150)) == 0);
+    pthread_t wd = watchdog_start(150, 500);
     phase = "rounds";
-    gort_waitgroup done = GORT_WAITGROUP_INIT;
-    gort_wg_add(&done, 1);
-    gort_go(body, &done);
-    gort_wg_wait(&done);
-    atomic_store(&watchdog_done, 1);
-    pthread_join(wd, NULL);
+    run_on_goroutine(body, "rounds");
+    watchdog_stop(wd);
     printf("ok\n");
     return 0;
 }

@@ -75,8 +75,8 @@ static int cmp64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void body(void *arg) {
-    gort_waitgroup *done = arg;
+static void body(const char *where) {
+    (void)where;
     long n = test_quick() ? 20 : 200, reused = 0;
     int64_t *delay = calloc((size_t)n, sizeof *delay);
     CHECK(delay != NULL);
@@ -131,19 +131,13 @@ static void body(void *arg) {
     fflush(stdout);
     CHECKF(reused >= n / 2, "the number was seldom reused (%ld of %ld)", reused, n);
     free(delay);
-    gort_wg_done(done);
 }
 
 int main(void) {
-    pthread_t wd;
-    CHECK(pthread_create(&wd, NULL, watchdog, (void *)(intptr_t)(test_quick() ? 500 : 150)) == 0);
+    pthread_t wd = watchdog_start(150, 500);
     phase = "rounds";
-    gort_waitgroup done = GORT_WAITGROUP_INIT;
-    gort_wg_add(&done, 1);
-    gort_go(body, &done);
-    gort_wg_wait(&done);
-    atomic_store(&watchdog_done, 1);
-    pthread_join(wd, NULL);
+    run_on_goroutine(body, "rounds");
+    watchdog_stop(wd);
     printf("ok\n");
     return 0;
 }
