@@ -34,17 +34,19 @@ pub(super) fn reset(pd: &PollDesc, events: u8) {
 }
 
 /// After an attempt failed with EAGAIN: waits for `events`; Ok to try
-/// again, Err(errno) to give up. `arm` says how (see [`Arm`]).
+/// again, Err(errno) to give up. `arm` says how (see [`Arm`]); any wait
+/// after this one re-arms.
 pub(super) fn wait_again(
     pd: &'static PollDesc,
     events: u8,
     deadline: i64,
-    arm: Arm,
+    arm: &mut Arm,
 ) -> Result<(), i32> {
     if deadline != -1 && deadline <= os::nanotime() {
         return Err(libc::ETIMEDOUT);
     }
-    match wait(pd, events, deadline, arm) {
+    let how = std::mem::replace(arm, Arm::Now);
+    match wait(pd, events, deadline, how) {
         0 => Err(libc::ETIMEDOUT),
         r if r < 0 => Err(-r),
         _ => Ok(()),
@@ -63,7 +65,7 @@ pub(super) fn await_ready(pd: &'static PollDesc, events: u8, deadline: i64) -> R
             r if r < 0 && r != -libc::EINTR => return Err(-r),
             _ => {}
         }
-        wait_again(pd, events, deadline, Arm::Now)?;
+        wait_again(pd, events, deadline, &mut Arm::Now)?;
     }
 }
 
@@ -102,7 +104,7 @@ pub(super) fn attempt(
     plain: impl Fn() -> isize,
 ) -> Result<isize, i32> {
     // The call's first wait trusts the registration; a wake-up that finds
-    // nothing to do re-arms before the next (see `Arm`).
+    // nothing to do re-arms before the next (see `Arm`, `wait_again`).
     let mut arm = Arm::Trusted;
     loop {
         reset(pd, events);
@@ -115,8 +117,7 @@ pub(super) fn attempt(
                 libc::ENOTSOCK => pd.socket.store(false, Ordering::Relaxed),
                 libc::EINTR => continue,
                 libc::EAGAIN => {
-                    wait_again(pd, events, deadline, arm)?;
-                    arm = Arm::Now;
+                    wait_again(pd, events, deadline, &mut arm)?;
                     continue;
                 }
                 e => return Err(e),
@@ -136,10 +137,7 @@ pub(super) fn attempt(
         }
         match os::errno() {
             libc::EINTR => continue,
-            libc::EAGAIN => {
-                wait_again(pd, events, deadline, arm)?;
-                arm = Arm::Now;
-            }
+            libc::EAGAIN => wait_again(pd, events, deadline, &mut arm)?,
             e => return Err(e),
         }
     }
@@ -265,10 +263,7 @@ pub(crate) unsafe fn accept(
         }
         match os::errno() {
             libc::EINTR | libc::ECONNABORTED => {}
-            libc::EAGAIN => {
-                wait_again(h.0, POLL_IN, deadline, arm)?;
-                arm = Arm::Now;
-            }
+            libc::EAGAIN => wait_again(h.0, POLL_IN, deadline, &mut arm)?,
             e => return Err(e),
         }
     }

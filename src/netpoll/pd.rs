@@ -299,10 +299,12 @@ impl PollDesc {
     /// reused number, whose readiness bits belonged to the old file.
     /// With `arm` false (a trusted wait) the registration is left as it is.
     pub(super) fn prepare_wait(&self, inner: &mut Inner, events: u8, arm: bool) -> Option<i32> {
-        match if arm { self.arm(inner) } else { Ok(()) } {
-            Ok(()) => {}
-            Err(libc::EPERM) => return Some(events as i32),
-            Err(e) => return Some(-e),
+        if arm {
+            match self.arm(inner) {
+                Ok(()) => {}
+                Err(libc::EPERM) => return Some(events as i32),
+                Err(e) => return Some(-e),
+            }
         }
         let r = self.ready.load(Ordering::SeqCst) & events;
         if r != 0 {
