@@ -229,13 +229,14 @@ pub(super) fn steal_runnext(v: &Processor) -> Option<GRef> {
     }
     if v.status.load(Ordering::Relaxed) == pstatus::RUNNING {
         // The owner is probably about to run it (a hand-off in progress):
-        // give it ~3 µs first, as Go does.
-        let t0 = os::nanotime();
-        while os::nanotime() - t0 < RUNNEXT_STEAL_DELAY_NS {
-            std::hint::spin_loop();
-            if v.runnext.load(Ordering::Relaxed) != g {
-                return None;
-            }
+        // sleep a moment first, as Go does (`usleep(3)`, which the
+        // kernel's timer slack stretches to ~50 µs). The sleep also paces
+        // this spinning M: while it sleeps it still counts as spinning, so
+        // two goroutines handing work to each other on the other P do not
+        // wake a thread at every hand-off.
+        os::thread_sleep(RUNNEXT_STEAL_DELAY_NS);
+        if v.runnext.load(Ordering::Relaxed) != g {
+            return None;
         }
     }
     v.runnext

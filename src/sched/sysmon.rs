@@ -94,15 +94,26 @@ pub(crate) fn sysmon_main() {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
                 // Whoever waits now may wait long: stamp it before sleeping.
-                next_census = census(os::nanotime());
+                // The census walks every record, so at most once per
+                // IDLE_CENSUS_GAP_NS: sooner than that, wake for it once
+                // the gap has passed (a program that goes idle and busy
+                // again thousands of times a second walks nothing).
+                let now = os::nanotime();
+                let census_due = next_census - CENSUS_PERIOD_NS + IDLE_CENSUS_GAP_NS;
+                let mut until = None;
+                if now >= census_due {
+                    next_census = census(now);
+                } else {
+                    until = Some(census_due);
+                }
                 // Idle with stacks to give back: wake for the scavenge.
-                let until = stack::scavengeable().then_some(next_scavenge);
+                let until = earliest(until, stack::scavengeable().then_some(next_scavenge));
                 let until = SchedTrace::sooner(&trace, until);
                 // Trusted descriptor waits must be rescued even when idle.
-                let until = match crate::netpoll::rescue_pending() {
-                    true => Some(until.map_or(next_rescue, |u| u.min(next_rescue))),
-                    false => until,
-                };
+                let until = earliest(
+                    until,
+                    crate::netpoll::rescue_pending().then_some(next_rescue),
+                );
                 s.sysmon_note.wait(until);
             }
             crate::signals::serve_monitor();
@@ -183,6 +194,8 @@ fn preempt_long_slice(p: &super::Processor, e: &mut Seen, now: i64) {
 /// minutes` (and once more before it sleeps while every P is idle). Go
 /// stamps `waitsince` in the garbage collector's stack scan instead.
 const CENSUS_PERIOD_NS: i64 = 10_000_000_000;
+/// The least time between two censuses taken as sysmon goes idle.
+const IDLE_CENSUS_GAP_NS: i64 = 1_000_000_000;
 
 /// Stamps the waiting goroutines (see `Goroutine::census`); returns when
 /// the next census is due.
@@ -209,6 +222,15 @@ fn rescue_if_due(next: &mut i64) {
     if now >= *next {
         crate::netpoll::rescue(now);
         *next = now + RESCUE_PERIOD_NS;
+    }
+}
+
+/// The earlier of two optional deadlines (None: no deadline).
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
     }
 }
 
