@@ -59,6 +59,13 @@ pub(crate) struct DebugFlags {
     /// dumps every goroutine (program mode installs it anyway). Parsed
     /// here only; the signal code reads it as `sched().debug.sigquit`.
     pub sigquit: bool,
+    /// `fdrescueoff=1`: sysmon never rescues a read, write or accept that
+    /// parked trusting its descriptor's registration (see
+    /// `netpoll::Arm::Trusted`); such a wait on a number the host closed
+    /// and got back then waits for good. For tests that check a wait does
+    /// not lean on the rescue (Go: `asyncpreemptoff=1` turns off a safety
+    /// net the same way).
+    pub fdrescueoff: bool,
 }
 
 impl Config {
@@ -189,7 +196,7 @@ pub(crate) fn parse_stack_size(s: &str) -> Result<usize, Bad<usize>> {
 /// settings and, for each item that was ignored, the item and why.
 ///
 /// Keys: `schedtrace=MS` (a positive integer), `scheddetail=0|1`,
-/// `sigquit=0|1`.
+/// `sigquit=0|1`, `fdrescueoff=0|1`.
 pub(crate) fn parse_debug(s: &str) -> (DebugFlags, Vec<(&str, String)>) {
     let mut flags = DebugFlags::default();
     let mut problems = Vec::new();
@@ -217,6 +224,7 @@ pub(crate) fn parse_debug(s: &str) -> (DebugFlags, Vec<(&str, String)>) {
             },
             "scheddetail" => flag(value).map(|b| flags.scheddetail = b),
             "sigquit" => flag(value).map(|b| flags.sigquit = b),
+            "fdrescueoff" => flag(value).map(|b| flags.fdrescueoff = b),
             other => Err(format!("unknown key {other:?}")),
         };
         if let Err(why) = result {
@@ -282,13 +290,14 @@ mod tests {
         assert!(!f.scheddetail && !f.sigquit);
         assert!(p.is_empty());
 
-        let (f, p) = parse_debug("schedtrace=50,scheddetail=1,sigquit=1");
+        let (f, p) = parse_debug("schedtrace=50,scheddetail=1,sigquit=1,fdrescueoff=1");
         assert_eq!(
             f,
             DebugFlags {
                 schedtrace_ms: 50,
                 scheddetail: true,
-                sigquit: true
+                sigquit: true,
+                fdrescueoff: true,
             }
         );
         assert!(p.is_empty());
@@ -307,7 +316,8 @@ mod tests {
             DebugFlags {
                 schedtrace_ms: 0,
                 scheddetail: false,
-                sigquit: true
+                sigquit: true,
+                fdrescueoff: false,
             }
         );
         let got: Vec<(&str, &str)> = p.iter().map(|(i, w)| (*i, w.as_str())).collect();

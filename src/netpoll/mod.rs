@@ -55,6 +55,23 @@
 //! socket never blocks a thread, and other descriptors have their
 //! `O_NONBLOCK` flag checked at each call (one `fcntl`).
 //!
+//! A number closed with `gort_fd_close` has no registration left (the
+//! close removed it), so the next file to get it is registered at its
+//! first wait (`PollDesc::registered`) rather than trusted.
+//!
+//! # Short reads
+//!
+//! A `gort_read` on a TCP socket that returns less than it asked for
+//! emptied the receive queue, so the next `gort_read` waits before it
+//! tries (`PollDesc::drained`): a request-response connection then makes
+//! no read that only says EAGAIN. That leans on two facts: edge-triggered
+//! epoll reports every arrival (so data that came after the short read
+//! has set `ready`, or will wake the wait), and only a TCP read stops
+//! short with data left when something else ended it (the end of the
+//! stream, an error, urgent data), which its event reports (`KIND_ENDED`
+//! ends the hint for good). Any other look at read readiness (`reset`, a
+//! wait) drops the hint, so it never outlives the read that set it.
+//!
 //! One-shot arming (`EPOLLONESHOT`, MOD per wait) costs the same system
 //! call and spares the events nobody waits for, but a reader and a writer
 //! waiting together share one arming that the first event disarms, so the
@@ -304,9 +321,18 @@ pub(crate) fn netpoll(until: i64) -> Vec<GRef> {
         if bits & (w | hup) != 0 {
             mask |= POLL_OUT;
         }
+        // The end of the stream, an error, or urgent data: a short read no
+        // longer means an empty queue (see `PollDesc::note_recv`).
+        let ended = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
         let fd = (data >> 32) as i32;
         if let Some(pd) = pd_lookup(fd) {
-            pd.on_event(data as u32, mask, bits & hup != 0, &mut gs);
+            let ev = Event {
+                gen: data as u32,
+                mask,
+                hup: bits & hup != 0,
+                ended: bits & ended != 0,
+            };
+            pd.on_event(ev, &mut gs);
         }
     }
     if crate::timeline::on() && !gs.is_empty() {

@@ -28,6 +28,9 @@ impl Drop for Hold {
 /// `pollReset`): only readiness that arrives after it counts.
 #[inline]
 pub(super) fn reset(pd: &PollDesc, events: u8) {
+    if events & POLL_IN != 0 && pd.drained.load(Ordering::Relaxed) {
+        pd.drained.store(false, Ordering::Relaxed);
+    }
     if pd.ready.load(Ordering::Relaxed) & events != 0 {
         pd.ready.fetch_and(!events, Ordering::SeqCst);
     }
@@ -95,17 +98,23 @@ pub(crate) fn fd_wait(fd: i32, events: i32, deadline: i64) -> Result<u8, i32> {
 
 /// One non-blocking attempt at a transfer: a socket call with
 /// MSG_DONTWAIT (`sock`), else the plain call on a descriptor made
-/// non-blocking (`plain`). Returns the call's result (errno set).
+/// non-blocking (`plain`). Returns the call's result (errno set). With
+/// `wait_first`, the first attempt waits for readiness before it tries
+/// (see `PollDesc::take_drained`).
 pub(super) fn attempt(
     pd: &'static PollDesc,
     events: u8,
     deadline: i64,
+    wait_first: bool,
     sock: impl Fn() -> isize,
     plain: impl Fn() -> isize,
 ) -> Result<isize, i32> {
     // The call's first wait trusts the registration; a wake-up that finds
     // nothing to do re-arms before the next (see `Arm`, `wait_again`).
     let mut arm = Arm::Trusted;
+    if wait_first {
+        wait_again(pd, events, deadline, &mut arm)?;
+    }
     loop {
         reset(pd, events);
         if pd.socket.load(Ordering::Relaxed) {
@@ -155,10 +164,13 @@ pub(crate) unsafe fn read(fd: i32, buf: *mut u8, len: usize, deadline: i64) -> R
         return Err(libc::EFAULT);
     }
     let h = Hold::new(fd)?;
+    // A past deadline asks for one non-blocking try, which must happen.
+    let wait_first = h.0.take_drained() && (deadline == -1 || deadline > os::nanotime());
     let n = attempt(
         h.0,
         POLL_IN,
         deadline,
+        wait_first,
         || {
             // SAFETY: the caller promised len writable bytes at buf (the
             // kernel checks them: EFAULT, never a fault here).
@@ -168,8 +180,11 @@ pub(crate) unsafe fn read(fd: i32, buf: *mut u8, len: usize, deadline: i64) -> R
             // SAFETY: as above.
             unsafe { libc::read(fd, buf.cast(), len) }
         },
-    )?;
-    Ok(n as usize)
+    )? as usize;
+    if h.0.socket.load(Ordering::Relaxed) {
+        h.0.note_recv(n, len);
+    }
+    Ok(n)
 }
 
 /// `gort_write`: everything, or how much went out and why it stopped.
@@ -196,6 +211,7 @@ pub(crate) unsafe fn write(fd: i32, buf: *const u8, len: usize, deadline: i64) -
             h.0,
             POLL_OUT,
             deadline,
+            false,
             || {
                 // SAFETY: the caller promised len readable bytes at buf
                 // (the kernel checks them).
@@ -356,7 +372,7 @@ pub(crate) fn close(fd: i32) -> Result<(), i32> {
     {
         let _inner = pd.inner.lock();
         pd.gen.fetch_add(1, Ordering::Relaxed);
-        pd.ready.store(0, Ordering::SeqCst);
+        pd.forget_file();
         pd.socket.store(true, Ordering::Relaxed);
     }
     pd.refs.store(0, Ordering::Release);

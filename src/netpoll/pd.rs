@@ -65,6 +65,52 @@ pub(super) struct Inner {
 unsafe impl Send for Inner {}
 
 /// The runtime's record of one descriptor number.
+/// `PollDesc::kind`: not asked yet.
+pub(super) const KIND_UNKNOWN: u8 = 0;
+/// `PollDesc::kind`: a TCP socket.
+pub(super) const KIND_STREAM: u8 = 1;
+/// `PollDesc::kind`: any other socket (datagrams, sequenced packets).
+pub(super) const KIND_OTHER: u8 = 2;
+/// `PollDesc::kind`: the file reported its end, an error or urgent data:
+/// whatever it is, a short read may leave something to read.
+pub(super) const KIND_ENDED: u8 = 3;
+
+/// One epoll event, decoded ([`PollDesc::on_event`]).
+pub(super) struct Event {
+    /// The registration generation it carries.
+    pub gen: u32,
+    /// The directions it makes ready.
+    pub mask: u8,
+    /// An error or hang-up: it readies both directions.
+    pub hup: bool,
+    /// The end of the stream, an error or urgent data (`KIND_ENDED`).
+    pub ended: bool,
+}
+
+/// The `KIND_*` of socket `fd`: KIND_STREAM for TCP (`SO_PROTOCOL`),
+/// else KIND_OTHER. Only TCP qualifies: a Unix stream socket's read stops
+/// early at a message that carries descriptors or another sender's
+/// credentials, with more queued behind it.
+fn socket_kind(fd: i32) -> u8 {
+    let mut proto: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: proto and len are live and sized for SO_PROTOCOL's int.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PROTOCOL,
+            (&mut proto as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 && proto == libc::IPPROTO_TCP {
+        KIND_STREAM
+    } else {
+        KIND_OTHER
+    }
+}
+
 pub(crate) struct PollDesc {
     pub(super) fd: i32,
     pub(super) inner: Mutex<Inner>,
@@ -72,10 +118,22 @@ pub(crate) struct PollDesc {
     pub(super) ready: AtomicU8,
     /// The epoll registration generation; events of another are stale.
     pub(super) gen: AtomicU32,
+    /// Whether the number has an epoll registration as far as we know:
+    /// set when arming succeeds, cleared when `gort_fd_close` closes it
+    /// (the close removed it). A trusted wait needs one.
+    pub(super) registered: AtomicBool,
     /// Calls inside the descriptor, plus CLOSING / FINAL.
     pub(super) refs: AtomicU32,
     /// A hint: the descriptor was last seen to be a socket.
     pub(super) socket: AtomicBool,
+    /// A hint for the next `gort_read`: the last one on this stream
+    /// socket came back short, so the receive queue was empty then, and
+    /// data arriving since has set `ready` (see [`PollDesc::take_drained`]).
+    /// Any other look at read readiness (`reset`, a wait) clears it.
+    pub(super) drained: AtomicBool,
+    /// What the socket is, once asked (`KIND_*`; reset with `gen`): a
+    /// short read means an empty queue only on a stream.
+    pub(super) kind: AtomicU8,
     /// Trusted waits parked without a re-arm, and (while there are any)
     /// since when the oldest waits: what the rescue scan reads.
     pub(super) unarmed: AtomicU32,
@@ -93,8 +151,11 @@ impl PollDesc {
             }),
             ready: AtomicU8::new(0),
             gen: AtomicU32::new(0),
+            registered: AtomicBool::new(false),
             refs: AtomicU32::new(0),
             socket: AtomicBool::new(true),
+            drained: AtomicBool::new(false),
+            kind: AtomicU8::new(KIND_UNKNOWN),
             unarmed: AtomicU32::new(0),
             unarmed_since: AtomicI64::new(0),
         }
@@ -135,14 +196,23 @@ impl PollDesc {
         w.linked.get()
     }
 
-    /// An event of generation `gen` reported `mask`: wake the waiters it
-    /// satisfies, remember the rest.
-    pub(super) fn on_event(&self, gen: u32, mask: u8, hup: bool, gs: &mut Vec<GRef>) {
+    /// An event: wake the waiters it satisfies, remember the rest.
+    pub(super) fn on_event(&self, ev: Event, gs: &mut Vec<GRef>) {
+        let Event {
+            gen,
+            mask,
+            hup,
+            ended,
+        } = ev;
         let mut woken = Woken::default();
         {
             let mut inner = self.inner.lock();
             if self.gen.load(Ordering::Relaxed) != gen {
                 return; // a registration of a file this number no longer names
+            }
+            if ended {
+                self.kind.store(KIND_ENDED, Ordering::Relaxed);
+                self.drained.store(false, Ordering::Relaxed);
             }
             let mut claimed = 0;
             Self::take(&mut inner, &mut woken, false, |w| {
@@ -213,13 +283,18 @@ impl PollDesc {
     pub(super) fn arm(&self, _inner: &mut Inner) -> Result<(), i32> {
         let p = poller();
         let ev = |gen: u32| libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            events: (libc::EPOLLIN
+                | libc::EPOLLOUT
+                | libc::EPOLLRDHUP
+                | libc::EPOLLPRI
+                | libc::EPOLLET) as u32,
             u64: ((self.fd as u32 as u64) << 32) | gen as u64,
         };
         let gen = self.gen.load(Ordering::Relaxed);
         let mut e = ev(gen);
         // SAFETY: e is a valid epoll_event for the call.
         if unsafe { libc::epoll_ctl(p.epfd, libc::EPOLL_CTL_MOD, self.fd, &mut e) } == 0 {
+            self.registered.store(true, Ordering::Relaxed);
             return Ok(());
         }
         let err = os::errno();
@@ -229,15 +304,69 @@ impl PollDesc {
         // A file this number did not name when we last registered it.
         let gen = gen.wrapping_add(1);
         self.gen.store(gen, Ordering::Relaxed);
-        // Readiness seen so far was the old file's.
-        self.ready.store(0, Ordering::SeqCst);
+        // Readiness seen so far was the old file's, and so was its kind.
+        self.forget_file();
         let mut e = ev(gen);
         // SAFETY: as above.
         if unsafe { libc::epoll_ctl(p.epfd, libc::EPOLL_CTL_ADD, self.fd, &mut e) } != 0 {
             return Err(os::errno());
         }
+        self.registered.store(true, Ordering::Relaxed);
         set_nonblocking_if_allowed(self.fd);
         Ok(())
+    }
+
+    /// Forgets what was learnt about the file the number named (lock
+    /// held): its registration, readiness and kind.
+    pub(super) fn forget_file(&self) {
+        self.registered.store(false, Ordering::Relaxed);
+        self.ready.store(0, Ordering::SeqCst);
+        self.drained.store(false, Ordering::Relaxed);
+        self.kind.store(KIND_UNKNOWN, Ordering::Relaxed);
+    }
+
+    /// After a `recv` on this socket returned `n` of `len` bytes: a short
+    /// read on a stream socket emptied its receive queue (a datagram
+    /// socket returns one message, however many wait), so the next
+    /// `gort_read` may wait before it tries (Tokio clears readiness the
+    /// same way). Edge-triggered epoll reports every arrival, so data
+    /// that comes after this read sets `ready` and the wait returns at
+    /// once; a registration lost to a reused number is what the rescue
+    /// repairs, as for any trusted wait.
+    pub(super) fn note_recv(&self, n: usize, len: usize) {
+        if n == 0 || n >= len {
+            return;
+        }
+        let kind = match self.kind.load(Ordering::Relaxed) {
+            KIND_UNKNOWN => {
+                let k = socket_kind(self.fd);
+                // An event may have ended the stream meanwhile: it wins.
+                match self.kind.compare_exchange(
+                    KIND_UNKNOWN,
+                    k,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => k,
+                    Err(now) => now,
+                }
+            }
+            k => k,
+        };
+        if kind == KIND_STREAM {
+            self.drained.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the [`drained`](Self::drained) hint: true if the last read
+    /// left the queue empty and no read readiness has arrived since, so a
+    /// read should wait before it tries.
+    pub(super) fn take_drained(&self) -> bool {
+        if !self.drained.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.drained.store(false, Ordering::Relaxed);
+        self.ready.load(Ordering::SeqCst) & POLL_IN == 0
     }
 
     /// Counts `w`, just linked by a trusted wait that did not re-arm (lock
@@ -305,6 +434,9 @@ impl PollDesc {
                 Err(libc::EPERM) => return Some(events as i32),
                 Err(e) => return Some(-e),
             }
+        }
+        if events & POLL_IN != 0 {
+            self.drained.store(false, Ordering::Relaxed);
         }
         let r = self.ready.load(Ordering::SeqCst) & events;
         if r != 0 {

@@ -155,7 +155,7 @@ pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64, arm: Arm) -
         return wait_foreign(pd, events, deadline);
     }
     let mut inner = pd.inner.lock();
-    let trusted = arm == Arm::Trusted && pd.gen.load(Ordering::Relaxed) != 0;
+    let trusted = arm == Arm::Trusted && pd.registered.load(Ordering::Relaxed);
     if let Some(r) = pd.prepare_wait(&mut inner, events, !trusted) {
         return r;
     }

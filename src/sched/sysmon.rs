@@ -110,10 +110,7 @@ pub(crate) fn sysmon_main() {
                 let until = earliest(until, stack::scavengeable().then_some(next_scavenge));
                 let until = SchedTrace::sooner(&trace, until);
                 // Trusted descriptor waits must be rescued even when idle.
-                let until = earliest(
-                    until,
-                    crate::netpoll::rescue_pending().then_some(next_rescue),
-                );
+                let until = earliest(until, rescue_pending().then_some(next_rescue));
                 s.sysmon_note.wait(until);
             }
             crate::signals::serve_monitor();
@@ -217,7 +214,16 @@ fn scavenge_if_due(next: &mut i64) {
 /// `netpoll::Arm::Trusted`): twice per rescue delay.
 const RESCUE_PERIOD_NS: i64 = crate::netpoll::RESCUE_NS / 2;
 
+/// Whether trusted descriptor waits await a rescue (never with
+/// `GORT_DEBUG=fdrescueoff=1`).
+fn rescue_pending() -> bool {
+    !sched().debug.fdrescueoff && crate::netpoll::rescue_pending()
+}
+
 fn rescue_if_due(next: &mut i64) {
+    if sched().debug.fdrescueoff {
+        return;
+    }
     let now = os::nanotime();
     if now >= *next {
         crate::netpoll::rescue(now);
