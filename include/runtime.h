@@ -272,8 +272,9 @@ typedef struct gort_stats {
   /*
    Processors the runtime monitor took since start from threads whose
    goroutine was stuck in C code (after gort_blocking_enter(), or
-   about 10 ms without a scheduling point while work waited), and
-   handed to another thread.
+   about 10 ms without a scheduling point while work waited and 1 ms
+   more after being asked to yield: a goroutine that calls gort_go
+   yields there instead), and handed to another thread.
    */
   int64_t handoffs;
   /*

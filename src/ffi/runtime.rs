@@ -46,8 +46,9 @@ pub struct gort_stats {
     pub parks: i64,
     /// Processors the runtime monitor took since start from threads whose
     /// goroutine was stuck in C code (after gort_blocking_enter(), or
-    /// about 10 ms without a scheduling point while work waited), and
-    /// handed to another thread.
+    /// about 10 ms without a scheduling point while work waited and 1 ms
+    /// more after being asked to yield: a goroutine that calls gort_go
+    /// yields there instead), and handed to another thread.
     pub handoffs: i64,
     /// Goroutine waits for descriptor readiness since start: each time
     /// gort_fd_wait(), gort_read(), gort_write(), gort_accept() or

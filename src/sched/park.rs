@@ -35,8 +35,22 @@ pub(crate) fn spawn(entry: GoFunc, arg: *mut c_void) -> i64 {
 
 /// [`spawn`], recording `creator_pc` (a return address in the function
 /// that asked for the goroutine) for dumps.
+///
+/// A goroutine whose P sysmon flagged (`Processor::preempt`: it has run
+/// for 10 ms while others wait) yields here, after queuing the new one:
+/// a loop of spawns is where Go would preempt it.
 pub(crate) fn spawn_from(entry: GoFunc, arg: *mut c_void, creator_pc: usize) -> i64 {
-    with_p(|pp| spawn_with(pp, entry, arg, creator_pc))
+    let (id, flagged) = with_p(|pp| {
+        let id = spawn_with(pp, entry, arg, creator_pc);
+        // SAFETY: with_p hands out the P this M holds (or null); Ps are
+        // never freed.
+        let p = unsafe { pp.as_ref() };
+        (id, p.is_some_and(|p| p.preempt.load(Ordering::Relaxed)))
+    });
+    if flagged {
+        gosched();
+    }
+    id
 }
 
 pub(super) fn spawn_with(

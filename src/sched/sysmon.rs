@@ -11,7 +11,10 @@
 //!   goes idle, where new work finds it at once);
 //! - a goroutine that runs C code without yielding loses its P when it has
 //!   held it for more than 10 ms without a scheduling round and there is
-//!   work waiting.
+//!   work waiting; sysmon first flags the P (`preempt`), and a goroutine
+//!   that calls into the runtime where it can yield (`gort_go`) does so
+//!   and keeps its P, so only one that ignores the flag for
+//!   `PREEMPT_GRACE_NS` is taken to be stuck in C.
 //!
 //! The taken P is handed to another M (`handoffp`); the stuck goroutine
 //! keeps running on its M, without a P, and gets one back the normal way
@@ -51,6 +54,10 @@ pub(crate) const FORCE_HANDOFF_NS: i64 = 10_000_000;
 /// How long a chain of hand-offs may keep a P while others wait (Go:
 /// `forcePreemptNS`).
 const FORCE_PREEMPT_NS: i64 = 10_000_000;
+/// How long a goroutine that looks stuck in C has, once its P is flagged
+/// (`preempt`), to call into the runtime and yield before sysmon takes
+/// the P (no Go counterpart: Go preempts the goroutine instead).
+const PREEMPT_GRACE_NS: i64 = 1_000_000;
 /// sysmon's poll interval while it finds work (Go: sysmon's 20 µs `delay`).
 const MIN_DELAY_NS: i64 = 20_000;
 /// sysmon's longest poll interval while a P is busy (Go: its 10 ms `delay` cap).
@@ -68,6 +75,9 @@ struct Seen {
     /// The P's slice counter when last seen to change, and when.
     slice: u32,
     slice_since: i64,
+    /// When retake flagged the P of a goroutine that looked stuck in C
+    /// (0: not flagged since the P last made progress).
+    flagged_at: i64,
 }
 
 /// The sysmon thread's body.
@@ -76,6 +86,8 @@ pub(crate) fn sysmon_main() {
     crate::signals::monitor_started();
     let mut trace = SchedTrace::from_config(os::nanotime());
     let mut seen = vec![Seen::default(); MAX_PROCS];
+    // retake's copy of the M list, kept to spare an allocation per round.
+    let mut ms = Vec::new();
     let mut delay = MIN_DELAY_NS;
     let mut quiet = 0u32;
     let mut next_scavenge = os::nanotime() + stack::SCAVENGE_PERIOD_NS;
@@ -154,7 +166,7 @@ pub(crate) fn sysmon_main() {
                 acted = true;
             }
         }
-        acted |= retake(&mut seen, now);
+        acted |= retake(&mut seen, &mut ms, now);
         if acted {
             quiet = 0;
             delay = MIN_DELAY_NS;
@@ -245,12 +257,15 @@ fn all_idle() -> bool {
     s.npidle.load(Ordering::SeqCst) >= s.gomaxprocs.load(Ordering::SeqCst)
 }
 
-/// Takes Ps from Ms stuck in C code; returns whether it took any.
-fn retake(seen: &mut [Seen], now: i64) -> bool {
+/// Takes Ps from Ms stuck in C code; returns whether it took any or
+/// flagged one to yield.
+fn retake(seen: &mut [Seen], ms: &mut Vec<&'static Machine>, now: i64) -> bool {
     let s = sched();
-    let ms: Vec<&'static Machine> = s.allm.lock().clone();
+    ms.clear();
+    ms.extend_from_slice(&s.allm.lock());
     let mut took = false;
-    for m in ms {
+    let mut flagged = false;
+    for &m in ms.iter() {
         let p = m.p_unsynced();
         if p.is_null() {
             continue;
@@ -267,6 +282,7 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             e.m = m.id;
             e.tick = tick;
             e.since = now;
+            e.flagged_at = 0;
             continue;
         }
         let stuck = now - e.since;
@@ -274,8 +290,18 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
         let blocking = m.blocking.load(Ordering::Relaxed);
         let take = if blocking {
             work || stuck > FORCE_HANDOFF_NS
+        } else if work && stuck > FORCE_HANDOFF_NS {
+            // First ask the goroutine to yield: one that calls into the
+            // runtime (a loop of gort_go) does so at its next call and
+            // keeps its P. Only one that ignores the flag is stuck in C.
+            if e.flagged_at == 0 {
+                e.flagged_at = now;
+                pr.preempt.store(true, Ordering::Relaxed);
+                flagged = true;
+            }
+            now - e.flagged_at >= PREEMPT_GRACE_NS
         } else {
-            work && stuck > FORCE_HANDOFF_NS
+            false
         };
         if take && m.try_retake(p) {
             s.global.handoffs.fetch_add(1, Ordering::Relaxed);
@@ -287,7 +313,8 @@ fn retake(seen: &mut [Seen], now: i64) -> bool {
             took = true;
         }
     }
-    took
+    // A flag set is an act too: look again soon, when the grace is over.
+    took || flagged
 }
 
 /// Wakes sysmon from its idle sleep (a P became busy).
