@@ -35,6 +35,9 @@
  * Each round's connections take the numbers that the last round's
  * gort_fd_close freed: a new file behind a number whose registration the
  * close removed must be registered at its first wait, not trusted.
+ * Ten connections accepted with gort_accept on numbers that the host
+ * freed with plain close(2), each read waiting for data sent 2 ms later:
+ * the accepted file is new, and its first wait must register it.
  * A UDP socket (datagrams: a short read says nothing about the queue)
  * with two datagrams queued: two reads return both, the second at once.
  * A Unix stream socket likewise gets no hint. */
@@ -176,6 +179,26 @@ static void tcp_cases(void) {
     CHECK(gort_fd_close(fd) == 0);
 }
 
+/* gort_accept returns numbers that the host freed with plain close(2):
+ * each is a new file, registered at its first wait, not trusted. */
+static void accept_after_close_case(void) {
+    phase = "gort_accept of numbers freed by close(2)";
+    struct sockaddr_in addr;
+    int lfd = tcp_listen(&addr, 16);
+    for (int round = 0; round < 10; round++) {
+        int c = tcp_socket();
+        CHECK(connect(c, (struct sockaddr *)&addr, sizeof addr) == 0);
+        int s = gort_accept(lfd, NULL, NULL, in_ms(DEADLINE_MS));
+        CHECKF(s >= 0, "%s: gort_accept: errno %d", phase, errno);
+        late_peer = c;
+        gort_go(send_later, "hello");
+        expect_read(s, "hello", phase);
+        CHECK(close(s) == 0); /* unseen by the runtime */
+        CHECK(close(c) == 0);
+    }
+    CHECK(gort_fd_close(lfd) == 0);
+}
+
 static void udp_case(void) {
     phase = "udp: two datagrams";
     int a = socket(AF_INET, SOCK_DGRAM, 0), b = socket(AF_INET, SOCK_DGRAM, 0);
@@ -214,9 +237,11 @@ static void body(const char *where) {
     (void)where;
     int rounds = test_quick() ? 3 : 20;
     for (int i = 0; i < rounds; i++) tcp_cases();
+    accept_after_close_case();
     udp_case();
     unix_case();
-    printf("%d rounds of the TCP cases, UDP and Unix stream: every read returned its data\n", rounds);
+    printf("%d rounds of the TCP cases, accepts after close(2), UDP and Unix stream: every read returned its data\n",
+           rounds);
 }
 
 int main(void) {

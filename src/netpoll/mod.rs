@@ -47,10 +47,14 @@
 //! registration and parks with no system call (`Arm::Trusted`), and only
 //! a wait that follows a wake-up with nothing to do re-arms. What trust
 //! can miss is a reused number with no registration at all, which would
-//! never report: sysmon's *rescue* re-arms every descriptor whose trusted
-//! waits have parked for [`RESCUE_NS`] (10 ms), once per park, so such a
-//! read is late by at most that much, and a busy connection (a request
-//! every few milliseconds) makes no `epoll_ctl` at all. Sockets are read
+//! never report: sysmon's *rescue* looks at every descriptor whose
+//! trusted waits have parked for [`RESCUE_NS`] (10 ms), once per park, so
+//! such a read is late by at most that much. A socket whose number still
+//! names the socket registered (the same inode, one `fstat`) is left be:
+//! its waits are merely idle; anything else is re-armed. A busy
+//! connection thus makes no `epoll_ctl` at all, even with waits longer
+//! than 10 ms (a re-arm would also report its readiness again, waking
+//! its waiters for nothing). Sockets are read
 //! and written with `MSG_DONTWAIT`, so a reused number that is a blocking
 //! socket never blocks a thread, and other descriptors have their
 //! `O_NONBLOCK` flag checked at each call (one `fcntl`).
@@ -103,7 +107,7 @@
 use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 use std::sync::OnceLock;
 

@@ -275,6 +275,7 @@ pub(crate) unsafe fn accept(
         // checks them.
         let nfd = unsafe { libc::accept4(fd, addr, addrlen, flags) };
         if nfd >= 0 {
+            fresh_file(nfd);
             return Ok(nfd);
         }
         match os::errno() {
@@ -282,6 +283,17 @@ pub(crate) unsafe fn accept(
             libc::EAGAIN => wait_again(h.0, POLL_IN, deadline, &mut arm)?,
             e => return Err(e),
         }
+    }
+}
+
+/// `fd` names a file the runtime has not seen (just accepted): whatever
+/// its number's record knew belonged to an earlier file, closed with
+/// `close(2)`, so it is forgotten and events of that file's registration
+/// (alive through a `dup`) are dropped; the first wait registers the new
+/// file instead of trusting a registration it does not have.
+fn fresh_file(fd: i32) {
+    if let Some(pd) = pd_lookup(fd) {
+        pd.number_reused(&mut pd.inner.lock());
     }
 }
 
@@ -370,10 +382,7 @@ pub(crate) fn close(fd: i32) -> Result<(), i32> {
     let r = unsafe { libc::close(fd) };
     let e = os::errno();
     {
-        let _inner = pd.inner.lock();
-        pd.gen.fetch_add(1, Ordering::Relaxed);
-        pd.forget_file();
-        pd.socket.store(true, Ordering::Relaxed);
+        pd.number_reused(&mut pd.inner.lock());
     }
     pd.refs.store(0, Ordering::Release);
     if r < 0 {

@@ -87,6 +87,18 @@ pub(super) struct Event {
     pub ended: bool,
 }
 
+/// The inode of socket `fd` (None: not a socket, or not open).
+fn socket_inode(fd: i32) -> Option<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is writable and sized for the stat record.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded, so it filled st.
+    let st = unsafe { st.assume_init() };
+    (st.st_mode & libc::S_IFMT == libc::S_IFSOCK).then_some(st.st_ino)
+}
+
 /// The `KIND_*` of socket `fd`: KIND_STREAM for TCP (`SO_PROTOCOL`),
 /// else KIND_OTHER. Only TCP qualifies: a Unix stream socket's read stops
 /// early at a message that carries descriptors or another sender's
@@ -138,6 +150,11 @@ pub(crate) struct PollDesc {
     /// since when the oldest waits: what the rescue scan reads.
     pub(super) unarmed: AtomicU32,
     pub(super) unarmed_since: AtomicI64,
+    /// The inode of the socket registered under the current generation
+    /// (0: not a socket, or not registered): lets the rescue tell a live
+    /// registration from a reused number with one `fstat` (see
+    /// [`PollDesc::still_registered`]).
+    pub(super) sock_ino: AtomicU64,
 }
 
 impl PollDesc {
@@ -158,6 +175,7 @@ impl PollDesc {
             kind: AtomicU8::new(KIND_UNKNOWN),
             unarmed: AtomicU32::new(0),
             unarmed_since: AtomicI64::new(0),
+            sock_ino: AtomicU64::new(0),
         }
     }
 
@@ -312,14 +330,27 @@ impl PollDesc {
             return Err(os::errno());
         }
         self.registered.store(true, Ordering::Relaxed);
+        self.sock_ino
+            .store(socket_inode(self.fd).unwrap_or(0), Ordering::Relaxed);
         set_nonblocking_if_allowed(self.fd);
         Ok(())
+    }
+
+    /// The number names (or will name) a file the runtime has not seen,
+    /// the last one having been closed (lock held): a new generation, so
+    /// events of the old file's registration are dropped, and everything
+    /// learnt about that file forgotten.
+    pub(super) fn number_reused(&self, _inner: &mut Inner) {
+        self.gen.fetch_add(1, Ordering::Relaxed);
+        self.forget_file();
+        self.socket.store(true, Ordering::Relaxed);
     }
 
     /// Forgets what was learnt about the file the number named (lock
     /// held): its registration, readiness and kind.
     pub(super) fn forget_file(&self) {
         self.registered.store(false, Ordering::Relaxed);
+        self.sock_ino.store(0, Ordering::Relaxed);
         self.ready.store(0, Ordering::SeqCst);
         self.drained.store(false, Ordering::Relaxed);
         self.kind.store(KIND_UNKNOWN, Ordering::Relaxed);
@@ -401,7 +432,7 @@ impl PollDesc {
                 }
                 w = wr.next.get();
             }
-            if !any {
+            if !any || self.still_registered() {
                 return;
             }
             let err = match self.arm(&mut inner) {
@@ -418,6 +449,18 @@ impl PollDesc {
         let mut gs = Vec::new();
         woken.wake(&mut gs, false);
         sched::inject(&gs);
+    }
+
+    /// Whether the number still names the socket registered under the
+    /// current generation (same inode), so its registration is intact and
+    /// its waits are simply idle: the rescue then leaves them be, with an
+    /// `fstat` instead of an `epoll_ctl` (which contends with `epoll_wait`
+    /// for the epoll instance's lock). A socket's inode belongs to that
+    /// socket alone, which has one open file description; other files
+    /// (pipes, FIFOs opened twice) are always re-armed.
+    fn still_registered(&self) -> bool {
+        let ino = self.sock_ino.load(Ordering::Relaxed);
+        ino != 0 && socket_inode(self.fd) == Some(ino)
     }
 
     /// Before linking a waiter for `events` (lock held): re-arms the
