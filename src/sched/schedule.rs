@@ -17,7 +17,9 @@ use super::*;
 const BUSY_PS_PER_SPINNING_M: usize = 2;
 /// Rounds over the other Ps a spinning M makes to steal (Go: `stealTries`).
 const STEAL_TRIES: usize = 4;
-/// How long a running P's `runnext` is left to its owner (Go: `runqgrab`'s `usleep(3)`).
+/// How long a running P's `runnext` is left to its owner (Go: `runqgrab`'s
+/// `usleep(3)`): slept (which timer slack stretches), or spun when no
+/// other M idles (see [`steal_runnext`]).
 const RUNNEXT_STEAL_DELAY_NS: i64 = 3_000;
 /// Spin iterations of a mutex waiter before it sleeps (Go: `active_spin`).
 pub(crate) const ACTIVE_SPIN: i32 = 4;
@@ -229,14 +231,27 @@ pub(super) fn steal_runnext(v: &Processor) -> Option<GRef> {
     }
     if v.status.load(Ordering::Relaxed) == pstatus::RUNNING {
         // The owner is probably about to run it (a hand-off in progress):
-        // sleep a moment first, as Go does (`usleep(3)`, which the
-        // kernel's timer slack stretches to ~50 µs). The sleep also paces
-        // this spinning M: while it sleeps it still counts as spinning, so
-        // two goroutines handing work to each other on the other P do not
-        // wake a thread at every hand-off.
-        os::thread_sleep(RUNNEXT_STEAL_DELAY_NS);
-        if v.runnext.load(Ordering::Relaxed) != g {
-            return None;
+        // give it a moment first, as Go does.
+        if sched().nmidle.load(Ordering::Relaxed) > 0 {
+            // Sleep (Go's `usleep(3)`, which the kernel's timer slack
+            // stretches to ~50 µs). The sleep also paces this spinning M:
+            // while it sleeps it still counts as spinning, so two
+            // goroutines handing work to each other on the other P do not
+            // wake a thread at every hand-off. Only while another M idles:
+            // a P handed off meanwhile (a locked goroutine exited) then
+            // finds a thread without creating one.
+            os::thread_sleep(RUNNEXT_STEAL_DELAY_NS);
+            if v.runnext.load(Ordering::Relaxed) != g {
+                return None;
+            }
+        } else {
+            let t0 = os::nanotime();
+            while os::nanotime() - t0 < RUNNEXT_STEAL_DELAY_NS {
+                std::hint::spin_loop();
+                if v.runnext.load(Ordering::Relaxed) != g {
+                    return None;
+                }
+            }
         }
     }
     v.runnext
