@@ -77,6 +77,13 @@ static void short_read(int fd, int peer, const char *what) {
     expect_read(fd, "x", what);
 }
 
+/* A short read (the hint is set), then `data` sent and arrived. */
+static void short_read_then(int fd, int peer, const char *data, const char *what) {
+    short_read(fd, peer, what);
+    CHECK(send(peer, data, strlen(data), MSG_NOSIGNAL) == (ssize_t)strlen(data));
+    until_readable(fd, what);
+}
+
 static int late_peer;
 static void send_later(void *arg) {
     gort_sleep(2 * MS);
@@ -95,9 +102,7 @@ static void tcp_cases(void) {
     expect_read(fd, "later", phase);
 
     phase = "2: data already there";
-    short_read(fd, peer, phase);
-    CHECK(send(peer, "there", 5, MSG_NOSIGNAL) == 5);
-    until_readable(fd, phase);
+    short_read_then(fd, peer, "there", phase);
     expect_read(fd, "there", phase);
 
     phase = "3: gort_fd_wait, then a partial plain read";
@@ -120,16 +125,12 @@ static void tcp_cases(void) {
     expect_read(fd, "defghij", phase);
 
     phase = "5: a partial plain read, no wait";
-    short_read(fd, peer, phase);
-    CHECK(send(peer, "ABCDEFGH", 8, MSG_NOSIGNAL) == 8);
-    until_readable(fd, phase);
+    short_read_then(fd, peer, "ABCDEFGH", phase);
     CHECK(read(fd, buf, 5) == 5 && memcmp(buf, "ABCDE", 5) == 0);
     expect_read(fd, "FGH", phase);
 
     phase = "6: a past deadline with data there";
-    short_read(fd, peer, phase);
-    CHECK(send(peer, "now", 3, MSG_NOSIGNAL) == 3);
-    until_readable(fd, phase);
+    short_read_then(fd, peer, "now", phase);
     ssize_t n = gort_read(fd, buf, sizeof buf, 0);
     CHECKF(n == 3 && memcmp(buf, "now", 3) == 0, "%s: gort_read returned %zd, errno %d", phase, n, errno);
 
