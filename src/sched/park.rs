@@ -38,16 +38,24 @@ pub(crate) fn spawn(entry: GoFunc, arg: *mut c_void) -> i64 {
 ///
 /// A goroutine whose P sysmon flagged (`Processor::preempt`: it has run
 /// for 10 ms while others wait) yields here, after queuing the new one:
-/// a loop of spawns is where Go would preempt it.
+/// a loop of spawns is where Go would preempt it. So does one whose P
+/// sysmon took (it ignored the flag, stalled): it is back in the runtime,
+/// and yielding gets it a P again (Go's `exitsyscall`) instead of queuing
+/// every further spawn globally. Not a goroutine inside
+/// gort_blocking_enter/exit, which gave its P up on purpose, nor a
+/// foreign thread.
 pub(crate) fn spawn_from(entry: GoFunc, arg: *mut c_void, creator_pc: usize) -> i64 {
-    let (id, flagged) = with_p(|pp| {
+    let (id, give_way) = with_p(|pp| {
         let id = spawn_with(pp, entry, arg, creator_pc);
         // SAFETY: with_p hands out the P this M holds (or null); Ps are
         // never freed.
-        let p = unsafe { pp.as_ref() };
-        (id, p.is_some_and(|p| p.preempt.load(Ordering::Relaxed)))
+        let give_way = match unsafe { pp.as_ref() } {
+            Some(p) => p.preempt.load(Ordering::Relaxed),
+            None => goroutine_m().is_some_and(|m| !m.blocking.load(Ordering::Relaxed)),
+        };
+        (id, give_way)
     });
-    if flagged {
+    if give_way {
         gosched();
     }
     id
