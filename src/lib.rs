@@ -97,7 +97,7 @@
 //!
 //! - ffi (the C boundary): `ffi`
 //! - concepts (what the C API offers): `chan`, `select`, `sync`, `timer`, `context`, `handle`, `init`, `fdready`
-//! - core (the runtime proper): `sched`, `time`, `panic`, `signals`, `foreign`, `trace`, `timeline`, `netpoll`
+//! - core (the runtime proper): `sched`, `coro`, `time`, `panic`, `signals`, `foreign`, `trace`, `timeline`, `netpoll`
 //! - base (what the runtime stands on): `os`, `lock`, `note`, `stack`, `frame`, `config`, `memory`, `unwind`, `lines`, `valgrind`, `sync_shim`, `fatal`
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -111,6 +111,7 @@
 pub(crate) mod chan;
 pub(crate) mod config;
 pub(crate) mod context;
+pub(crate) mod coro;
 pub(crate) mod fatal;
 pub(crate) mod fdready;
 pub mod ffi;

@@ -53,7 +53,6 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::lock::Mutex;
-use corosensei::stack::{Stack, StackPointer};
 
 use crate::os;
 
@@ -103,20 +102,6 @@ pub(crate) struct GStack {
 // SAFETY: a GStack is exclusively owned memory; moving ownership between
 // threads is fine (goroutines migrate with their stacks).
 unsafe impl Send for GStack {}
-
-// SAFETY: base() and limit() describe a mapping this object owns, with a
-// guard region of GUARD_SIZE at the bottom (or, past the mprotect budget,
-// documented as unguarded), at least MIN_STACK_SIZE usable bytes, and both
-// ends page aligned (so 16-byte aligned).
-unsafe impl Stack for GStack {
-    fn base(&self) -> StackPointer {
-        StackPointer::new(self.low + self.len).expect("stack base is not null")
-    }
-
-    fn limit(&self) -> StackPointer {
-        StackPointer::new(self.low).expect("stack limit is not null")
-    }
-}
 
 impl GStack {
     /// Maps a new stack with `size` usable bytes (a page multiple).
@@ -444,12 +429,14 @@ mod tests {
     fn guard_region_is_reported() {
         let s = GStack::new(64 * 1024).unwrap();
         assert_eq!(s.size(), 64 * 1024);
-        assert!(guard_contains(s.low(), s.limit().get()));
-        assert!(!guard_contains(s.low(), s.base().get() - 8));
+        assert!(guard_contains(s.low(), s.low()));
+        assert!(guard_contains(s.low(), s.high() - s.size() - 1));
+        assert!(!guard_contains(s.low(), s.high() - s.size()));
+        assert!(!guard_contains(s.low(), s.high() - 8));
         // The usable region is writable.
 
         // SAFETY: the byte lies in the usable part of the mapping.
-        unsafe { *((s.base().get() - 1) as *mut u8) = 7 };
+        unsafe { *((s.high() - 1) as *mut u8) = 7 };
     }
 
     #[test]

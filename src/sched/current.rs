@@ -147,9 +147,14 @@ pub(super) unsafe fn suspend(g: *mut Goroutine, action: Action) {
         Action::Exit => gr.ctx.pc.store(0, Ordering::Relaxed),
         _ => gr.ctx.save(crate::unwind::here()),
     }
-    // SAFETY: `g`'s yielder points into its own coroutine stack and stays
-    // valid while it runs.
-    unsafe { (*gr.yielder.get()).suspend(action) };
+    // SAFETY: a running goroutine has a context (execute made it) that
+    // only the owner touches, through cells; we are that goroutine.
+    unsafe {
+        match &*gr.coro.get() {
+            Some(c) => c.suspend(action),
+            None => std::hint::unreachable_unchecked(),
+        }
+    }
 }
 
 /// This thread's M, if it is running a goroutine (not on a foreign

@@ -30,10 +30,7 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use corosensei::{Coroutine, Yielder};
-
 use crate::note::Note;
-use crate::stack::GStack;
 use crate::sync_shim::AtomicU32;
 
 /// A C entry function: `void fn(void *arg)`.
@@ -60,10 +57,8 @@ pub(crate) enum Action {
 /// Callback run on the scheduler stack after a goroutine has parked.
 pub(crate) type UnlockFn = unsafe fn(gp: GRef, data: *mut ()) -> bool;
 
-/// The coroutine type behind every goroutine.
-pub(crate) type Coro = Coroutine<(), Action, (), GStack>;
-/// The handle a goroutine uses to switch back to its M.
-pub(crate) type GYielder = Yielder<(), Action>;
+/// The context behind every goroutine (its stack and switch state).
+pub(crate) type Coro = crate::coro::Coro;
 
 /// Goroutine states (see the module table).
 pub(crate) mod status {
@@ -106,8 +101,6 @@ pub(crate) struct Goroutine {
     pub stack_hi: AtomicUsize,
     /// The coroutine, created on first run.
     pub coro: UnsafeCell<Option<Coro>>,
-    /// Valid while the coroutine runs: how to switch back to the M.
-    pub yielder: Cell<*const GYielder>,
     /// errno while the goroutine is switched out.
     pub errno: Cell<i32>,
     /// Foreign records: the blocked thread sleeps on this.
@@ -306,7 +299,6 @@ impl Goroutine {
             creator_pc: AtomicUsize::new(0),
             stack_hi: AtomicUsize::new(0),
             coro: UnsafeCell::new(None),
-            yielder: Cell::new(std::ptr::null()),
             errno: Cell::new(0),
             note: Note::new(),
             wait_reason: AtomicPtr::new(std::ptr::null_mut()),

@@ -128,19 +128,29 @@ pub(super) fn new_coro(m: &Machine, gp: GRef, size: usize) -> g::Coro {
     // Goroutine::stack_lo relies on it.
     debug_assert_eq!(stack.high() - stack.low(), size + stack::GUARD_SIZE);
     g.stack_hi.store(stack.high(), Ordering::Relaxed);
+    g::Coro::new(stack, gp)
+}
+
+/// A goroutine's whole life on its stack (called by `crate::coro` on
+/// the first switch into it): runs the entry function with its deferred
+/// calls, then ends the goroutine.
+///
+/// # Safety
+/// `gp` is the goroutine that owns the calling stack, on its first run.
+pub(crate) unsafe fn goroutine_body(gp: GRef) -> ! {
+    let g = gp.get();
     let start = g.start_fn.load(Ordering::Relaxed);
     // SAFETY: spawn stored a GoFunc as start_fn, and nothing changes it
     // before the first run (which this is).
     let entry = (start != 0).then(|| unsafe { std::mem::transmute::<usize, GoFunc>(start) });
     let arg = g.arg.get();
-    Coroutine::with_stack(stack, move |y: &GYielder, ()| {
-        // SAFETY: gp is live and owned by the M running it.
-        unsafe { (*gp.as_ptr()).yielder.set(y) };
-        // SAFETY: gort_go checked the function pointer; calling it with
-        // its argument is the contract of gort_go. The entry frame's
-        // deferred calls run after it.
-        unsafe { crate::panic::run_entry(entry, arg) };
-    })
+    // SAFETY: gort_go checked the function pointer; calling it with its
+    // argument is the contract of gort_go. The entry frame's deferred
+    // calls run after it.
+    unsafe { crate::panic::run_entry(entry, arg) };
+    // SAFETY: on this goroutine; nothing on its stack needs dropping (the
+    // entry frame has returned).
+    unsafe { super::goexit() }
 }
 
 /// Recycles a finished goroutine (Go: `goexit0` + `gfput`), into `p`'s
@@ -158,7 +168,6 @@ pub(super) fn gdestroy(p: Option<&Processor>, gp: GRef) {
             None => stack::free_global(c.into_stack()),
         }
     }
-    g.yielder.set(ptr::null());
     g.arg.set(ptr::null_mut());
     g.is_main.set(false);
     // SAFETY: the goroutine is finished; its state is ours to reset.

@@ -103,12 +103,7 @@ pub(super) fn stoplockedm(m: &Machine) {
 /// runs nothing else, so whenever the goroutine stops running the P goes
 /// to other Ms and this M sleeps until the goroutine is runnable again.
 /// A goroutine that exits while locked takes its thread with it.
-pub(super) fn after_locked(
-    m: &Machine,
-    pp: *const Processor,
-    gp: GRef,
-    result: CoroutineResult<Action, ()>,
-) -> After {
+pub(super) fn after_locked(m: &Machine, pp: *const Processor, gp: GRef, result: Action) -> After {
     let s = sched();
     let g = gp.get();
     // SAFETY: m holds pp (when non-null) and is inside the runtime.

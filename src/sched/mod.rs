@@ -118,10 +118,9 @@ use std::sync::atomic::{fence, AtomicI64, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::lock::Mutex;
-use corosensei::{Coroutine, CoroutineResult};
 use crossbeam_deque::Steal;
 
-pub(crate) use g::{status, Action, GRef, GYielder, GoFunc, Goroutine, UnlockFn};
+pub(crate) use g::{status, Action, GRef, GoFunc, Goroutine, UnlockFn};
 pub(crate) use m::{current_m, Machine};
 pub(crate) use p::{pstatus, Processor};
 

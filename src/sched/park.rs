@@ -283,8 +283,7 @@ pub(crate) fn gosched() {
         return;
     }
     debug_assert_eq!(g, current_g());
-    // SAFETY: we run on goroutine g; its yielder points into its own stack.
-    // No locks are held by this frame.
+    // SAFETY: we run on goroutine g. No locks are held by this frame.
     unsafe { suspend(g, Action::Yield) };
 }
 

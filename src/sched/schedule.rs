@@ -304,7 +304,9 @@ pub(super) fn execute(m: &Machine, gp: GRef) -> After {
     m.in_gort.store(false, Ordering::Release);
     g.ctx.begin_run();
     let result = match coro {
-        Some(c) => c.resume(()),
+        // SAFETY: gp is RUNNING on this M, suspended (it was queued) and
+        // not exited; we are on the scheduler stack.
+        Some(c) => unsafe { c.resume() },
         None => unreachable!(),
     };
     g.ctx.end_run();
@@ -417,7 +419,7 @@ pub(super) fn checkdead() {
 /// goroutine ran and found no idle one (Go: `exitsyscall0`): runnable
 /// goroutines go to the global queue, finished ones to the global pools,
 /// and the M then waits for a P.
-pub(super) fn execute_without_p(gp: GRef, result: CoroutineResult<Action, ()>) {
+pub(super) fn execute_without_p(gp: GRef, result: Action) {
     match after_switch(gp, result) {
         Switched::Yielded | Switched::ParkCancelled => {
             sched().globrunq.push(gp);
@@ -447,7 +449,7 @@ pub(super) enum Switched {
 /// `after_locked`: sets the goroutine's status, runs a park's unlock
 /// callback on this M's stack, and abandons an exited goroutine's frames.
 /// The caller decides where the goroutine goes next.
-pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Switched {
+pub(super) fn after_switch(gp: GRef, result: Action) -> Switched {
     let g = gp.get();
     debug_assert_eq!(
         g.status.load(Ordering::Relaxed),
@@ -455,11 +457,11 @@ pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Swi
         "a goroutine switched back without running"
     );
     let r = match result {
-        CoroutineResult::Yield(Action::Yield) => {
+        Action::Yield => {
             g.status.store(status::RUNNABLE, Ordering::Relaxed);
             Switched::Yielded
         }
-        CoroutineResult::Yield(Action::Park { unlock, data }) => {
+        Action::Park { unlock, data } => {
             let published = park_status(&g.status, status::RUNNABLE, || {
                 // SAFETY: the goroutine is off its stack and unlock/data
                 // are the parker's valid pair; once unlock returns true gp
@@ -472,16 +474,9 @@ pub(super) fn after_switch(gp: GRef, result: CoroutineResult<Action, ()>) -> Swi
                 Switched::ParkCancelled
             }
         }
-        CoroutineResult::Yield(Action::Exit) => {
-            // SAFETY: this M owns gp, which is not running.
-            if let Some(c) = unsafe { &mut *g.coro.get() } {
-                // SAFETY: goexit's contract: nothing on the stack needs
-                // dropping, so abandoning its frames is sound.
-                unsafe { c.force_reset() };
-            }
-            Switched::Exited
-        }
-        CoroutineResult::Return(()) => Switched::Exited,
+        // The goroutine's frames are abandoned: goexit's contract says
+        // nothing on the stack needs dropping.
+        Action::Exit => Switched::Exited,
     };
     // Nothing of the runtime may stay held across a switch (STYLE habit
     // 10) but the lock a park's unlock callback just released.

@@ -16,8 +16,6 @@
 
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 
-use corosensei::CoroutineResult;
-
 use super::buffer;
 use super::clock::ticks;
 use super::record::{flow, kind, who, Rec};
@@ -76,15 +74,15 @@ pub(crate) fn slice_start(m: &Machine, g: &Goroutine) {
 /// its wait reason is still its own.
 #[cold]
 #[inline(never)]
-pub(crate) fn slice_end(m: &Machine, g: &Goroutine, result: &CoroutineResult<Action, ()>) {
+pub(crate) fn slice_end(m: &Machine, g: &Goroutine, result: &Action) {
     let Some(b) = buffer::mbuf(m) else { return };
     let (k, reason) = match result {
-        CoroutineResult::Yield(Action::Yield) => (kind::END_YIELD, 0),
-        CoroutineResult::Yield(Action::Park { .. }) => (
+        Action::Yield => (kind::END_YIELD, 0),
+        Action::Park { .. } => (
             kind::END_PARK,
             g.wait_reason.load(Ordering::Relaxed) as usize as u64,
         ),
-        CoroutineResult::Yield(Action::Exit) | CoroutineResult::Return(()) => (kind::END_EXIT, 0),
+        Action::Exit => (kind::END_EXIT, 0),
     };
     // The slice belongs on its P's track only if the goroutine kept the P
     // throughout: another M that ran the P meanwhile (the goroutine

@@ -209,9 +209,9 @@ pub(super) fn is_runtime_frame(name: &str) -> bool {
         || name == "stack_call_trampoline"
 }
 
-/// The first frame of every goroutine stack (the stack-switching crate's
-/// entry trampoline): a walk ends there.
-pub(super) const STACK_BOTTOM: &str = "stack_init_trampoline";
+/// The first frame of every goroutine stack (the entry trampoline): a
+/// walk ends there.
+pub(super) const STACK_BOTTOM: &str = crate::coro::STACK_BOTTOM;
 
 /// `f.cold`, `f.part.0`, `f.isra.0`, `f.constprop.0`, ... -> `f`.
 fn base_name(name: &str) -> &str {
