@@ -79,7 +79,7 @@ pub(crate) fn uncount_current() {
     }
     // SAFETY: the running goroutine is ours.
     let g = unsafe { &*g };
-    if g.counted.swap(false, Ordering::Relaxed) {
+    if g.take_counted() {
         sched().global.exited.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -234,6 +234,20 @@ impl std::fmt::Debug for Goroutine {
 }
 
 impl Goroutine {
+    /// Stops counting the goroutine, returning whether it was counted.
+    /// Only the thread that owns the goroutine writes the flag (spawn, the
+    /// goroutine itself, its recycling), so a load and a store do: a
+    /// locked swap here would wait for the record's other stores, which
+    /// miss when the record was last used on another processor.
+    #[inline]
+    pub(crate) fn take_counted(&self) -> bool {
+        let was = self.counted.load(Ordering::Relaxed);
+        if was {
+            self.counted.store(false, Ordering::Relaxed);
+        }
+        was
+    }
+
     /// Lowest address of the goroutine's stack mapping (its guard region
     /// starts there), 0 when it has no stack. Async-signal-safe: the fault
     /// handler reads it on the goroutine's own thread.

@@ -29,6 +29,13 @@ pub(super) fn gfget(pp: *const Processor) -> GRef {
         if let Some(g) = local.pop() {
             return g;
         }
+        // No free record anywhere: make half a cache of them under one
+        // lock round, as the refill above takes half a cache at once.
+        let mut all = sched().allgs.lock();
+        for _ in 1..p::GFREE_LOCAL / 2 {
+            local.push(all.new_record());
+        }
+        return all.new_record();
     } else if let Some(g) = sched().gfree_global.lock().pop() {
         return g;
     }
@@ -173,7 +180,7 @@ pub(super) fn gdestroy(p: Option<&Processor>, gp: GRef) {
     // SAFETY: the goroutine is finished; its state is ours to reset.
     unsafe { (*g.panic.get()).reset() };
     g.stack_hi.store(0, Ordering::Relaxed);
-    let counted = g.counted.swap(false, Ordering::Relaxed);
+    let counted = g.take_counted();
     match p {
         Some(p) => {
             if counted {
