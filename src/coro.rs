@@ -419,3 +419,26 @@ mod asan {
         unsafe { __asan_unpoison_memory_region(lo as *const c_void, size) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe fn unlock(_: GRef, _: *mut ()) -> bool {
+        true
+    }
+
+    #[test]
+    fn actions_survive_the_registers() {
+        assert!(matches!(decode(encode(Action::Yield)), Action::Yield));
+        assert!(matches!(decode(encode(Action::Exit)), Action::Exit));
+        let data = 0x1234usize as *mut ();
+        match decode(encode(Action::Park { unlock, data })) {
+            Action::Park { unlock: u, data: d } => {
+                assert_eq!(u as usize, unlock as crate::sched::UnlockFn as usize);
+                assert_eq!(d, data);
+            }
+            _ => panic!("a park decoded as something else"),
+        }
+    }
+}

@@ -36,10 +36,13 @@
 //! # Cost when idle
 //!
 //! sysmon polls every 20 µs while it finds something to do, doubling the
-//! interval after 50 quiet rounds up to 10 ms; when every P is idle it
-//! sleeps on a note until a P becomes busy (or the next scavenge, while
-//! idle stacks remain to give back, or the next schedtrace report while
-//! schedtrace is on), so an idle process soon has no thread waking up.
+//! interval after 50 quiet rounds up to 10 ms; once every P has been idle
+//! for [`NAP_WINDOW_NS`] it sleeps on a note until a P becomes busy (or
+//! the next scavenge, while idle stacks remain to give back, or the next
+//! schedtrace report while schedtrace is on), so an idle process soon has
+//! no thread waking up. Within that window it keeps polling, so that a
+//! program flipping between idle and busy (a server between requests)
+//! does not pay a wake-up call each time a P becomes busy.
 
 use std::sync::atomic::Ordering;
 
@@ -66,6 +69,9 @@ const MAX_DELAY_NS: i64 = 10_000_000;
 const QUIET_ROUNDS: u32 = 50;
 /// A poll interval above which [`kick`] wakes sysmon at once (no Go counterpart).
 const KICK_ABOVE_NS: i64 = 4 * MIN_DELAY_NS;
+/// How long every P must have been idle before sysmon sleeps until one
+/// becomes busy, rather than napping through its poll interval.
+const NAP_WINDOW_NS: i64 = 10_000_000;
 
 #[derive(Clone, Copy, Default)]
 struct Seen {
@@ -94,6 +100,8 @@ pub(crate) fn sysmon_main() {
     let mut next_census = os::nanotime() + CENSUS_PERIOD_NS;
     let mut next_rescue = os::nanotime() + RESCUE_PERIOD_NS;
     crate::timeline::sysmon_thread();
+    // When sysmon last found a P busy.
+    let mut last_busy = os::nanotime();
     loop {
         if let Some(t) = &mut trace {
             // Reports are due whether sysmon is busy or idle: the polling
@@ -102,7 +110,17 @@ pub(crate) fn sysmon_main() {
             let to_next = t.tick(os::nanotime());
             delay = delay.min(to_next.max(MIN_DELAY_NS));
         }
-        if all_idle() {
+        let idle = all_idle();
+        if !idle {
+            last_busy = os::nanotime();
+        }
+        // A program that was busy moments ago (a server between requests)
+        // goes idle and busy again thousands of times a second: sysmon
+        // naps through its poll interval then, so that a P becoming busy
+        // costs its thread no wake-up call (Go's sysmon, too, sleeps on
+        // its note only once its poll interval finds every P idle). The
+        // naps lengthen at once, so an idle program pays a few of them.
+        if idle && os::nanotime() - last_busy >= NAP_WINDOW_NS {
             s.sysmon_sleeping.store(true, Ordering::SeqCst);
             if all_idle() {
                 // Whoever waits now may wait long: stamp it before sleeping.
@@ -172,7 +190,8 @@ pub(crate) fn sysmon_main() {
             delay = MIN_DELAY_NS;
         } else {
             quiet += 1;
-            if quiet > QUIET_ROUNDS {
+            // Napping (every P idle), there is nothing to watch closely.
+            if quiet > QUIET_ROUNDS || idle {
                 delay = (delay * 2).min(MAX_DELAY_NS);
             }
         }
