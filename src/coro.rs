@@ -65,10 +65,11 @@ impl Coro {
         debug_assert_eq!(top % 16, 0);
         #[cfg(feature = "sanitizer")]
         asan::unpoison(stack.high() - stack.size(), stack.size());
-        let sp = top - INITIAL_FRAME;
-        // SAFETY: the initial frame lies in the top INITIAL_FRAME bytes of
-        // a stack this value owns and nothing runs on (module invariants).
-        unsafe { write_initial_frame(sp, gp.as_ptr() as usize) };
+        let frame = initial_frame(gp.as_ptr() as usize);
+        let sp = top - std::mem::size_of_val(&frame);
+        // SAFETY: the frame goes at the top of a stack this value owns and
+        // nothing runs on (module invariants); sp is word aligned.
+        unsafe { (sp as *mut [usize; INITIAL_WORDS]).write(frame) };
         Coro {
             stack,
             sp: Cell::new(sp),
@@ -215,23 +216,12 @@ unsafe fn switch(save: *mut usize, to: usize, words: (usize, usize)) -> (usize, 
     (got0, got1)
 }
 
-/// Bytes of a new context's initial frame (16-byte aligned).
+/// A new context's initial frame, from its stack pointer up: the
+/// trampoline's address (popped and jumped to by [`switch`]) and the
+/// goroutine. Two words keep the stack 16-byte aligned.
 #[cfg(target_arch = "x86_64")]
-const INITIAL_FRAME: usize = 16;
-
-/// Writes a new context's initial frame at `sp`: the trampoline's address
-/// (popped and jumped to by [`switch`]) and the goroutine.
-///
-/// # Safety
-/// `[sp, sp + INITIAL_FRAME)` is writable stack memory nothing uses.
-#[cfg(target_arch = "x86_64")]
-unsafe fn write_initial_frame(sp: usize, gp: usize) {
-    let p = sp as *mut usize;
-    // SAFETY: the caller's contract.
-    unsafe {
-        p.write(goroutine_start as *const () as usize);
-        p.add(1).write(gp);
-    }
+fn initial_frame(gp: usize) -> [usize; INITIAL_WORDS] {
+    [goroutine_start as *const () as usize, gp]
 }
 
 // The entry trampoline: [rsp] is the goroutine (the switch popped the
@@ -292,19 +282,11 @@ unsafe fn switch(save: *mut usize, to: usize, words: (usize, usize)) -> (usize, 
     (got0, got1)
 }
 
+/// aarch64: the record [`switch`] pops (x29, x19, continuation, pad),
+/// with the goroutine in x19's slot.
 #[cfg(target_arch = "aarch64")]
-const INITIAL_FRAME: usize = 32;
-
-#[cfg(target_arch = "aarch64")]
-unsafe fn write_initial_frame(sp: usize, gp: usize) {
-    let p = sp as *mut usize;
-    // SAFETY: the caller's contract (x86_64's).
-    unsafe {
-        p.write(0);
-        p.add(1).write(gp);
-        p.add(2).write(goroutine_start as *const () as usize);
-        p.add(3).write(0);
-    }
+fn initial_frame(gp: usize) -> [usize; INITIAL_WORDS] {
+    [0, gp, goroutine_start as *const () as usize, 0]
 }
 
 // aarch64 trampoline: sp points at the initial record; x19's slot holds
@@ -340,6 +322,12 @@ extern "C" {
     #[link_name = "__gortrt_goroutine_start"]
     fn goroutine_start();
 }
+
+/// Words in a new context's initial frame.
+#[cfg(target_arch = "x86_64")]
+const INITIAL_WORDS: usize = 2;
+#[cfg(target_arch = "aarch64")]
+const INITIAL_WORDS: usize = 4;
 
 /// The symbol of the first frame of every goroutine stack: a walk ends
 /// there.
