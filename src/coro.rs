@@ -4,9 +4,10 @@
 //! # How a switch works
 //!
 //! A suspended context is one word, its saved stack pointer. At that
-//! address lie, from low to high, the address to continue at and the
-//! callee-saved registers that the compiler cannot be told to save
-//! (x86_64: rbx, rbp; aarch64: x29, x19). Every other callee-saved
+//! address lie the address to continue at and the callee-saved
+//! registers that the compiler cannot be told to save (x86_64, from low
+//! to high: continuation, rbx, rbp; aarch64: x29, x19, continuation, a
+//! pad word). Every other callee-saved
 //! register is declared clobbered by the switch, so the compiler keeps
 //! only the live ones, in the frame that switches. [`switch`] pushes the
 //! current context that way, stores its stack pointer, loads the other
@@ -19,11 +20,12 @@
 //! about a third of a `gort_gosched` round. With jumps, the processor's
 //! return-address predictor sees only each stack's own calls.
 //!
-//! A new context's stack holds the address of [`START`]'s code and the
-//! goroutine, so the first switch into it lands on the entry trampoline,
-//! which calls [`goroutine_main`] with the frame chain ended (a zero frame
-//! pointer, and call-frame information marking the return address
-//! undefined): debuggers and the dumps' walker stop there.
+//! A new context's stack holds the entry trampoline's address
+//! ([`STACK_BOTTOM`]) and the goroutine, so the first switch into it
+//! lands on the trampoline, which calls [`goroutine_main`] with the frame
+//! chain ended (a zero frame pointer, and call-frame information marking
+//! the return address undefined): debuggers and the dumps' walker stop
+//! there.
 //!
 //! # Invariants
 //!
@@ -91,6 +93,11 @@ impl Coro {
     /// is suspended and not exited (module invariants).
     #[inline(always)]
     pub(crate) unsafe fn resume(&self) -> Action {
+        debug_assert!(
+            self.sp.get() > self.stack.high() - self.stack.size()
+                && self.sp.get() < self.stack.high(),
+            "a goroutine context saved outside its stack"
+        );
         #[cfg(feature = "sanitizer")]
         let mut fake: *mut std::ffi::c_void = std::ptr::null_mut();
         #[cfg(feature = "sanitizer")]
@@ -189,9 +196,9 @@ extern "C" fn goroutine_main(gp: *mut crate::sched::Goroutine) -> ! {
 unsafe fn switch(save: *mut usize, to: usize, words: (usize, usize)) -> (usize, usize) {
     let (got0, got1): (usize, usize);
     // SAFETY: the caller's contract. rdx and rcx pass through untouched.
-    // The block restores rbx and rbp
-    // itself and declares every other register clobbered, so the compiler
-    // keeps what is live; it may push below rsp (no `nostack`).
+    // The block restores rbx and rbp itself and declares every other
+    // register clobbered, so the compiler keeps what is live; it may push
+    // below rsp (no `nostack`).
     unsafe {
         std::arch::asm!(
             "push rbp",
@@ -255,8 +262,9 @@ std::arch::global_asm!(
 #[inline(always)]
 unsafe fn switch(save: *mut usize, to: usize, words: (usize, usize)) -> (usize, usize) {
     let (got0, got1): (usize, usize);
-    // SAFETY: as for x86_64 (x4 and x5 pass through): x19 and x29 are restored by the block, every
-    // other register is declared clobbered (x30 by the ABI clobber).
+    // SAFETY: as for x86_64 (x4 and x5 pass through): x19 and x29 are
+    // restored by the block, every other register is declared clobbered
+    // (x30 by the ABI clobber).
     unsafe {
         std::arch::asm!(
             "adr x2, 2f",

@@ -22,6 +22,9 @@ const MAKE_MEM_UNDEFINED: usize = MC_BASE + 1;
 /// stack switch, not a huge frame), and no longer one.
 const STACK_REGISTER: usize = 0x1501;
 const STACK_DEREGISTER: usize = 0x1502;
+/// Core request: add its argument to the thread's error-reporting
+/// disablement count (valgrind.h: VALGRIND_DISABLE/ENABLE_ERROR_REPORTING).
+const CHANGE_ERR_DISABLEMENT: usize = 0x1801;
 
 /// Issues a client request; returns `default` when not under valgrind.
 #[inline]
@@ -80,6 +83,17 @@ pub(crate) fn make_mem_noaccess(addr: usize, len: usize) {
 /// Marks `[addr, addr + len)` accessible with undefined contents.
 pub(crate) fn make_mem_undefined(addr: usize, len: usize) {
     request(0, &[MAKE_MEM_UNDEFINED, addr, len, 0, 0, 0]);
+}
+
+/// Runs `f` with memcheck's error reports off on this thread: for reads
+/// that are racy by design and checked afterwards (a dump walking the
+/// stack of a goroutine that may be resumed meanwhile reads words the
+/// goroutine is rewriting; the walk is thrown away if it raced).
+pub(crate) fn unreported<R>(f: impl FnOnce() -> R) -> R {
+    request(0, &[CHANGE_ERR_DISABLEMENT, 1, 0, 0, 0, 0]);
+    let r = f();
+    request(0, &[CHANGE_ERR_DISABLEMENT, usize::MAX, 0, 0, 0, 0]);
+    r
 }
 
 /// A region registered as a stack while this value lives (valgrind's stack

@@ -31,12 +31,12 @@ pub(crate) mod pstatus {
     pub(crate) const DEAD: u32 = 2;
 }
 
-/// Free Gs kept per P (Go keeps 64). When one processor spawns and
-/// another runs the goroutines, records travel through the global list
-/// half a cache at a time under its lock; a larger cache makes those
-/// trips, and the lock's contention, rarer (spawn_all: 80 -> 66 ns per
-/// goroutine). A record is 216 bytes: 55 KB per P at most.
-pub(crate) const GFREE_LOCAL: usize = 256;
+/// Free Gs kept per P (Go's 64). A larger cache made spawn_all faster
+/// (fewer trips to the global list's lock) but strands records in one
+/// P's cache while the other P, finding none, makes new ones: records
+/// are never freed, so that is growth (`stack_reuse_steady_state` saw
+/// it under AddressSanitizer).
+pub(crate) const GFREE_LOCAL: usize = 64;
 
 /// A processor.
 pub(crate) struct Processor {

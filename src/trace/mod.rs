@@ -135,7 +135,9 @@ fn parked_frames(g: &Goroutine) -> Option<Vec<usize>> {
     }
     for _ in 0..3 {
         let (regs, hi, seq) = g.ctx.read(&g.status, &g.stack_hi)?;
-        let frames = unwind::walk(regs, regs.sp, hi, MAX_WALK);
+        // Racy by design: under valgrind, a walk that raced with a resume
+        // reads words being rewritten; `still` throws it away.
+        let frames = crate::valgrind::unreported(|| unwind::walk(regs, regs.sp, hi, MAX_WALK));
         if g.ctx.still(seq, &g.status) {
             return Some(frames);
         }
