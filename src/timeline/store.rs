@@ -191,10 +191,10 @@ unsafe fn copy_streaming(src: *const u8, dst: *mut u8, len: usize) {
         unsafe { _mm_sfence() };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: the caller's contract.
-    unsafe {
-        std::ptr::copy_nonoverlapping(src, dst, len)
-    };
+    {
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+    }
 }
 
 /// Maps and populates regions before the Ms need them (sysmon calls this
