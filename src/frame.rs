@@ -17,11 +17,16 @@
 //! pointer and a resume address), then calls `body(ctx, &jumpbuf, a, b)`
 //! (it moves its first two arguments and leaves the next two in their
 //! registers, so a caller hands two words to the body without storing
-//! them). If the body returns, its value is returned. [`jump`] resets the
-//! stack pointer to the buffer and continues at the trampoline's epilogue
-//! with a given value, which restores the caller's registers, so `run`
-//! returns that value to its caller instead. No Rust function ever
-//! "returns twice": `run` returns normally either way.
+//! them). If the body returns, its value is returned (the body preserved
+//! the callee-saved registers, so none is reloaded). [`jump`] restores the
+//! caller's registers from the trampoline's frame and returns the given
+//! value from it, so `run` returns that value to its caller instead. No
+//! Rust function ever "returns twice": `run` returns normally either way.
+//!
+//! On x86_64 the jump relies only on the frame's layout: the buffer word
+//! at rbp - 48 of a frame that pushed rbp, rbx, r12, r13, r14 and r15 in
+//! this order right below its return address. `gort_pcall`'s fast path
+//! (module `panic::frames`) is a boundary of that shape too.
 //!
 //! # Safety rules for jumping
 //!
@@ -170,10 +175,8 @@ fn unhandled(what: ForeignUnwind) -> ! {
 }
 
 // x86_64: the trampoline's own pushes keep the caller's callee-saved
-// registers, so the buffer needs no copy of them: its address is the
-// stack pointer to resume with, and the frame pointer and resume address
-// follow from it. A jump reloads those two and lands on the epilogue,
-// whose pops restore everything else.
+// registers, so the buffer needs no copy of them: its address says where
+// they are (module docs), and a jump pops them from there and returns.
 #[cfg(target_arch = "x86_64")]
 std::arch::global_asm!(
     ".pushsection .text.gort_frame,\"ax\",@progbits",
@@ -201,28 +204,29 @@ std::arch::global_asm!(
     "mov rdi, rsi",
     "mov rsi, rsp",
     "call rax",
-    ".Lgort_frame_resume:",
-    "add rsp, 8",
+    // The body preserved the callee-saved registers: nothing to reload.
+    "leave",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
+    ".cfi_endproc",
+    ".size __gortrt_frame_run, . - __gortrt_frame_run",
+    "",
+    // The jump: the buffer is at rbp - 48 of a frame that pushed rbp,
+    // rbx, r12, r13, r14, r15 in this order below its return address.
+    ".p2align 4",
+    ".hidden __gortrt_frame_jump",
+    ".globl __gortrt_frame_jump",
+    ".type __gortrt_frame_jump,@function",
+    "__gortrt_frame_jump:",
+    "mov rax, rsi",
+    "lea rsp, [rdi + 8]",
     "pop r15",
     "pop r14",
     "pop r13",
     "pop r12",
     "pop rbx",
     "pop rbp",
-    ".cfi_def_cfa rsp, 8",
     "ret",
-    ".cfi_endproc",
-    ".size __gortrt_frame_run, . - __gortrt_frame_run",
-    "",
-    ".p2align 4",
-    ".hidden __gortrt_frame_jump",
-    ".globl __gortrt_frame_jump",
-    ".type __gortrt_frame_jump,@function",
-    "__gortrt_frame_jump:",
-    "mov rsp, rdi",
-    "lea rbp, [rdi + 48]",
-    "mov rax, rsi",
-    "jmp .Lgort_frame_resume",
     ".size __gortrt_frame_jump, . - __gortrt_frame_jump",
     "",
     // The entry guard: a frame with the personality, nothing else.

@@ -9,7 +9,9 @@
 //! and every `gort_pcall` open a *frame*. The entry frame is implicit (the
 //! bottom of the goroutine); each of the others is a `Frame` record in
 //! the stack frame of the function that opened it, which calls the
-//! frame's boundary (module `frame`) and so outlives it, linked from
+//! frame's boundary (module `frame`) and so outlives it (on x86_64,
+//! `gort_pcall`'s common case is one assembly function that is opener,
+//! boundary and body at once, with the record in its own frame), linked from
 //! `PanicState::top` to the next frame outside: opening or closing a
 //! frame allocates nothing and writes a few words. `gort_defer` pushes
 //! onto the goroutine's one stack of deferred calls (`PanicState::defers`,
@@ -41,6 +43,8 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use super::state::{current, st, Frame, FrameKind, PanicState};
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+use super::state::{Deferred, PS_COLD, PS_DEFERS_LEN, PS_DEFERS_PTR, PS_DEPTH, PS_TOP};
 use crate::foreign::InitGate;
 use crate::frame::{self, JumpBuf};
 use crate::sched::{GoFunc, Goroutine};
@@ -297,10 +301,54 @@ pub(crate) unsafe fn open_frame(
 /// down by the C entry point: see [`InitGate`]) and becomes a goroutine
 /// for the call.
 ///
+/// On x86_64 the common case (a goroutine that is not panicking and never
+/// did since its record was reset) is one assembly function that is at
+/// once the frame's opener, boundary and body (see `__gortrt_pcall`
+/// below); every other case goes to [`pcall_slow`].
+///
 /// # Safety
 /// As for [`open_frame`].
 #[inline(always)]
 pub(crate) unsafe fn pcall(
+    f: GoFunc,
+    arg: *mut c_void,
+    msg: *mut c_char,
+    msglen: usize,
+    init_gate: InitGate,
+) -> i32 {
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+    {
+        // The gate is a pointer-sized Rust function pointer that the
+        // assembly passes on untouched, never calls.
+        #[allow(improper_ctypes)]
+        extern "C" {
+            #[link_name = "__gortrt_pcall"]
+            fn pcall_asm(
+                f: GoFunc,
+                arg: *mut c_void,
+                msg: *mut c_char,
+                msglen: usize,
+                init_gate: InitGate,
+            ) -> i32;
+        }
+        // SAFETY: forwarded contract; the assembly function takes the same
+        // arguments as pcall_slow and goes there when it cannot finish.
+        unsafe { pcall_asm(f, arg, msg, msglen, init_gate) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
+    // SAFETY: forwarded contract.
+    unsafe {
+        pcall_slow(f, arg, msg, msglen, init_gate)
+    }
+}
+
+/// [`pcall`] in every case (C ABI: `__gortrt_pcall` jumps here with its
+/// arguments; the gate is passed on as the pointer it is).
+///
+/// # Safety
+/// As for [`open_frame`].
+#[allow(improper_ctypes_definitions)]
+unsafe extern "C" fn pcall_slow(
     f: GoFunc,
     arg: *mut c_void,
     msg: *mut c_char,
@@ -313,4 +361,155 @@ pub(crate) unsafe fn pcall(
         // SAFETY: forwarded contract.
         None => unsafe { crate::foreign::pcall_outside_call(f, arg, msg, msglen, init_gate) },
     }
+}
+
+/// Stack space of `__gortrt_pcall` below its six pushed registers: its
+/// Frame record at the stack pointer and the boundary's buffer word at the
+/// top (at rbp - 48, where module `frame`'s jump expects it), keeping the
+/// stack pointer 16-byte aligned at its calls.
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+const PCALL_SPACE: usize = (std::mem::size_of::<Frame>() + 8 + 40).next_multiple_of(16) - 40;
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+const _: () = assert!(
+    std::mem::size_of::<Deferred>() == 16
+        && std::mem::size_of::<JumpBuf>() == 8
+        && PCALL_SPACE >= std::mem::size_of::<Frame>() + 8
+);
+
+// `__gortrt_pcall(f, arg, msg, msglen, init_gate)`: gort_pcall's common
+// case in one function (x86_64). It checks the running goroutine's slot
+// (module `sched::running`) and that its state has no panic part and no
+// panic running deferred calls, else it jumps to `pcall_slow` with its
+// arguments untouched. Otherwise it does what `open_frame`, the
+// trampoline of module `frame` and `frame_body` do together:
+//
+// - pushes rbp and the callee-saved registers in the order module
+//   `frame`'s jump restores them from, and keeps the boundary's buffer
+//   word at rbp - 48, so that a panic's jump to this frame lands as it
+//   would on the trampoline;
+// - builds the Frame record on its own stack (panic base and depth at
+//   open 0: the checks above) and links it;
+// - calls f(arg), then runs the frame's deferred calls as
+//   `run_frame_defers` does (or, if a panic runs deferred calls by then,
+//   `run_frame_defers_in_panic`), reading the record again after each;
+// - unlinks the record and returns 0, without reloading the callee-saved
+//   registers: the calls preserved them.
+//
+// Its call frame information names the boundaries' personality routine,
+// as the trampoline's does.
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+std::arch::global_asm!(
+    ".pushsection .text.gort_pcall,\"ax\",@progbits",
+    ".p2align 4",
+    ".hidden __gortrt_pcall",
+    ".globl __gortrt_pcall",
+    ".type __gortrt_pcall,@function",
+    "__gortrt_pcall:",
+    ".cfi_startproc",
+    ".cfi_personality 0x9b, __gortrt_frame_personality_ref",
+    "mov rax, qword ptr [rip + __gortrt_running@GOTTPOFF]",
+    "mov rax, qword ptr fs:[rax]",
+    "test rax, rax",
+    "jz {slow}",
+    "cmp qword ptr [rax + {g_panic} + {ps_cold}], 0",
+    "jne {slow}",
+    "cmp dword ptr [rax + {g_panic} + {ps_depth}], 0",
+    "jne {slow}",
+    "push rbp",
+    ".cfi_def_cfa_offset 16",
+    ".cfi_offset rbp, -16",
+    "mov rbp, rsp",
+    ".cfi_def_cfa_register rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "sub rsp, {space}",
+    "lea r8, [rax + {g_panic}]",
+    "mov qword ptr [rsp + {fr_st}], r8",
+    "mov byte ptr [rsp + {fr_kind}], {kind_pcall}",
+    "mov qword ptr [rsp + {fr_msg}], rdx",
+    "mov qword ptr [rsp + {fr_msglen}], rcx",
+    "mov rcx, qword ptr [r8 + {ps_top}]",
+    "mov qword ptr [rsp + {fr_prev}], rcx",
+    "mov rcx, qword ptr [r8 + {ps_len}]",
+    "mov qword ptr [rsp + {fr_defer_base}], rcx",
+    "mov qword ptr [rsp + {fr_panic_base}], 0",
+    "mov dword ptr [rsp + {fr_depth_at_open}], 0",
+    "lea rcx, [rbp - 48]",
+    "mov qword ptr [rsp + {fr_jb}], rcx",
+    "mov qword ptr [r8 + {ps_top}], rsp",
+    "mov rax, rdi",
+    "mov rdi, rsi",
+    "call rax",
+    "mov rax, qword ptr [rsp + {fr_st}]",
+    "mov rcx, qword ptr [rax + {ps_len}]",
+    "cmp rcx, qword ptr [rsp + {fr_defer_base}]",
+    "ja 2f",
+    "1:",
+    "mov rcx, qword ptr [rsp + {fr_prev}]",
+    "mov qword ptr [rax + {ps_top}], rcx",
+    "xor eax, eax",
+    ".cfi_remember_state",
+    "leave",
+    ".cfi_def_cfa rsp, 8",
+    "ret",
+    ".cfi_restore_state",
+    // Deferred calls to run (rax: the state, rcx: its length).
+    "2:",
+    "cmp dword ptr [rax + {ps_depth}], 0",
+    "jne 4f",
+    "3:",
+    "dec rcx",
+    "mov qword ptr [rax + {ps_len}], rcx",
+    "shl rcx, 4",
+    "add rcx, qword ptr [rax + {ps_ptr}]",
+    "mov rdi, qword ptr [rcx + {d_arg}]",
+    "call qword ptr [rcx + {d_f}]",
+    "mov rax, qword ptr [rsp + {fr_st}]",
+    "mov rcx, qword ptr [rax + {ps_len}]",
+    "cmp rcx, qword ptr [rsp + {fr_defer_base}]",
+    "ja 3b",
+    "mov dword ptr [rax + {ps_depth}], 0",
+    "jmp 1b",
+    "4:",
+    "mov rdi, rsp",
+    "call {in_panic}",
+    "mov rax, qword ptr [rsp + {fr_st}]",
+    "jmp 1b",
+    ".cfi_endproc",
+    ".size __gortrt_pcall, . - __gortrt_pcall",
+    ".popsection",
+    slow = sym pcall_slow,
+    in_panic = sym run_frame_defers_in_panic_c,
+    g_panic = const std::mem::offset_of!(Goroutine, panic),
+    ps_cold = const PS_COLD,
+    ps_top = const PS_TOP,
+    ps_depth = const PS_DEPTH,
+    ps_ptr = const PS_DEFERS_PTR,
+    ps_len = const PS_DEFERS_LEN,
+    space = const PCALL_SPACE,
+    fr_st = const std::mem::offset_of!(Frame, st),
+    fr_kind = const std::mem::offset_of!(Frame, kind),
+    kind_pcall = const FrameKind::Pcall as u8,
+    fr_msg = const std::mem::offset_of!(Frame, msg),
+    fr_msglen = const std::mem::offset_of!(Frame, msglen),
+    fr_prev = const std::mem::offset_of!(Frame, prev),
+    fr_defer_base = const std::mem::offset_of!(Frame, defer_base),
+    fr_panic_base = const std::mem::offset_of!(Frame, panic_base),
+    fr_depth_at_open = const std::mem::offset_of!(Frame, depth_at_open),
+    fr_jb = const std::mem::offset_of!(Frame, jb),
+    d_f = const std::mem::offset_of!(Deferred, f),
+    d_arg = const std::mem::offset_of!(Deferred, arg),
+);
+
+/// [`run_frame_defers_in_panic`] for `__gortrt_pcall`.
+///
+/// # Safety
+/// As in `frame_body`.
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
+unsafe extern "C" fn run_frame_defers_in_panic_c(fr: *mut Frame) {
+    // SAFETY: forwarded contract.
+    unsafe { run_frame_defers_in_panic(fr) }
 }

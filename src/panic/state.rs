@@ -31,6 +31,7 @@ use crate::sched::{self, GoFunc, Goroutine};
 
 /// What kind of boundary a frame record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum FrameKind {
     /// `gort_pcall`: recovers a panic that reaches it (returns 1).
     Pcall,
@@ -92,7 +93,7 @@ pub(crate) struct PanicState {
     /// The innermost open frame above the entry frame, or null.
     pub(super) top: *mut Frame,
     /// Deferred calls of every open frame, the innermost frame's last.
-    pub(super) defers: Vec<(GoFunc, usize)>,
+    pub(super) defers: DeferStack,
     /// The running panics and the last recovered message, allocated the
     /// first time the goroutine panics (most never do: the record stays
     /// small) and kept for the record's life.
@@ -122,7 +123,7 @@ impl PanicState {
     pub(crate) const fn new() -> PanicState {
         PanicState {
             top: std::ptr::null_mut(),
-            defers: Vec::new(),
+            defers: DeferStack::new(),
             cold: None,
             panic_defer_depth: 0,
         }
@@ -155,10 +156,18 @@ impl PanicState {
     /// buffer is kept for the goroutine record's life) is out of line.
     #[inline(always)]
     pub(super) fn push_defer(&mut self, f: GoFunc, arg: *mut c_void) {
-        if self.defers.len() == self.defers.capacity() {
+        let d = &mut self.defers;
+        if d.len == d.cap {
             return push_defer_grow(f, arg, self);
         }
-        self.defers.push((f, arg as usize));
+        // SAFETY: len < cap: a slot of the buffer, unused.
+        unsafe {
+            d.ptr.add(d.len).write(Deferred {
+                f,
+                arg: arg as usize,
+            })
+        };
+        d.len += 1;
     }
 
     /// Forgets frames, deferred calls and panics at the end of a gort_call
@@ -174,24 +183,115 @@ impl PanicState {
     }
 
     /// Forgets everything (the goroutine record is being recycled); keeps
-    /// the allocations.
+    /// the buffer of deferred calls, frees the panic part (a record
+    /// without one takes `gort_pcall`'s fast path: module `frames`).
     pub(crate) fn reset(&mut self) {
         self.top = std::ptr::null_mut();
         self.defers.clear();
-        if let Some(c) = &mut self.cold {
-            c.running.clear();
-            c.recovered = None;
-        }
+        self.cold = None;
         self.panic_defer_depth = 0;
     }
 }
+
+/// Where the pcall trampoline (module `frames`) finds the state's parts:
+/// offsets of the panic part (null while the goroutine never panicked
+/// since its record was last reset: `Option<Box<_>>` is a nullable
+/// pointer), the innermost frame, the panic depth and the deferred calls'
+/// buffer and length.
+pub(super) const PS_COLD: usize = std::mem::offset_of!(PanicState, cold);
+pub(super) const PS_TOP: usize = std::mem::offset_of!(PanicState, top);
+pub(super) const PS_DEPTH: usize = std::mem::offset_of!(PanicState, panic_defer_depth);
+pub(super) const PS_DEFERS_PTR: usize =
+    std::mem::offset_of!(PanicState, defers) + std::mem::offset_of!(DeferStack, ptr);
+pub(super) const PS_DEFERS_LEN: usize =
+    std::mem::offset_of!(PanicState, defers) + std::mem::offset_of!(DeferStack, len);
+const _: () = assert!(std::mem::size_of::<Option<Box<Panics>>>() == std::mem::size_of::<usize>());
 
 /// [`PanicState::push_defer`] when the buffer is full (arguments in the
 /// order that leaves the caller's where they are).
 #[cold]
 #[inline(never)]
 fn push_defer_grow(f: GoFunc, arg: *mut c_void, s: &mut PanicState) {
-    s.defers.push((f, arg as usize));
+    s.defers.grow();
+    s.push_defer(f, arg);
+}
+
+/// A deferred call: `f(arg)`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Deferred {
+    pub(super) f: GoFunc,
+    pub(super) arg: usize,
+}
+
+/// A goroutine's stack of deferred calls: a vector's three words, with a
+/// layout of our own so that the pcall trampoline (module `frames`) can
+/// read its length and pop its top. The buffer is the global allocator's,
+/// grown (and freed) by `Vec`.
+///
+/// Invariant: `ptr` and `cap` are those of a `Vec<Deferred>` (dangling and
+/// 0 when nothing was ever pushed) whose first `len` elements are set.
+#[repr(C)]
+#[derive(Debug)]
+pub(super) struct DeferStack {
+    pub(super) ptr: *mut Deferred,
+    pub(super) len: usize,
+    cap: usize,
+}
+
+impl DeferStack {
+    const fn new() -> DeferStack {
+        DeferStack {
+            ptr: ptr::NonNull::dangling().as_ptr(),
+            len: 0,
+            cap: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The innermost deferred call, taken off.
+    #[inline(always)]
+    pub(super) fn pop(&mut self) -> Option<(GoFunc, usize)> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        // SAFETY: below the old length: a set element.
+        let d = unsafe { self.ptr.add(self.len).read() };
+        Some((d.f, d.arg))
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Makes room for at least one more call.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        // SAFETY: per the invariant these are a Vec's parts; the Vec is
+        // taken apart again below, so the buffer has one owner.
+        let mut v = unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) };
+        v.reserve(v.capacity().max(8));
+        let mut v = std::mem::ManuallyDrop::new(v);
+        (self.ptr, self.cap) = (v.as_mut_ptr(), v.capacity());
+    }
+}
+
+impl Drop for DeferStack {
+    fn drop(&mut self) {
+        // SAFETY: per the invariant; dropped once.
+        drop(unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) });
+    }
 }
 
 /// The running goroutine (or the foreign thread inside gort_call), from
