@@ -174,6 +174,28 @@ fn unhandled(what: ForeignUnwind) -> ! {
     })
 }
 
+/// The x86_64 prologue of a frame boundary (module docs): pushes rbp as
+/// the frame pointer, with its call frame information, then the
+/// callee-saved registers in the order `__gortrt_frame_jump` pops them.
+/// Every boundary starts with it: the jump relies on this layout.
+#[cfg(target_arch = "x86_64")]
+macro_rules! boundary_prologue {
+    () => {
+        "push rbp
+        .cfi_def_cfa_offset 16
+        .cfi_offset rbp, -16
+        mov rbp, rsp
+        .cfi_def_cfa_register rbp
+        push rbx
+        push r12
+        push r13
+        push r14
+        push r15"
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use boundary_prologue;
+
 // x86_64: the trampoline's own pushes keep the caller's callee-saved
 // registers, so the buffer needs no copy of them: its address says where
 // they are (module docs), and a jump pops them from there and returns.
@@ -187,16 +209,7 @@ std::arch::global_asm!(
     "__gortrt_frame_run:",
     ".cfi_startproc",
     ".cfi_personality 0x9b, __gortrt_frame_personality_ref",
-    "push rbp",
-    ".cfi_def_cfa_offset 16",
-    ".cfi_offset rbp, -16",
-    "mov rbp, rsp",
-    ".cfi_def_cfa_register rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
+    boundary_prologue!(),
     // The JumpBuf, one word, at [rsp] = rbp - 48 (keeps rsp 16-aligned).
     "sub rsp, 8",
     // body(ctx, jb, a, b): rdx and rcx (a, b) are never touched.

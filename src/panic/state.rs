@@ -320,3 +320,38 @@ pub(super) fn current() -> Option<&'static Goroutine> {
 pub(super) fn st(g: &Goroutine) -> *mut PanicState {
     g.panic.get()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "C" fn f1(_: *mut c_void) {}
+    unsafe extern "C" fn f2(_: *mut c_void) {}
+
+    /// The deferred calls come back last-in first-out across the buffer's
+    /// growth, and the length the pcall trampoline reads is the stack's.
+    #[test]
+    fn defer_stack_is_lifo_across_growth() {
+        let mut s = PanicState::new();
+        assert!(s.defers.is_empty());
+        for i in 0..1000usize {
+            let f: GoFunc = if i % 2 == 0 { f1 } else { f2 };
+            s.push_defer(f, i as *mut c_void);
+            assert_eq!(s.defers.len(), i + 1);
+            assert!(s.defers.cap >= s.defers.len);
+        }
+        for i in (0..1000usize).rev() {
+            let (f, a) = s.defers.pop().expect("a deferred call");
+            assert_eq!(a, i);
+            let want: GoFunc = if i % 2 == 0 { f1 } else { f2 };
+            assert_eq!(f as usize, want as usize);
+        }
+        assert!(s.defers.pop().is_none());
+        s.push_defer(f1, ptr::null_mut());
+        s.reset();
+        assert!(
+            s.defers.is_empty() && s.defers.cap > 0,
+            "reset keeps the buffer"
+        );
+    }
+}

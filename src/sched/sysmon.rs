@@ -37,7 +37,8 @@
 //!
 //! sysmon polls every 20 µs while it finds something to do, doubling the
 //! interval after 50 quiet rounds up to 10 ms; once every P has been idle
-//! for [`NAP_WINDOW_NS`] it sleeps on a note until a P becomes busy (or
+//! for [`NAP_WINDOW_NS`] (idle whenever sysmon looked, and no P scheduled
+//! in between) it sleeps on a note until a P becomes busy (or
 //! the next scavenge, while idle stacks remain to give back, or the next
 //! schedtrace report while schedtrace is on), so an idle process soon has
 //! no thread waking up. Within that window it keeps polling, so that a
@@ -100,8 +101,10 @@ pub(crate) fn sysmon_main() {
     let mut next_census = os::nanotime() + CENSUS_PERIOD_NS;
     let mut next_rescue = os::nanotime() + RESCUE_PERIOD_NS;
     crate::timeline::sysmon_thread();
-    // When sysmon last found a P busy.
+    // When sysmon last found a P busy, or found that one had scheduled
+    // since its previous look (`ticks`, the Ps' scheduling rounds then).
     let mut last_busy = os::nanotime();
+    let mut ticks = sched_ticks();
     loop {
         if let Some(t) = &mut trace {
             // Reports are due whether sysmon is busy or idle: the polling
@@ -111,8 +114,12 @@ pub(crate) fn sysmon_main() {
             delay = delay.min(to_next.max(MIN_DELAY_NS));
         }
         let idle = all_idle();
-        if !idle {
+        let t = sched_ticks();
+        if !idle || t != ticks {
+            // Busy now, or since the previous look: a server whose Ps all
+            // happen to be idle at the moments sysmon looks is still busy.
             last_busy = os::nanotime();
+            ticks = t;
         }
         // A program that was busy moments ago (a server between requests)
         // goes idle and busy again thousands of times a second: sysmon
@@ -269,6 +276,15 @@ fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
         (x, None) => x,
         (None, y) => y,
     }
+}
+
+/// The sum of every P's scheduling rounds (wrapping): it changes
+/// whenever some P has scheduled.
+fn sched_ticks() -> u32 {
+    let s = sched();
+    s.procs.iter().filter_map(|p| p.get()).fold(0u32, |acc, p| {
+        acc.wrapping_add(p.schedtick.load(Ordering::Relaxed))
+    })
 }
 
 fn all_idle() -> bool {
