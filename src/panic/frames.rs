@@ -234,13 +234,14 @@ unsafe fn run_frame_defers(fr: *mut Frame) {
 }
 
 /// [`run_frame_defers`] for a frame returning inside a deferred call that a
-/// panic runs: its own deferred calls cannot recover that panic.
+/// panic runs: its own deferred calls cannot recover that panic. C ABI:
+/// `__gortrt_pcall` calls it too.
 ///
 /// # Safety
 /// As in `frame_body`.
 #[cold]
 #[inline(never)]
-unsafe fn run_frame_defers_in_panic(fr: *mut Frame) {
+unsafe extern "C" fn run_frame_defers_in_panic(fr: *mut Frame) {
     // SAFETY: per the contract; the state is not borrowed across a call.
     unsafe {
         let s = (*fr).st;
@@ -336,9 +337,9 @@ pub(crate) unsafe fn pcall(
         unsafe { pcall_asm(f, arg, msg, msglen, init_gate) }
     }
     #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
-    // SAFETY: forwarded contract.
-    unsafe {
-        pcall_slow(f, arg, msg, msglen, init_gate)
+    {
+        // SAFETY: forwarded contract.
+        unsafe { pcall_slow(f, arg, msg, msglen, init_gate) }
     }
 }
 
@@ -473,7 +474,7 @@ std::arch::global_asm!(
     ".size __gortrt_pcall, . - __gortrt_pcall",
     ".popsection",
     slow = sym pcall_slow,
-    in_panic = sym run_frame_defers_in_panic_c,
+    in_panic = sym run_frame_defers_in_panic,
     g_panic = const std::mem::offset_of!(Goroutine, panic),
     ps_cold = const PS_COLD,
     ps_top = const PS_TOP,
@@ -494,13 +495,3 @@ std::arch::global_asm!(
     d_f = const std::mem::offset_of!(Deferred, f),
     d_arg = const std::mem::offset_of!(Deferred, arg),
 );
-
-/// [`run_frame_defers_in_panic`] for `__gortrt_pcall`.
-///
-/// # Safety
-/// As in `frame_body`.
-#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
-unsafe extern "C" fn run_frame_defers_in_panic_c(fr: *mut Frame) {
-    // SAFETY: forwarded contract.
-    unsafe { run_frame_defers_in_panic(fr) }
-}

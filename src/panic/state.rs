@@ -198,11 +198,16 @@ impl PanicState {
 /// since its record was last reset: `Option<Box<_>>` is a nullable
 /// pointer), the innermost frame, the panic depth and the deferred calls'
 /// buffer and length.
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 pub(super) const PS_COLD: usize = std::mem::offset_of!(PanicState, cold);
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 pub(super) const PS_TOP: usize = std::mem::offset_of!(PanicState, top);
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 pub(super) const PS_DEPTH: usize = std::mem::offset_of!(PanicState, panic_defer_depth);
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 pub(super) const PS_DEFERS_PTR: usize =
     std::mem::offset_of!(PanicState, defers) + std::mem::offset_of!(DeferStack, ptr);
+#[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
 pub(super) const PS_DEFERS_LEN: usize =
     std::mem::offset_of!(PanicState, defers) + std::mem::offset_of!(DeferStack, len);
 const _: () = assert!(std::mem::size_of::<Option<Box<Panics>>>() == std::mem::size_of::<usize>());

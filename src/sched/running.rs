@@ -100,7 +100,7 @@ thread_local! {
 /// The goroutine whose frames run on this thread, or null (module docs).
 #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
 #[inline(never)]
-pub fn get() -> *mut Goroutine {
+pub(crate) fn get() -> *mut Goroutine {
     RUNNING.with(|c| c.get())
 }
 
@@ -108,6 +108,6 @@ pub fn get() -> *mut Goroutine {
 /// changes).
 #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
 #[inline(never)]
-pub fn set(g: *mut Goroutine) {
+pub(crate) fn set(g: *mut Goroutine) {
     RUNNING.with(|c| c.set(g));
 }
