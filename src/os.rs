@@ -1,12 +1,37 @@
 //! Thin wrappers over the OS calls the runtime needs: futexes, the
 //! monotonic clock, errno, CPU count, and raw writes to stderr (with
-//! [`FixedBuf`] to format them without allocating).
+//! [`FixedBuf`] to format them without allocating); and a cache prefetch
+//! hint.
 //!
 //! Nothing here allocates or takes a lock, so every function is safe to call
 //! from the scheduler context, from a signal-free fatal path and while a
 //! runtime lock is held.
 
 use std::sync::atomic::AtomicU32;
+
+/// Asks the CPU to start loading the cache line at `addr`, which the
+/// caller will read soon. Only a hint: any address is allowed (an
+/// unmapped one is ignored, never a fault), and nothing is read.
+#[inline(always)]
+pub(crate) fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: PREFETCHT0 never faults and changes no register, flag or
+        // memory.
+        unsafe {
+            std::arch::asm!("prefetcht0 [{}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // SAFETY: PRFM never faults and changes no register, flag or memory.
+        unsafe {
+            std::arch::asm!("prfm pldl1keep, [{}]", in(reg) addr, options(nostack, preserves_flags, readonly));
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let _ = addr;
+}
 
 /// Waits while `*word == expected`, at most `timeout_ns` (None: forever).
 /// Returns on wake-up, timeout, signal or mismatch; callers re-check.

@@ -47,9 +47,11 @@
 //! registration and parks with no system call (`Arm::Trusted`), and only
 //! a wait that follows a wake-up with nothing to do re-arms. What trust
 //! can miss is a reused number with no registration at all, which would
-//! never report: sysmon's *rescue* looks at every descriptor whose
-//! trusted waits have parked for [`RESCUE_NS`] (10 ms), once per park, so
-//! such a read is late by at most that much. A socket whose number still
+//! never report: sysmon's *rescue* scan, every [`RESCUE_NS`]/2, looks at
+//! every descriptor whose trusted waits have parked across two scans (so
+//! for at least half of [`RESCUE_NS`]), once per park, so such a read is
+//! late by about [`RESCUE_NS`] (10 ms) at most. Waits are stamped with the
+//! scan count, not the time, so parking reads no clock. A socket whose number still
 //! names the socket registered (the same inode, one `fstat`) is left be:
 //! its waits are merely idle; anything else is re-armed. A busy
 //! connection thus makes no `epoll_ctl` at all, even with waits longer
@@ -137,10 +139,10 @@ const COUNT_MASK: u32 = FINAL - 1;
 /// sysmon polls (Go: 10 ms in `sysmon`).
 pub(crate) const SYSMON_POLL_NS: i64 = 10_000_000;
 
-/// How long a trusted wait (`Arm::Trusted`) parks before sysmon re-arms
-/// its descriptor: the longest a read on a number the host closed and got
-/// back can wait for a registration (no Go counterpart: Go owns every
-/// close).
+/// About the longest a trusted wait (`Arm::Trusted`) parks before sysmon
+/// re-arms its descriptor, i.e. the longest a read on a number the host
+/// closed and got back waits for a registration; sysmon scans twice in
+/// that time (no Go counterpart: Go owns every close).
 pub(crate) const RESCUE_NS: i64 = 10_000_000;
 
 static WAIT_IO: &str = "IO wait";
@@ -269,6 +271,34 @@ pub(crate) fn wake_poller() {
     }
 }
 
+/// The descriptor of an event's data (-1 for the wake-up eventfd's).
+#[inline]
+fn event_fd(data: u64) -> i32 {
+    (data >> 32) as i32
+}
+
+/// Starts loading what handling `events` will read, so that the cache
+/// misses of a batch overlap instead of following one another: each
+/// descriptor's record, then the waiter it linked last (on a parked
+/// goroutine's stack, cold by now).
+fn prefetch_events(events: &[libc::epoll_event]) {
+    if events.len() < 2 {
+        return;
+    }
+    for ev in events {
+        if let Some(pd) = pd_lookup(event_fd(ev.u64)) {
+            let a = pd as *const PollDesc as usize;
+            os::prefetch(a);
+            os::prefetch(a + 64);
+        }
+    }
+    for ev in events {
+        if let Some(pd) = pd_lookup(event_fd(ev.u64)) {
+            os::prefetch(pd.recent.load(Ordering::Relaxed));
+        }
+    }
+}
+
 /// Polls for ready descriptors: without blocking when `until` is 0,
 /// otherwise until the absolute time `until` (i64::MAX: no limit) or an
 /// event. Channel and foreign waiters are woken here; the goroutines made
@@ -299,8 +329,10 @@ pub(crate) fn netpoll(until: i64) -> Vec<GRef> {
     let n = unsafe { libc::epoll_wait(p.epfd, events.as_mut_ptr(), N as i32, timeout_ms) };
     os::set_errno(e);
     p.last_poll.store(os::nanotime(), Ordering::Relaxed);
+    let events = &events[..n.max(0) as usize];
+    prefetch_events(events);
     let mut gs = Vec::new();
-    for ev in events.iter().take(n.max(0) as usize) {
+    for ev in events {
         let (bits, data) = (ev.events, ev.u64);
         if data == WAKE_DATA {
             if !blocking {
@@ -328,8 +360,7 @@ pub(crate) fn netpoll(until: i64) -> Vec<GRef> {
         // The end of the stream, an error, or urgent data: a short read no
         // longer means an empty queue (see `PollDesc::note_recv`).
         let ended = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
-        let fd = (data >> 32) as i32;
-        if let Some(pd) = pd_lookup(fd) {
+        if let Some(pd) = pd_lookup(event_fd(data)) {
             let ev = Event {
                 gen: data as u32,
                 mask,

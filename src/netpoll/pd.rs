@@ -147,14 +147,19 @@ pub(crate) struct PollDesc {
     /// short read means an empty queue only on a stream.
     pub(super) kind: AtomicU8,
     /// Trusted waits parked without a re-arm, and (while there are any)
-    /// since when the oldest waits: what the rescue scan reads.
+    /// the rescue scan count ([`RESCUE_SCANS`]) when the oldest parked:
+    /// what the rescue scan reads.
     pub(super) unarmed: AtomicU32,
-    pub(super) unarmed_since: AtomicI64,
+    pub(super) unarmed_scan: AtomicU32,
     /// The inode of the socket registered under the current generation
     /// (0: not a socket, or not registered): lets the rescue tell a live
     /// registration from a reused number with one `fstat` (see
     /// [`PollDesc::still_registered`]).
     pub(super) sock_ino: AtomicU64,
+    /// The address of the goroutine waiter linked last: a prefetch hint
+    /// for the poller (see [`prefetch_events`]), possibly stale, never
+    /// followed.
+    pub(super) recent: AtomicUsize,
 }
 
 impl PollDesc {
@@ -174,8 +179,9 @@ impl PollDesc {
             drained: AtomicBool::new(false),
             kind: AtomicU8::new(KIND_UNKNOWN),
             unarmed: AtomicU32::new(0),
-            unarmed_since: AtomicI64::new(0),
+            unarmed_scan: AtomicU32::new(0),
             sock_ino: AtomicU64::new(0),
+            recent: AtomicUsize::new(0),
         }
     }
 
@@ -405,15 +411,16 @@ impl PollDesc {
     pub(super) fn add_unarmed(&self, w: &Waiter) {
         w.unarmed.set(true);
         if self.unarmed.fetch_add(1, Ordering::SeqCst) == 0 {
-            self.unarmed_since.store(os::nanotime(), Ordering::Relaxed);
+            self.unarmed_scan
+                .store(RESCUE_SCANS.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         if !RESCUE_PENDING.load(Ordering::Relaxed) {
             RESCUE_PENDING.store(true, Ordering::SeqCst);
         }
     }
 
-    /// The rescue of a descriptor whose trusted waits have parked for
-    /// [`RESCUE_NS`]: re-arms its registration once for them (a number the
+    /// The rescue of a descriptor whose trusted waits have parked across
+    /// two rescue scans: re-arms its registration once for them (a number the
     /// host reused is registered afresh, and `EPOLL_CTL_MOD` reports
     /// readiness that is already there), or wakes them with the error
     /// that arming met.
@@ -630,12 +637,18 @@ pub(crate) fn rescue_pending() -> bool {
     RESCUE_PENDING.load(Ordering::SeqCst)
 }
 
-/// sysmon's rescue scan (see `Arm::Trusted`): re-arms every descriptor
-/// whose trusted waits have parked for [`RESCUE_NS`] by `now`.
-pub(crate) fn rescue(now: i64) {
+/// Rescue scans so far (wrapping): the clock of trusted waits, which
+/// stamp themselves with it instead of reading the time.
+static RESCUE_SCANS: AtomicU32 = AtomicU32::new(0);
+
+/// sysmon's rescue scan (see `Arm::Trusted`), made every [`RESCUE_NS`]/2:
+/// re-arms every descriptor whose trusted waits have parked since before
+/// the previous scan, so for at least one scan period.
+pub(crate) fn rescue() {
     if !RESCUE_PENDING.swap(false, Ordering::SeqCst) {
         return;
     }
+    let scan = RESCUE_SCANS.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
     let mut left = false;
     for slot in TABLE.iter().take(CHUNKS_USED.load(Ordering::Acquire)) {
         let chunk = slot.load(Ordering::Acquire);
@@ -648,7 +661,7 @@ pub(crate) fn rescue(now: i64) {
             if pd.unarmed.load(Ordering::SeqCst) == 0 {
                 continue;
             }
-            if now - pd.unarmed_since.load(Ordering::Relaxed) >= RESCUE_NS {
+            if scan.wrapping_sub(pd.unarmed_scan.load(Ordering::Relaxed)) >= 2 {
                 pd.rescue();
             } else {
                 left = true;

@@ -165,6 +165,8 @@ pub(super) fn wait(pd: &'static PollDesc, events: u8, deadline: i64, arm: Arm) -
     let gp = sched::current_gref();
     let w = Waiter::new(events, Who::G(gp));
     PollDesc::link(&mut inner, &w);
+    pd.recent
+        .store(&w as *const Waiter as usize, Ordering::Relaxed);
     if trusted {
         pd.add_unarmed(&w);
     }

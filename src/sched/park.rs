@@ -183,6 +183,13 @@ pub(crate) fn inject(gs: &[GRef]) {
     if gs.is_empty() {
         return;
     }
+    if gs.len() > 1 {
+        // Each record is cold, and each status change below is a locked
+        // instruction that would wait for its own miss: start them all.
+        for &gp in gs {
+            prefetch_record(gp.get());
+        }
+    }
     for &gp in gs {
         let g = gp.get();
         if !ready_status(&g.status) {
@@ -191,6 +198,13 @@ pub(crate) fn inject(gs: &[GRef]) {
         debug_assert!(!g.foreign);
         if crate::timeline::on() {
             crate::timeline::ready(g);
+        }
+        // The goroutine resumes where it parked, on a stack that has gone
+        // cold since: start loading its top while the batch is queued.
+        let sp = g.ctx.sp.load(Ordering::Relaxed);
+        if sp != 0 {
+            crate::os::prefetch(sp);
+            crate::os::prefetch(sp + 64);
         }
     }
     with_p(|pp| {
@@ -207,6 +221,17 @@ pub(crate) fn inject(gs: &[GRef]) {
             wakep();
         }
     })
+}
+
+/// Starts loading the parts of a goroutine's record that readying and
+/// resuming it read: its status, its saved context, and what `execute`
+/// looks at (its locked M, its coroutine).
+#[inline]
+fn prefetch_record(g: &Goroutine) {
+    crate::os::prefetch(&g.status as *const _ as usize);
+    crate::os::prefetch(&g.ctx as *const _ as usize);
+    crate::os::prefetch(&g.locked_m as *const _ as usize);
+    crate::os::prefetch(g.coro.get() as usize);
 }
 
 /// Parks the calling goroutine (Go: `gopark`): it is marked waiting, then

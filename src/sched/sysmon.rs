@@ -264,7 +264,7 @@ fn rescue_if_due(next: &mut i64) {
     }
     let now = os::nanotime();
     if now >= *next {
-        crate::netpoll::rescue(now);
+        crate::netpoll::rescue();
         *next = now + RESCUE_PERIOD_NS;
     }
 }
