@@ -184,7 +184,7 @@ pub(super) fn gdestroy(p: Option<&Processor>, gp: GRef) {
     match p {
         Some(p) => {
             if counted {
-                bump(&s.counters[p.id].exited);
+                bump(&p.counters.exited);
             }
             gfput(p, gp);
         }

@@ -158,18 +158,17 @@ struct IdleLists {
 // only touched under its mutex.
 unsafe impl Send for IdleLists {}
 
-/// Per-P counters, summed on read. Each P's are written only by the M
-/// holding it (`bump`: a load and a store, no locked instruction); the
-/// global set (`Sched::global`) takes what happens without a P, with
-/// atomic adds (off the hot paths: foreign threads, Ms that lost their P,
-/// sysmon).
+/// Scheduler counters, summed on read: one set in each P
+/// (`Processor::counters`), written only by the M holding it (`bump`: a
+/// load and a store, no locked instruction), and the global set
+/// (`Sched::global`) for what happens without a P, with atomic adds (off
+/// the hot paths: foreign threads, Ms that lost their P, sysmon).
 #[derive(Debug, Default)]
-struct Counters {
+pub(super) struct Counters {
     created: AtomicI64,
     exited: AtomicI64,
     steals: AtomicI64,
-    /// Goroutine parks that took effect (a cancelled park is not one):
-    /// the global set only (a P counts its own in `Processor::parks`).
+    /// Goroutine parks that took effect (a cancelled park is not one).
     parks: AtomicI64,
     /// Parks waiting for descriptor readiness (also counted in parks).
     netpoll_waits: AtomicI64,
@@ -180,7 +179,6 @@ struct Counters {
 /// The scheduler's global state.
 pub(crate) struct Sched {
     procs: Box<[OnceLock<Box<Processor>>]>,
-    counters: Box<[Counters]>,
     /// Ps allocated so far (a high-water mark; ids below it exist).
     nprocs_alloc: AtomicUsize,
     /// GOMAXPROCS.
@@ -257,10 +255,8 @@ impl Sched {
     fn new(cfg: Config) -> Sched {
         let procs: Box<[OnceLock<Box<Processor>>]> =
             (0..MAX_PROCS).map(|_| OnceLock::new()).collect();
-        let counters = (0..MAX_PROCS).map(|_| Counters::default()).collect();
         let s = Sched {
             procs,
-            counters,
             nprocs_alloc: AtomicUsize::new(0),
             gomaxprocs: AtomicUsize::new(cfg.maxprocs),
             globrunq: globrunq::GlobalRunq::new(),

@@ -38,7 +38,9 @@ pub(crate) mod pstatus {
 /// it under AddressSanitizer).
 pub(crate) const GFREE_LOCAL: usize = 64;
 
-/// A processor.
+/// A processor. Aligned so that two Ps' owner-written fields (counters,
+/// ticks) never share a cache line.
+#[repr(align(128))]
 pub(crate) struct Processor {
     /// Index in the processor table.
     pub id: usize,
@@ -66,10 +68,9 @@ pub(crate) struct Processor {
     /// hand-off). sysmon watches it to bound a chain of hand-offs. Written
     /// only by the owner.
     pub slicetick: AtomicU32,
-    /// Goroutine parks on this P (`gort_stats.parks`): kept here rather
-    /// than in the scheduler's counter table, one field away from the P
-    /// the scheduler already holds. Written only by the owner (`bump`).
-    pub parks: std::sync::atomic::AtomicI64,
+    /// This P's share of the scheduler's counters (`gort_stats`): written
+    /// only by the owner (`bump`), summed on read.
+    pub(super) counters: super::Counters,
     /// Set by sysmon when the running slice has lasted too long while
     /// other goroutines wait: the next `runnext` goroutine goes to the
     /// back of the queue instead of inheriting the slice. Cleared by the
@@ -109,7 +110,7 @@ impl Processor {
             goid_next: Cell::new(0),
             goid_end: Cell::new(0),
             schedtick: AtomicU32::new(0),
-            parks: std::sync::atomic::AtomicI64::new(0),
+            counters: Default::default(),
             slicetick: AtomicU32::new(0),
             preempt: AtomicBool::new(false),
         }

@@ -89,7 +89,7 @@ pub(super) fn spawn_with(
     } else {
         // SAFETY: this M holds pp.
         let p = unsafe { &*pp };
-        bump(&s.counters[p.id].created);
+        bump(&p.counters.created);
         runqput(p, gp, true);
         wakep();
     }

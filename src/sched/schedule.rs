@@ -203,7 +203,7 @@ pub(super) fn steal_work(m: &Machine, p: &Processor) -> Option<GRef> {
                 // SAFETY: m holds p, so it owns p's queue.
                 match v.stealer.steal_batch_and_pop(unsafe { p.runq() }) {
                     Steal::Success(g) => {
-                        bump(&s.counters[p.id].steals);
+                        bump(&p.counters.steals);
                         return Some(g);
                     }
                     Steal::Empty => break,
@@ -212,7 +212,7 @@ pub(super) fn steal_work(m: &Machine, p: &Processor) -> Option<GRef> {
             }
             if last {
                 if let Some(g) = steal_runnext(v) {
-                    bump(&s.counters[p.id].steals);
+                    bump(&p.counters.steals);
                     return Some(g);
                 }
             }

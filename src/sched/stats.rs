@@ -78,16 +78,12 @@ pub(crate) fn stats() -> Stats {
     let mut steals = 0;
     let mut parks = s.global.parks.load(Ordering::Relaxed);
     let mut netpoll_waits = s.global.netpoll_waits.load(Ordering::Relaxed);
-    for c in &s.counters[..n] {
+    for c in (0..n).filter_map(|id| s.proc(id)).map(|p| &p.counters) {
         created += c.created.load(Ordering::Relaxed);
         exited += c.exited.load(Ordering::Relaxed);
         steals += c.steals.load(Ordering::Relaxed);
+        parks += c.parks.load(Ordering::Relaxed);
         netpoll_waits += c.netpoll_waits.load(Ordering::Relaxed);
-    }
-    for id in 0..n {
-        if let Some(p) = s.proc(id) {
-            parks += p.parks.load(Ordering::Relaxed);
-        }
     }
     let foreign = crate::foreign::attached_threads();
     Stats {
@@ -111,7 +107,7 @@ pub(crate) fn stats() -> Stats {
 #[inline]
 pub(super) fn count_park(p: Option<&Processor>) {
     match p {
-        Some(p) => bump(&p.parks),
+        Some(p) => bump(&p.counters.parks),
         None => {
             sched().global.parks.fetch_add(1, Ordering::Relaxed);
         }
@@ -127,7 +123,7 @@ pub(crate) fn count_netpoll_wait() {
         // SAFETY: with_p hands out the P this M holds (or null), and keeps
         // the M inside the runtime so nobody takes it meanwhile.
         match unsafe { pp.as_ref() } {
-            Some(p) => bump(&s.counters[p.id].netpoll_waits),
+            Some(p) => bump(&p.counters.netpoll_waits),
             None => {
                 s.global.netpoll_waits.fetch_add(1, Ordering::Relaxed);
             }
