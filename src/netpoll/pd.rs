@@ -414,8 +414,10 @@ impl PollDesc {
             self.unarmed_scan
                 .store(RESCUE_SCANS.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        if !RESCUE_PENDING.load(Ordering::Relaxed) {
-            RESCUE_PENDING.store(true, Ordering::SeqCst);
+        if !RESCUE_PENDING.load(Ordering::Relaxed) && !RESCUE_PENDING.swap(true, Ordering::SeqCst) {
+            // The first since the last scan that left nothing: sysmon may
+            // sleep longer than the scan period.
+            sched::sysmon::wake_for_rescue();
         }
     }
 

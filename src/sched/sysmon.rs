@@ -159,7 +159,11 @@ pub(crate) fn sysmon_main() {
             continue;
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
-        s.sysmon_note.wait(Some(os::nanotime() + delay));
+        // The poll interval grows to 10 ms, the rescue's period is half
+        // that: wake for the scan while one is due.
+        let wake = os::nanotime() + delay;
+        let wake = earliest(Some(wake), rescue_pending().then_some(next_rescue));
+        s.sysmon_note.wait(wake);
         crate::signals::serve_monitor();
         if os::nanotime() >= next_census {
             next_census = census(os::nanotime());
@@ -368,6 +372,15 @@ pub(crate) fn kick() {
     if s.sysmon_delay.load(Ordering::Relaxed) > KICK_ABOVE_NS {
         s.sysmon_note.notify();
     }
+}
+
+/// Wakes sysmon: a trusted descriptor wait has just made the rescue scan
+/// due (`netpoll::rescue`), and sysmon may be in a sleep longer than the
+/// scan's period (its poll interval grows to 10 ms, an idle spell may have
+/// no deadline). Once awake it sleeps no longer than the period while a
+/// scan is due.
+pub(crate) fn wake_for_rescue() {
+    sched().sysmon_note.notify();
 }
 
 /// Wakes sysmon now, whatever it is doing (work a signal handler left for
