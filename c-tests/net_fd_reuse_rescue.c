@@ -7,7 +7,7 @@
  * gort_accept park without re-arming the descriptor's epoll registration
  * when it has one (a stale readiness costs them one more attempt, then an
  * armed wait), and sysmon, looking every 5 ms, re-arms any such wait
- * that was parked at its previous look already (so within about 10 ms).
+ * still parked at its third look since the wait began (10-15 ms).
  * This test makes the trusted wait the first thing the runtime sees of a
  * reused number, so only the rescue (or the armed retry after a stale
  * wake-up) can let it finish. There is no Go test to port: Go owns every

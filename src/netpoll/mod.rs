@@ -47,11 +47,13 @@
 //! registration and parks with no system call (`Arm::Trusted`), and only
 //! a wait that follows a wake-up with nothing to do re-arms. What trust
 //! can miss is a reused number with no registration at all, which would
-//! never report: sysmon's *rescue* scan, every [`RESCUE_NS`]/2, looks at
-//! every descriptor whose trusted waits have parked across two scans (so
-//! for at least half of [`RESCUE_NS`]), once per park, so such a read is
-//! late by about [`RESCUE_NS`] (10 ms) at most. Waits are stamped with the
-//! scan count, not the time, so parking reads no clock. A socket whose number still
+//! never report: sysmon's *rescue* scan, every [`RESCUE_PERIOD_NS`] (5 ms)
+//! while such waits are parked, looks at every descriptor whose trusted
+//! waits have parked through [`RESCUE_AGE_SCANS`] scans (10-15 ms), once
+//! per park, so such a read is late by about 15 ms at most. Waits are
+//! stamped with the scan count, not the time, so parking reads no clock;
+//! the first one after a scan that left nothing wakes sysmon, whose poll
+//! interval may be longer than the period. A socket whose number still
 //! names the socket registered (the same inode, one `fstat`) is left be:
 //! its waits are merely idle; anything else is re-armed. A busy
 //! connection thus makes no `epoll_ctl` at all, even with waits longer
@@ -139,11 +141,16 @@ const COUNT_MASK: u32 = FINAL - 1;
 /// sysmon polls (Go: 10 ms in `sysmon`).
 pub(crate) const SYSMON_POLL_NS: i64 = 10_000_000;
 
-/// About the longest a trusted wait (`Arm::Trusted`) parks before sysmon
-/// re-arms its descriptor, i.e. the longest a read on a number the host
-/// closed and got back waits for a registration; sysmon scans twice in
-/// that time (no Go counterpart: Go owns every close).
-pub(crate) const RESCUE_NS: i64 = 10_000_000;
+/// How often sysmon's rescue scan runs while trusted waits (`Arm::Trusted`)
+/// are parked (no Go counterpart: Go owns every close).
+pub(crate) const RESCUE_PERIOD_NS: i64 = 5_000_000;
+
+/// The scan that rescues a trusted wait: the third after it parked, so
+/// that it has parked for two whole periods (10 ms: a busy connection's
+/// ordinary waits are left alone, as each rescue costs an `fstat`) and at
+/// most three (15 ms, plus sysmon's lateness): the longest a read on a
+/// number the host closed and got back waits for a registration.
+pub(crate) const RESCUE_AGE_SCANS: u32 = 3;
 
 static WAIT_IO: &str = "IO wait";
 

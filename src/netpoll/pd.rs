@@ -421,8 +421,8 @@ impl PollDesc {
         }
     }
 
-    /// The rescue of a descriptor whose trusted waits have parked across
-    /// two rescue scans: re-arms its registration once for them (a number the
+    /// The rescue of a descriptor whose trusted waits have parked through
+    /// [`RESCUE_AGE_SCANS`] rescue scans: re-arms its registration once for them (a number the
     /// host reused is registered afresh, and `EPOLL_CTL_MOD` reports
     /// readiness that is already there), or wakes them with the error
     /// that arming met.
@@ -643,9 +643,9 @@ pub(crate) fn rescue_pending() -> bool {
 /// stamp themselves with it instead of reading the time.
 static RESCUE_SCANS: AtomicU32 = AtomicU32::new(0);
 
-/// sysmon's rescue scan (see `Arm::Trusted`), made every [`RESCUE_NS`]/2:
-/// re-arms every descriptor whose trusted waits have parked since before
-/// the previous scan, so for at least one scan period.
+/// sysmon's rescue scan (see `Arm::Trusted`), made every
+/// [`RESCUE_PERIOD_NS`]: re-arms every descriptor whose trusted waits have
+/// parked through [`RESCUE_AGE_SCANS`] scans.
 pub(crate) fn rescue() {
     if !RESCUE_PENDING.swap(false, Ordering::SeqCst) {
         return;
@@ -663,7 +663,7 @@ pub(crate) fn rescue() {
             if pd.unarmed.load(Ordering::SeqCst) == 0 {
                 continue;
             }
-            if scan.wrapping_sub(pd.unarmed_scan.load(Ordering::Relaxed)) >= 2 {
+            if scan.wrapping_sub(pd.unarmed_scan.load(Ordering::Relaxed)) >= RESCUE_AGE_SCANS {
                 pd.rescue();
             } else {
                 left = true;

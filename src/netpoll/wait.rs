@@ -141,7 +141,7 @@ pub(super) enum Arm {
     /// readiness costs one more attempt, then an armed wait. A
     /// registration that no longer names the file (the host closed the
     /// number and got it back) is repaired by the rescue: sysmon re-arms
-    /// a trusted wait still parked after [`RESCUE_NS`].
+    /// a trusted wait still parked after 10-15 ms ([`RESCUE_AGE_SCANS`]).
     Trusted,
 }
 

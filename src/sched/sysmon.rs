@@ -159,8 +159,8 @@ pub(crate) fn sysmon_main() {
             continue;
         }
         s.sysmon_delay.store(delay, Ordering::Relaxed);
-        // The poll interval grows to 10 ms, the rescue's period is half
-        // that: wake for the scan while one is due.
+        // The poll interval grows to 10 ms, past the rescue's period: wake
+        // for the scan while one is due.
         let wake = os::nanotime() + delay;
         let wake = earliest(Some(wake), rescue_pending().then_some(next_rescue));
         s.sysmon_note.wait(wake);
@@ -253,8 +253,8 @@ fn scavenge_if_due(next: &mut i64) {
 }
 
 /// How often sysmon looks for descriptor waits to rescue (see
-/// `netpoll::Arm::Trusted`): twice per rescue delay.
-const RESCUE_PERIOD_NS: i64 = crate::netpoll::RESCUE_NS / 2;
+/// `netpoll::Arm::Trusted`).
+const RESCUE_PERIOD_NS: i64 = crate::netpoll::RESCUE_PERIOD_NS;
 
 /// Whether trusted descriptor waits await a rescue (never with
 /// `GORT_DEBUG=fdrescueoff=1`).
