@@ -422,10 +422,10 @@ impl PollDesc {
     }
 
     /// The rescue of a descriptor whose trusted waits have parked through
-    /// [`RESCUE_AGE_SCANS`] rescue scans: re-arms its registration once for them (a number the
-    /// host reused is registered afresh, and `EPOLL_CTL_MOD` reports
-    /// readiness that is already there), or wakes them with the error
-    /// that arming met.
+    /// [`RESCUE_AGE_SCANS`] rescue scans: re-arms its registration once for
+    /// them (a number the host reused is registered afresh, and
+    /// `EPOLL_CTL_MOD` reports readiness that is already there), or wakes
+    /// them with the error that arming met.
     pub(super) fn rescue(&self) {
         let mut woken = Woken::default();
         {
