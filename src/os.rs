@@ -16,8 +16,7 @@ use std::sync::atomic::AtomicU32;
 pub(crate) fn prefetch(addr: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: PREFETCHT0 never faults and changes no register, flag or
-        // memory.
+        // SAFETY: PREFETCHT0 never faults and changes no register or memory.
         unsafe {
             std::arch::asm!("prefetcht0 [{}]", in(reg) addr, options(nostack, preserves_flags, readonly));
         }

@@ -252,9 +252,9 @@ fn scavenge_if_due(next: &mut i64) {
     }
 }
 
-/// How often sysmon looks for descriptor waits to rescue (see
-/// `netpoll::Arm::Trusted`).
-const RESCUE_PERIOD_NS: i64 = crate::netpoll::RESCUE_PERIOD_NS;
+// How often sysmon looks for descriptor waits to rescue (see
+// `netpoll::Arm::Trusted`).
+use crate::netpoll::RESCUE_PERIOD_NS;
 
 /// Whether trusted descriptor waits await a rescue (never with
 /// `GORT_DEBUG=fdrescueoff=1`).
